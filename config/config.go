@@ -1,0 +1,217 @@
+// Package config loads and validates the abusewatch YAML file.
+//
+// Decoding is strict (an unknown key is an error, reported with its line),
+// defaults are filled in after decoding, and secrets are read from the
+// environment or from files at load time so that the rest of the program
+// never sees where a secret came from and never has to print it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Store     Store     `yaml:"store"`
+	Mailboxes []Mailbox `yaml:"mailboxes"`
+	Providers Providers `yaml:"providers"`
+	Notify    []Channel `yaml:"notify"`
+	Triage    Triage    `yaml:"triage"`
+	Inventory []Host    `yaml:"inventory"`
+	HTTP      HTTP      `yaml:"http"`
+	Parser    Parser    `yaml:"parser"`
+	Workers   Workers   `yaml:"workers"`
+
+	// Path is the file the configuration was read from ("" when built in code).
+	Path string `yaml:"-"`
+}
+
+// Store locates the SQLite database.
+type Store struct {
+	Path string `yaml:"path"`
+}
+
+// HTTP is the metrics and health listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Parser tunes how mail is read and trusted.
+type Parser struct {
+	// MaxMessageBytes rejects larger mail (it is still stored raw, marked).
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	// TrustAuthservID names the Authentication-Results authserv-id of our own
+	// MTA whose DKIM verdicts are trusted in place of verifying ourselves.
+	TrustAuthservID string `yaml:"trust_authserv_id"`
+}
+
+// Workers tunes the task queue.
+type Workers struct {
+	Count int           `yaml:"count"`
+	Lease time.Duration `yaml:"lease"`
+}
+
+// Default paths searched when no --config is given, after $ABUSEWATCH_CONFIG.
+var searchPath = []string{"./abusewatch.yaml", "/etc/abusewatch/abusewatch.yaml"}
+
+// Find returns the config file to use: explicit, then $ABUSEWATCH_CONFIG, then
+// the first existing file of the search path. It returns "" when none exists.
+func Find(explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if env := os.Getenv("ABUSEWATCH_CONFIG"); env != "" {
+		return env
+	}
+	for _, p := range searchPath {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Load reads, decodes, defaults, resolves secrets in and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
+// Parse decodes a configuration from YAML bytes, strictly, and validates it.
+func Parse(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.resolveSecrets(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Default returns a configuration with every default applied and nothing configured.
+func Default() *Config {
+	var cfg Config
+	cfg.applyDefaults()
+	return &cfg
+}
+
+func (c *Config) applyDefaults() {
+	if c.Store.Path == "" {
+		c.Store.Path = "/var/lib/abusewatch/abusewatch.db"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:9464"
+	}
+	if c.Parser.MaxMessageBytes == 0 {
+		c.Parser.MaxMessageBytes = 25 << 20
+	}
+	if c.Workers.Count == 0 {
+		c.Workers.Count = 4
+	}
+	if c.Workers.Lease == 0 {
+		c.Workers.Lease = 5 * time.Minute
+	}
+	for i := range c.Mailboxes {
+		c.Mailboxes[i].applyDefaults()
+	}
+	c.Providers.applyDefaults()
+	c.Triage.applyDefaults()
+}
+
+func (c *Config) resolveSecrets() error {
+	for i := range c.Mailboxes {
+		m := &c.Mailboxes[i]
+		s, err := resolveSecret(m.Password, m.PasswordEnv, m.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("mailboxes[%s]: password: %w", m.Name, err)
+		}
+		m.Password = s
+	}
+	return c.Providers.resolveSecrets()
+}
+
+// Validate checks the values that decoding cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i := range c.Mailboxes {
+		m := &c.Mailboxes[i]
+		if seen[m.Name] {
+			errs = append(errs, fmt.Errorf("mailboxes[%d]: duplicate name %q", i, m.Name))
+		}
+		seen[m.Name] = true
+		if err := m.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("mailboxes[%d] (%s): %w", i, m.Name, err))
+		}
+	}
+	for i, ch := range c.Notify {
+		if err := ch.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("notify[%d]: %w", i, err))
+		}
+	}
+	if err := c.Triage.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("triage: %w", err))
+	}
+	for i, h := range c.Inventory {
+		if err := h.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("inventory[%d] (%s): %w", i, h.Name, err))
+		}
+	}
+	if c.Workers.Count < 1 {
+		errs = append(errs, errors.New("workers.count: must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// resolveSecret returns the secret from exactly one of its three sources.
+// A value read from a file loses its trailing newline, as editors add one.
+func resolveSecret(plain, env, file string) (string, error) {
+	n := 0
+	for _, s := range []string{plain, env, file} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", errors.New("set only one of the value, _env and _file")
+	}
+	switch {
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(filepath.Clean(file))
+		if err != nil {
+			return "", fmt.Errorf("reading secret file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return plain, nil
+}

@@ -1,0 +1,83 @@
+package parser
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+
+	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// The sending domains of each provider (formats.md); subdomains count too.
+var (
+	ovhDomains = []string{"ovh.com", "ovh.net", "ovhcloud.com", "ovh.fr", "ovh.ca", "ovh.de",
+		"ovh.co.uk", "ovh.us", "kimsufi.com", "soyoustart.com"}
+	hetznerDomains = []string{"hetzner.com", "hetzner.de"}
+)
+
+// maxDKIMSignatures bounds the signatures verified in one mail (hostile input).
+const maxDKIMSignatures = 5
+
+// authenticate returns the DKIM verdict for the format's signing domains:
+// pass when one of their signatures verifies, fail when one is present and
+// none verifies, none when the mail carries none of theirs or nothing was
+// checked. A trusted Authentication-Results field is read first.
+func authenticate(raw []byte, m *mail, signers []string, opts Options) Authenticity {
+	if signers == nil {
+		if m.fromDomain == "" {
+			return AuthNone
+		}
+		signers = []string{m.fromDomain}
+	}
+	if opts.TrustAuthservID != "" {
+		if v := trustedAuthResults(m, signers, opts.TrustAuthservID); v != AuthNone {
+			return v
+		}
+	}
+	if opts.LookupTXT == nil || !m.header.Has("Dkim-Signature") {
+		return AuthNone
+	}
+	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{
+		LookupTXT:        opts.LookupTXT,
+		MaxVerifications: maxDKIMSignatures,
+	})
+	if err != nil {
+		return AuthFail
+	}
+	verdict := AuthNone
+	for _, v := range verifs {
+		if !domainIn(v.Domain, signers) {
+			continue
+		}
+		if v.Err == nil {
+			return AuthPass
+		}
+		verdict = AuthFail
+	}
+	return verdict
+}
+
+// commentRe matches RFC 5322 comments, which authres.Parse mis-reads.
+var commentRe = regexp.MustCompile(`\([^()]*\)`)
+
+func trustedAuthResults(m *mail, signers []string, authservID string) Authenticity {
+	verdict := AuthNone
+	for _, field := range m.header.Values("Authentication-Results") {
+		id, results, err := authres.Parse(commentRe.ReplaceAllString(field, ""))
+		if err != nil || !strings.EqualFold(id, authservID) {
+			continue
+		}
+		for _, r := range results {
+			d, ok := r.(*authres.DKIMResult)
+			if !ok || !domainIn(d.Domain, signers) {
+				continue
+			}
+			if d.Value == authres.ResultPass {
+				return AuthPass
+			}
+			verdict = AuthFail
+		}
+	}
+	return verdict
+}

@@ -1,0 +1,145 @@
+// Package parser turns raw RFC 5322 mail into abuse notices.
+//
+// Parsing is a pure function of the bytes (plus an injectable DNS lookup for
+// DKIM): it does no other I/O and keeps no state, so stored mail can be parsed
+// again at any time when a provider changes its format.
+package parser
+
+import "time"
+
+// Kind says what a notice reports.
+type Kind string
+
+// The kinds of notice, as in DESIGN.md "The notice".
+const (
+	KindAttack    Kind = "attack"    // attack or scan traffic seen from the IP, not blocked yet
+	KindBlock     Kind = "block"     // the provider blocked the IP, a port or the server's network
+	KindRescue    Kind = "rescue"    // the server or VPS was forced into rescue mode
+	KindComplaint Kind = "complaint" // a third-party complaint forwarded by the provider
+	KindStatus    Kind = "status"    // a follow-up on an existing case
+	KindNone      Kind = "none"      // not an abuse notice
+)
+
+// Severity orders kinds: rescue > block > attack > complaint > status > none.
+func (k Kind) Severity() int {
+	switch k {
+	case KindRescue:
+		return 5
+	case KindBlock:
+		return 4
+	case KindAttack:
+		return 3
+	case KindComplaint:
+		return 2
+	case KindStatus:
+		return 1
+	}
+	return 0
+}
+
+// Attack is the attack vocabulary of DESIGN.md.
+type Attack string
+
+// The attack vocabulary.
+const (
+	AttackUDPFlood     Attack = "udp_flood"
+	AttackSYNFlood     Attack = "syn_flood"
+	AttackTCPFlood     Attack = "tcp_flood"
+	AttackICMPFlood    Attack = "icmp_flood"
+	AttackNTPAmp       Attack = "ntp_amplification"
+	AttackDNSAmp       Attack = "dns_amplification"
+	AttackMemcachedAmp Attack = "memcached_amplification"
+	AttackSSDPAmp      Attack = "ssdp_amplification"
+	AttackNetscan      Attack = "netscan"
+	AttackPortscan     Attack = "portscan"
+	AttackBruteforce   Attack = "bruteforce"
+	AttackSpam         Attack = "spam"
+	AttackSpamvertised Attack = "spamvertised"
+	AttackBlacklist    Attack = "blacklist"
+	AttackPhishing     Attack = "phishing"
+	AttackMalware      Attack = "malware"
+	AttackCopyright    Attack = "copyright"
+	AttackOpenService  Attack = "open_service"
+	AttackUnknown      Attack = "unknown"
+)
+
+// Providers that send notices.
+const (
+	ProviderOVH     = "ovh"
+	ProviderHetzner = "hetzner"
+	ProviderGeneric = "generic"
+)
+
+// Authenticity is the sender-authentication verdict for the mail.
+type Authenticity string
+
+// Authenticity verdicts.
+const (
+	AuthPass Authenticity = "pass" // a valid DKIM signature of the provider's domain
+	AuthFail Authenticity = "fail" // a signature of the provider's domain that does not verify
+	AuthNone Authenticity = "none" // no signature of the provider's domain, or not checked
+)
+
+// Notice is one abuse notice: the JSON printed by `abusewatch parse --json`.
+// Field names and vocabularies are a public contract (DESIGN.md).
+type Notice struct {
+	File      string       `json:"file,omitempty"`
+	Provider  string       `json:"provider"`
+	Kind      Kind         `json:"kind"`
+	Reason    string       `json:"reason,omitempty"`
+	Attack    Attack       `json:"attack"`
+	IP        string       `json:"ip"`
+	Service   string       `json:"service"`
+	Case      string       `json:"case"`
+	Deadline  string       `json:"deadline"` // RFC 3339, "" when the mail states none
+	Reporter  string       `json:"reporter"`
+	Rate      string       `json:"rate"`
+	Events    []Event      `json:"events"`
+	Authentic Authenticity `json:"authentic"`
+	MessageID string       `json:"message_id"`
+	Date      string       `json:"date"` // RFC 3339
+	Subject   string       `json:"subject"`
+}
+
+// Event is one log line quoted by the provider.
+type Event struct {
+	Time   string `json:"time"` // RFC 3339
+	Src    string `json:"src"`  // ip:port, or host:port when the provider names a host
+	Dst    string `json:"dst"`
+	Proto  string `json:"proto"` // lower case: udp, tcp, icmp
+	Bytes  int    `json:"bytes"`
+	Reason string `json:"reason"`
+}
+
+// Result is what Parse found in one mail.
+type Result struct {
+	MessageID string
+	Date      time.Time
+	Subject   string
+	From      string
+	Authentic Authenticity
+	// Notices is empty when the mail is not an abuse notice; Reason says why.
+	Notices []Notice
+	Reason  string
+}
+
+// None is the `kind: none` notice printed for a mail that holds no notice.
+func (r Result) None() Notice {
+	return Notice{
+		Kind:      KindNone,
+		Reason:    r.Reason,
+		Attack:    AttackUnknown,
+		Events:    []Event{},
+		Authentic: r.Authentic,
+		MessageID: r.MessageID,
+		Date:      formatTime(r.Date),
+		Subject:   r.Subject,
+	}
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339)
+}

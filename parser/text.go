@@ -1,0 +1,90 @@
+package parser
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// firstIP returns the first IP address in s that is a whole word, or "".
+func firstIP(s string) string {
+	for _, ip := range allIPs(s) {
+		return ip
+	}
+	return ""
+}
+
+// allIPs returns the distinct IPv4 and IPv6 addresses in s, in order of
+// appearance. An address must stand as a word: "1.2.3.4.5" is no address.
+func allIPs(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; i < len(s); {
+		if !isIPChar(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isIPChar(s[j]) {
+			j++
+		}
+		tok := strings.TrimRight(s[i:j], ".:")
+		i = j
+		if strings.Count(tok, ".") != 3 && strings.Count(tok, ":") < 2 {
+			continue
+		}
+		addr, err := netip.ParseAddr(tok)
+		if err != nil || addr.Zone() != "" {
+			continue
+		}
+		ip := addr.String()
+		if !seen[ip] {
+			seen[ip] = true
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+func isIPChar(c byte) bool {
+	return c >= '0' && c <= '9' || c == '.' || c == ':' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// validIP reports whether s is exactly one IP address.
+func validIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+// splitHostPort splits "1.2.3.4:80" or "vps1234:55046" at the last colon; an
+// IPv6 address with a port must be bracketed.
+func splitHostPort(s string) (host, port string) {
+	if strings.HasPrefix(s, "[") {
+		if end := strings.Index(s, "]:"); end > 0 {
+			return s[1:end], s[end+2:]
+		}
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || strings.Count(s, ":") > 1 {
+		return s, ""
+	}
+	return s[:i], s[i+1:]
+}
+
+// joinHostPort is the inverse of splitHostPort, bracketing IPv6 addresses.
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+// containsFold reports whether s contains substr, ignoring ASCII case.
+func containsFold(s, substr string) bool {
+	n := len(substr)
+	for i := 0; i+n <= len(s); i++ {
+		if strings.EqualFold(s[i:i+n], substr) {
+			return true
+		}
+	}
+	return false
+}
