@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -16,6 +18,9 @@ type Triage struct {
 	MaxOutputBytes int64 `yaml:"max_output_bytes"`
 	// PerHostConcurrency limits the jobs running at once on one host.
 	PerHostConcurrency int `yaml:"per_host_concurrency"`
+	// KitScanTimeout bounds each slow scan of the kit (clamscan, rkhunter,
+	// chkrootkit, lynis), which can take far longer than a job's default.
+	KitScanTimeout time.Duration `yaml:"kit_scan_timeout"`
 }
 
 // Job is one triage step.
@@ -34,6 +39,44 @@ type Job struct {
 	SecretEnv      string `yaml:"secret_env"`
 	SecretFile     string `yaml:"secret_file"`
 	Secret         string `yaml:"secret"`
+	// Tool names a tool whose output abusewatch understands: clamscan,
+	// rkhunter and chkrootkit yield findings and a severity raise; docker-ps
+	// also saves the logs of every container the job lists.
+	Tool string `yaml:"tool"`
+}
+
+// Tools whose output triage interprets (Job.Tool).
+const (
+	ToolClamscan   = "clamscan"
+	ToolRkhunter   = "rkhunter"
+	ToolChkrootkit = "chkrootkit"
+	ToolDockerPS   = "docker-ps"
+)
+
+// KitPrefix starts the names of the built-in kit's jobs; configured jobs may
+// not use it, so evidence always tells the two apart.
+const KitPrefix = "kit."
+
+var placeholderRE = regexp.MustCompile(`\{[A-Za-z_]+\}`)
+
+// SeverityRank maps a severity name (the kinds of a notice, DESIGN.md) to
+// its rank: status 1 < complaint 2 < attack 3 < block 4 < rescue 5.
+// The same order as parser.Kind.Severity, restated here because config
+// validates min_severity and imports nothing of ours.
+func SeverityRank(name string) (int, bool) {
+	switch name {
+	case "status":
+		return 1, true
+	case "complaint":
+		return 2, true
+	case "attack":
+		return 3, true
+	case "block":
+		return 4, true
+	case "rescue":
+		return 5, true
+	}
+	return 0, false
 }
 
 // When selects the incidents a job runs for; an empty list matches anything.
@@ -64,6 +107,9 @@ func (t *Triage) applyDefaults() {
 	if t.PerHostConcurrency == 0 {
 		t.PerHostConcurrency = 2
 	}
+	if t.KitScanTimeout == 0 {
+		t.KitScanTimeout = time.Hour
+	}
 	for i := range t.Jobs {
 		if t.Jobs[i].Timeout == 0 {
 			t.Jobs[i].Timeout = 5 * time.Minute
@@ -86,10 +132,29 @@ func (t *Triage) validate() error {
 			errs = append(errs, fmt.Errorf("jobs[%d]: duplicate name %q", i, j.Name))
 		}
 		names[j.Name] = true
+		if strings.HasPrefix(j.Name, KitPrefix) {
+			errs = append(errs, fmt.Errorf("jobs[%d] (%s): name: the prefix %q is reserved for the built-in kit", i, j.Name, KitPrefix))
+		}
+		if j.Timeout < 0 || j.MaxOutputBytes < 0 {
+			errs = append(errs, fmt.Errorf("jobs[%d] (%s): timeout and max_output_bytes must not be negative", i, j.Name))
+		}
+		if j.When.MinSeverity != "" {
+			if _, ok := SeverityRank(j.When.MinSeverity); !ok {
+				errs = append(errs, fmt.Errorf("jobs[%d] (%s): when.min_severity: %q is not one of status, complaint, attack, block, rescue", i, j.Name, j.When.MinSeverity))
+			}
+		}
+		switch j.Tool {
+		case "", ToolClamscan, ToolRkhunter, ToolChkrootkit, ToolDockerPS:
+		default:
+			errs = append(errs, fmt.Errorf("jobs[%d] (%s): tool: %q is not one of %s, %s, %s, %s", i, j.Name, j.Tool, ToolClamscan, ToolRkhunter, ToolChkrootkit, ToolDockerPS))
+		}
 		switch j.Where {
 		case "local", "ssh", "ssh-hypervisor":
 			if len(j.Argv) == 0 {
 				errs = append(errs, fmt.Errorf("jobs[%d] (%s): argv: required", i, j.Name))
+			}
+			if err := validateArgv(j.Argv, j.Shell); err != nil {
+				errs = append(errs, fmt.Errorf("jobs[%d] (%s): argv: %w", i, j.Name, err))
 			}
 		case "webhook":
 			if j.URL == "" {
@@ -98,10 +163,31 @@ func (t *Triage) validate() error {
 			s, err := resolveSecret(j.Secret, j.SecretEnv, j.SecretFile)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("jobs[%d] (%s): secret: %w", i, j.Name, err))
+			} else if s == "" {
+				// Receivers verify the signature to know a run request is ours.
+				errs = append(errs, fmt.Errorf("jobs[%d] (%s): secret: required for a webhook (secret, secret_env or secret_file)", i, j.Name))
 			}
 			j.Secret = s
 		default:
 			errs = append(errs, fmt.Errorf("jobs[%d] (%s): where: %q is not one of local, ssh, ssh-hypervisor, webhook", i, j.Name, j.Where))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateArgv rejects unknown placeholders, and any placeholder in a shell
+// job: there values reach the script only as ABUSEWATCH_* variables, never
+// as text the shell would parse.
+func validateArgv(argv []string, shell bool) error {
+	var errs []error
+	for _, a := range argv {
+		for _, p := range placeholderRE.FindAllString(a, -1) {
+			switch {
+			case p != "{ip}" && p != "{incident}" && p != "{host}":
+				errs = append(errs, fmt.Errorf("unknown placeholder %s (use {ip}, {incident} or {host})", p))
+			case shell:
+				errs = append(errs, fmt.Errorf("placeholder %s in a shell job: use \"$ABUSEWATCH_%s\" instead", p, strings.ToUpper(strings.Trim(p, "{}"))))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -116,6 +202,9 @@ func (h Host) validate() error {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("ips: %q is not an IP address", ip))
 		}
+	}
+	if h.Hypervisor != "" && h.Hypervisor == h.Name {
+		errs = append(errs, errors.New("hypervisor: a host cannot carry itself"))
 	}
 	return errors.Join(errs...)
 }

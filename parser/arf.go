@@ -1,7 +1,225 @@
 package parser
 
-// matchARF reports whether m is a ARF notice. Placeholder until the format lands.
-func matchARF(m *mail) bool { return false }
+import (
+	netmail "net/mail"
+	"strings"
+	"time"
+)
 
-// parseARF returns the notices of a ARF mail.
-func parseARF(m *mail) ([]Notice, string) { return nil, "not implemented" }
+// maxReportFields bounds the fields read from one machine-readable report.
+const maxReportFields = 200
+
+// matchARF accepts an RFC 5965 feedback report, which says so in its
+// top-level Content-Type.
+func matchARF(m *mail) bool {
+	t, params, err := m.header.ContentType()
+	return err == nil && strings.EqualFold(t, "multipart/report") &&
+		strings.EqualFold(params["report-type"], "feedback-report")
+}
+
+// parseARF returns one notice per message/feedback-report part: a batch
+// report holds several. The original message parts are not needed: the
+// feedback report names the source.
+func parseARF(m *mail) ([]Notice, string) {
+	var notices []Notice
+	reports, notSpam := 0, 0
+	for _, p := range m.parts {
+		if p.contentType != "message/feedback-report" {
+			continue
+		}
+		if reports++; reports > maxEvents {
+			break
+		}
+		f := reportFields(p.body)
+		typ := strings.ToLower(f["feedback-type"])
+		if typ == "not-spam" {
+			notSpam++ // a user taking back a spam verdict complains of nothing
+			continue
+		}
+		n := Notice{Kind: KindComplaint, Attack: feedbackAttack(typ), Reporter: m.from}
+		if ip := f["source-ip"]; validIP(ip) {
+			n.IP = ip
+		}
+		arrival := f["arrival-date"]
+		if arrival == "" {
+			arrival = f["received-date"] // the name in drafts before RFC 5965
+		}
+		n.Events = []Event{{Time: reportTime(arrival), Src: n.IP, Reason: typ}}
+		notices = append(notices, n)
+	}
+	switch {
+	case len(notices) > 0:
+		return notices, ""
+	case notSpam > 0:
+		return nil, "ARF feedback-type not-spam is no complaint"
+	}
+	return nil, "ARF report without a message/feedback-report part"
+}
+
+// feedbackAttack maps an ARF Feedback-Type to the attack vocabulary.
+func feedbackAttack(typ string) Attack {
+	switch typ {
+	case "abuse":
+		return AttackSpam
+	case "fraud":
+		return AttackPhishing
+	case "virus":
+		return AttackMalware
+	}
+	return AttackUnknown
+}
+
+// reportFields reads header-style "Name: value" lines (RFC 5965 section 3),
+// joining folded lines. Names are lower case; the first of a repeated name
+// wins. Reading stops at a blank line after the fields.
+func reportFields(body []byte) map[string]string {
+	fields := map[string]string{}
+	text := string(body)
+	last := ""
+	for len(text) > 0 && len(fields) < maxReportFields {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.TrimSpace(line) == "":
+			if len(fields) > 0 {
+				return fields
+			}
+		case line[0] == ' ' || line[0] == '\t':
+			if last != "" {
+				fields[last] += " " + strings.TrimSpace(line)
+			}
+		default:
+			name, value, ok := strings.Cut(line, ":")
+			if !ok {
+				last = ""
+				continue
+			}
+			last = strings.ToLower(strings.TrimSpace(name))
+			if _, seen := fields[last]; seen {
+				last = "" // keep the first value whole
+				continue
+			}
+			fields[last] = strings.TrimSpace(value)
+		}
+	}
+	return fields
+}
+
+// reportLayouts are the date forms of reports besides RFC 5322 and RFC 3339:
+// X-ARF tools write "Feb 3 2014 02:13:35 +0100" and ISO dates with a space.
+var reportLayouts = []string{
+	"Jan 2 2006 15:04:05 -0700",
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02T15:04:05Z07:00",
+	"2006-01-02T15:04:05",
+}
+
+// reportTime returns a report's date in RFC 3339, or "" when unreadable.
+// A date without a zone is read as UTC, which the report formats default to.
+func reportTime(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" || len(s) > 100 {
+		return ""
+	}
+	if t, err := netmail.ParseDate(s); err == nil {
+		return t.Format(time.RFC3339)
+	}
+	for _, layout := range reportLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Format(time.RFC3339)
+		}
+	}
+	return ""
+}
+
+// forwardedReport reads the source IP and attack of an ARF or X-ARF report
+// that a provider forwards inside its own mail, directly or as an attached
+// message (opened one level deep).
+func forwardedReport(m *mail) (ip string, a Attack) {
+	if ip, a = reportSource(m); ip != "" {
+		return ip, a
+	}
+	for _, p := range m.parts {
+		if p.contentType != "message/rfc822" {
+			continue
+		}
+		if inner, err := readMail(p.body); err == nil {
+			if ip, a = reportSource(inner); ip != "" {
+				return ip, a
+			}
+		}
+	}
+	return "", ""
+}
+
+// reportSource returns the source of the first ARF or X-ARF report in m.
+func reportSource(m *mail) (string, Attack) {
+	if body, ok := m.partOfType("message/feedback-report"); ok {
+		f := reportFields(body)
+		if ip := f["source-ip"]; validIP(ip) {
+			return ip, feedbackAttack(strings.ToLower(f["feedback-type"]))
+		}
+	}
+	if body, ok := xarfYAMLPart(m); ok {
+		if r, err := decodeXARF2(body); err == nil && validIP(r.Source) {
+			return r.Source, attackFromWords(r.ReportType)
+		}
+	}
+	return "", ""
+}
+
+// attackWords map words of a complaint or report type to the vocabulary, in
+// order: the first that occurs wins, so the more specific words come first
+// ("exploitable NTP server used for an attack" is an open service).
+var attackWords = []struct {
+	word   string
+	attack Attack
+}{
+	{"phish", AttackPhishing},
+	{"spamvertis", AttackSpamvertised},
+	{"spam", AttackSpam},
+	{"malware", AttackMalware},
+	{"virus", AttackMalware},
+	{"botnet", AttackMalware},
+	{"trojan", AttackMalware},
+	{"copyright", AttackCopyright},
+	{"dmca", AttackCopyright},
+	{"infring", AttackCopyright},
+	{"exploitable", AttackOpenService},
+	{"openresolver", AttackOpenService},
+	{"openservice", AttackOpenService},
+	{"vulnerab", AttackOpenService},
+	{"login", AttackBruteforce},
+	{"brute", AttackBruteforce},
+	{"portscan", AttackPortscan},
+	{"netscan", AttackNetscan},
+	{"blacklist", AttackBlacklist},
+	{"blocklist", AttackBlacklist},
+}
+
+// attackFromWords names the attack of free text or a report type such as
+// "login-attack", "LoginAttack" or "port scan": case and separators are
+// ignored. It returns AttackUnknown when no word is known.
+func attackFromWords(s string) Attack {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '-' || c == '_' || c == '\t' || c == '\n':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	squeezed := b.String()
+	for _, w := range attackWords {
+		if strings.Contains(squeezed, w.word) {
+			return w.attack
+		}
+	}
+	return AttackUnknown
+}

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"errors"
 	"regexp"
 	"strings"
 
@@ -42,18 +43,22 @@ func authenticate(raw []byte, m *mail, signers []string, opts Options) Authentic
 		LookupTXT:        opts.LookupTXT,
 		MaxVerifications: maxDKIMSignatures,
 	})
-	if err != nil {
-		return AuthFail
+	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
+		return AuthFail // the header itself is broken
 	}
 	verdict := AuthNone
 	for _, v := range verifs {
 		if !domainIn(v.Domain, signers) {
 			continue
 		}
-		if v.Err == nil {
+		switch {
+		case v.Err == nil:
 			return AuthPass
+		case dkim.IsTempFail(v.Err):
+			// The key could not be fetched: not verified, but no evidence of forgery either.
+		default:
+			verdict = AuthFail
 		}
-		verdict = AuthFail
 	}
 	return verdict
 }

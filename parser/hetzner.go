@@ -1,7 +1,401 @@
 package parser
 
-// matchHetzner reports whether m is a Hetzner notice. Placeholder until the format lands.
-func matchHetzner(m *mail) bool { return false }
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
 
-// parseHetzner returns the notices of a Hetzner mail.
-func parseHetzner(m *mail) ([]Notice, string) { return nil, "not implemented" }
+// maxEvents bounds the log lines kept per notice: a hostile or huge log must
+// not make the work or the stored notice unbounded.
+const maxEvents = 1000
+
+// hetznerSubjectRe reads "Abuse Message [AbuseID:518908:22]: NetscanOutLevel:
+// Netscan detected from 138.201.172.5". It is not anchored so that "Re:" and
+// "Fwd:" prefixes pass; the first id part has any width (6 hex digits until
+// 2024, 7 since 2025). The category is optional for follow-up subjects.
+var hetznerSubjectRe = regexp.MustCompile(`Abuse Message \[AbuseID:([0-9A-Fa-f]+:[0-9A-Fa-f]{2})\]:?\s*(?:([A-Za-z]+):\s*)?(.*)$`)
+
+// hetznerSubject is what the subject of a Hetzner abuse mail says.
+type hetznerSubject struct {
+	id       string // "518908:22"
+	category string // "NetscanOutLevel", "" when the subject names none
+	text     string // the rest: "Netscan detected from 138.201.172.5 [Network-Normal]"
+}
+
+func parseHetznerSubject(s string) (hetznerSubject, bool) {
+	if !strings.Contains(s, "[AbuseID:") {
+		return hetznerSubject{}, false
+	}
+	g := hetznerSubjectRe.FindStringSubmatch(s)
+	if g == nil {
+		return hetznerSubject{}, false
+	}
+	return hetznerSubject{id: g[1], category: g[2], text: strings.TrimSpace(g[3])}, true
+}
+
+// hetznerCategory is what a subject category means. An empty attack is read
+// from the words of the complaint (AbuseNormal covers phishing, spam, …).
+type hetznerCategory struct {
+	kind   Kind
+	attack Attack
+}
+
+var hetznerCategories = map[string]hetznerCategory{
+	"netscanoutlevel":   {KindAttack, AttackNetscan},
+	"netscaninlevel":    {KindAttack, AttackNetscan}, // sent to other networks about their hosts
+	"abusenormal":       {KindComplaint, ""},
+	"abuseblacklist":    {KindComplaint, AttackBlacklist},
+	"abusespamvertised": {KindComplaint, AttackSpamvertised},
+}
+
+// categoryOf maps a subject category; an unknown one is still a complaint.
+func categoryOf(category string) hetznerCategory {
+	if c, ok := hetznerCategories[strings.ToLower(category)]; ok {
+		return c
+	}
+	return hetznerCategory{KindComplaint, AttackUnknown}
+}
+
+// matchHetzner accepts the AbuseID header, the Hetzner sender domains and the
+// AbuseID subject (a forward by a colleague). A colleague's forward that
+// carries the Hetzner mail as an attachment is left to Parse, which opens it.
+func matchHetzner(m *mail) bool {
+	if m.header.Has("X-Hetzner-Abuseid") || domainIn(m.fromDomain, hetznerDomains) {
+		return true
+	}
+	if !strings.Contains(m.subject, "[AbuseID:") {
+		return false
+	}
+	_, attached := m.partOfType("message/rfc822")
+	return !attached
+}
+
+// parseHetzner returns the notices of a Hetzner mail: one per IP for a lock,
+// else one. Robot automation and support tickets hold none.
+func parseHetzner(m *mail) ([]Notice, string) {
+	subj, _ := parseHetznerSubject(m.subject)
+	id := strings.TrimSpace(m.header.Get("X-Hetzner-AbuseID"))
+	if id == "" {
+		id = subj.id
+	}
+	flat := flatten(m.text)
+	locked := strings.Contains(flat, "had to block the ip address") || strings.Contains(flat, "we have blocked the following")
+	if id == "" && !locked {
+		return nil, notAbuseReason(m)
+	}
+
+	body := scanHetznerLog(m.text)
+	events := body.events
+	if att := m.attachmentText(isHetznerLogName); att != "" {
+		// The attachment repeats the quoted log in full: read one source only.
+		if log := scanHetznerLog(att); len(log.events) > 0 {
+			events = log.events
+		}
+	}
+
+	n := Notice{Case: id, Events: events}
+	cat := categoryOf(subj.category)
+	n.Kind, n.Attack = cat.kind, cat.attack
+	n.Reporter, n.Deadline = hetznerReporter(subj, flat), hetznerDeadline(flat, m.date)
+	n.IP = firstIP(subj.text)
+	if n.IP == "" {
+		n.IP = body.host
+	}
+	if n.IP == "" && len(events) > 0 && cat.attack == AttackNetscan {
+		n.IP, _ = splitHostPort(events[0].Src) // the scanning host is the one reported
+	}
+	if n.Attack == "" || n.IP == "" {
+		ip, a := forwardedReport(m)
+		if n.IP == "" {
+			n.IP = ip
+		}
+		if n.Attack == "" {
+			n.Attack = attackFromWords(complaintTopic(flat) + " " + subj.text)
+			if n.Attack == AttackUnknown && a != "" {
+				n.Attack = a
+			}
+		}
+	}
+	switch {
+	case locked:
+		return lockNotices(n, subj.category, body.locked), ""
+	case isStatus(flat):
+		n.Kind = KindStatus
+	}
+	return []Notice{n}, ""
+}
+
+// notAbuseReason says why a Hetzner mail without an AbuseID is no notice.
+func notAbuseReason(m *mail) string {
+	switch {
+	case strings.Contains(m.subject, "[Ticket#"):
+		return "support ticket, not an abuse notice"
+	case strings.HasPrefix(m.from, "noreply@"):
+		return "Robot automation mail from " + m.from + ", not an abuse notice"
+	}
+	return "no AbuseID in the header or the subject"
+}
+
+func isHetznerLogName(name string) bool {
+	name = strings.ToLower(name)
+	return strings.HasPrefix(name, "abuse message ") && strings.HasSuffix(name, ".txt")
+}
+
+// Follow-up phrases (flattened, lower case) that make a mail a status notice.
+var hetznerStatusPhrases = []string{
+	"a statement has been successfully entered",
+	"not received requested information from you within the deadline",
+	"not successfully resolved by",
+}
+
+func isStatus(flat string) bool {
+	for _, p := range hetznerStatusPhrases {
+		if strings.Contains(flat, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockNotices makes one block notice per locked IP, each with its own log
+// lines. The log of a lock is a netscan log, so that is the attack when the
+// subject names no category.
+func lockNotices(n Notice, category string, ips []string) []Notice {
+	n.Kind = KindBlock
+	if category == "" && len(n.Events) > 0 {
+		n.Attack = AttackNetscan
+	}
+	if len(ips) == 0 {
+		return []Notice{n}
+	}
+	out := make([]Notice, 0, len(ips))
+	for _, ip := range ips {
+		c := n
+		c.IP = ip
+		c.Events = eventsOf(n.Events, ip)
+		out = append(out, c)
+	}
+	return out
+}
+
+// eventsOf returns the events from or to ip.
+func eventsOf(events []Event, ip string) []Event {
+	out := []Event{}
+	for _, e := range events {
+		src, _ := splitHostPort(e.Src)
+		dst, _ := splitHostPort(e.Dst)
+		if src == ip || dst == ip {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hetznerLog is what a line-by-line read of a Hetzner body or log finds.
+type hetznerLog struct {
+	events []Event
+	host   string   // the "Netscan detected from host" banner
+	locked []string // the "- A.B.C.D" lines of a lock notice
+}
+
+// scanHetznerLog reads both log table layouts, the banner and the list of
+// locked IPs, line by line with cheap checks first.
+func scanHetznerLog(text string) hetznerLog {
+	var log hetznerLog
+	inLockList := false
+	for len(text) > 0 {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		line = unquote(line)
+		switch {
+		case strings.Contains(line, "=>") || strings.Contains(line, "->"):
+			if e, ok := hetznerRow(line); ok && len(log.events) < maxEvents {
+				log.events = append(log.events, e)
+			}
+		case strings.HasPrefix(line, "- "):
+			if ip := strings.TrimSpace(line[2:]); inLockList && validIP(ip) {
+				log.locked = append(log.locked, ip)
+			}
+		case strings.Contains(line, "detected from host"):
+			if log.host == "" {
+				log.host = firstIP(line)
+			}
+		case strings.Contains(line, "blocked the following"):
+			inLockList = true
+		case line != "" && len(log.locked) > 0:
+			inLockList = false // the list ends at the first other line
+		}
+	}
+	return log
+}
+
+// unquote drops the "> " quote markers and the indentation of a line.
+func unquote(line string) string {
+	return strings.TrimLeft(line, "> \t")
+}
+
+// hetznerRow reads one row of either log table:
+//
+//	Tue Aug  7 09:30:21 2018 TCP   138.201.172.5 47307 =>    78.46.255.92 3022
+//	2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP
+//
+// Both times are read as UTC: the newer table says so in its header, and the
+// older one comes from the same network monitoring, which logs in UTC.
+func hetznerRow(line string) (Event, bool) {
+	f := strings.Fields(line)
+	var when time.Time
+	var err error
+	var e Event
+	switch {
+	case len(f) == 11 && f[8] == "=>":
+		when, err = time.Parse("Mon Jan 2 15:04:05 2006", strings.Join(f[:5], " "))
+		e.Proto = strings.ToLower(f[5])
+		f = f[6:]
+	case len(f) == 9 && f[4] == "->":
+		when, err = time.Parse("2006-01-02 15:04:05", f[0]+" "+f[1])
+		e.Proto = strings.ToLower(f[8])
+		e.Bytes = atoiOr(f[7], 0)
+		f = f[2:]
+	default:
+		return Event{}, false
+	}
+	// f is now: src src-port arrow dst dst-port …
+	if err != nil || !validIP(f[0]) || !validIP(f[3]) || !isPort(f[1]) || !isPort(f[4]) {
+		return Event{}, false
+	}
+	e.Time = when.UTC().Format(time.RFC3339)
+	e.Src = joinHostPort(f[0], f[1])
+	e.Dst = joinHostPort(f[3], f[4])
+	return e, true
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// hetznerReporter names the original complainant: the list in a blacklist
+// subject ("[SpamCop (1.2.3.4) id:…]") or the address of a forwarded
+// complaint ("a notification regarding phishing from soc@example.net").
+func hetznerReporter(subj hetznerSubject, flat string) string {
+	if strings.HasPrefix(subj.text, "[") {
+		if name, _, ok := strings.Cut(subj.text[1:], " ("); ok && name != "" {
+			return name
+		}
+	}
+	const phrase = "received a notification regarding "
+	i := strings.Index(flat, phrase)
+	if i < 0 {
+		return ""
+	}
+	rest := flat[i+len(phrase):]
+	j := strings.Index(rest, " from ")
+	if j < 0 || j > 200 {
+		return ""
+	}
+	addr, _, _ := strings.Cut(rest[j+len(" from "):], " ")
+	addr = strings.Trim(addr, ".,;:()<>\"'")
+	if !strings.Contains(addr, "@") {
+		return ""
+	}
+	return addr
+}
+
+// complaintTopic returns what a forwarded complaint is about: "phishing" in
+// "a notification regarding phishing from …".
+func complaintTopic(flat string) string {
+	const phrase = "notification regarding "
+	i := strings.Index(flat, phrase)
+	if i < 0 {
+		return ""
+	}
+	topic, _, _ := strings.Cut(flat[i+len(phrase):], " from ")
+	if len(topic) > 200 {
+		topic = topic[:200]
+	}
+	return topic
+}
+
+// Phrases (flattened, lower case) followed by the time a deadline ends.
+var hetznerDeadlinePhrases = []string{
+	"can be blocked at any time after ",
+	"not successfully resolved by ",
+}
+
+// hetznerDeadline returns the stated deadline in RFC 3339: an absolute time
+// after one of the phrases, else the mail date plus the hours of "within 24
+// hours" (the statement Hetzner asks for on a forwarded complaint).
+func hetznerDeadline(flat string, date time.Time) string {
+	for _, p := range hetznerDeadlinePhrases {
+		if i := strings.Index(flat, p); i >= 0 {
+			if t, ok := parseDeadline(flat[i+len(p):]); ok {
+				return t.Format(time.RFC3339)
+			}
+		}
+	}
+	if date.IsZero() {
+		return ""
+	}
+	// "within the deadline" and the like come first in some follow-ups.
+	const within = "within "
+	for rest := flat; ; {
+		i := strings.Index(rest, within)
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+len(within):]
+		f := strings.Fields(rest[:min(len(rest), 20)])
+		if len(f) >= 2 && strings.HasPrefix(f[1], "hour") {
+			if h := atoiOr(f[0], 0); h > 0 && h <= 24*14 {
+				return date.Add(time.Duration(h) * time.Hour).Format(time.RFC3339)
+			}
+		}
+	}
+}
+
+// parseDeadline reads "[the ]2018-08-07 13:31:04 +0200" from the start of s.
+// A time without a zone is not guessed: Hetzner writes the offset.
+func parseDeadline(s string) (time.Time, bool) {
+	s = strings.TrimPrefix(s, "the ")
+	f := strings.Fields(s[:min(len(s), 40)])
+	if len(f) < 3 {
+		return time.Time{}, false
+	}
+	zone := strings.TrimRight(f[2], ".,;:)")
+	layout := "2006-01-02 15:04:05 -0700"
+	if zone == "utc" || zone == "gmt" {
+		zone, layout = "", "2006-01-02 15:04:05 "
+	}
+	t, err := time.Parse(layout, f[0]+" "+f[1]+" "+zone)
+	return t, err == nil
+}
+
+// flatten returns text in ASCII lower case with every run of white space
+// turned into one space and the "> " quote markers of each line dropped, so
+// that phrases wrapped or quoted across lines can be found with one search.
+func flatten(text string) string {
+	var b strings.Builder
+	b.Grow(len(text))
+	space, lineStart := false, true
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == '\n':
+			space, lineStart = true, true
+		case c == ' ' || c == '\t' || c == '\r' || lineStart && c == '>':
+			space = true
+		default:
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space, lineStart = false, false
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

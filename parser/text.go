@@ -29,6 +29,9 @@ func allIPs(s string) []string {
 		}
 		tok := strings.TrimRight(s[i:j], ".:")
 		i = j
+		if strings.Count(tok, ":") == 1 {
+			tok, _, _ = strings.Cut(tok, ":") // an IPv4 address with its port
+		}
 		if strings.Count(tok, ".") != 3 && strings.Count(tok, ":") < 2 {
 			continue
 		}

@@ -1,7 +1,179 @@
 package parser
 
-// matchXARF reports whether m is a XARF notice. Placeholder until the format lands.
-func matchXARF(m *mail) bool { return false }
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
 
-// parseXARF returns the notices of a XARF mail.
-func parseXARF(m *mail) ([]Notice, string) { return nil, "not implemented" }
+	"go.yaml.in/yaml/v3"
+)
+
+// Size caps checked before unmarshalling: real reports are a few hundred
+// bytes, and a decoder must not be handed a hostile megabyte document.
+const (
+	maxXARFYAMLBytes = 64 << 10
+	maxXARFJSONBytes = 1 << 20
+)
+
+// xarf2 is the YAML report of X-ARF v0.2 (report.txt).
+type xarf2 struct {
+	ReportedFrom string `yaml:"Reported-From"`
+	Category     string `yaml:"Category"`
+	ReportType   string `yaml:"Report-Type"`
+	ReportID     string `yaml:"Report-ID"`
+	Source       string `yaml:"Source"`
+	SourceType   string `yaml:"Source-Type"`
+	Port         string `yaml:"Port"`
+	Destination  string `yaml:"Destination"`
+	Date         string `yaml:"Date"`
+}
+
+// xarf4 is the JSON report of XARF v4 (xarf.json or an inline document).
+type xarf4 struct {
+	Version      json.RawMessage `json:"Version"` // "4", sometimes written as a number
+	ReporterInfo struct {
+		ReporterOrg          string `json:"ReporterOrg"`
+		ReporterOrgEmail     string `json:"ReporterOrgEmail"`
+		ReporterContactEmail string `json:"ReporterContactEmail"`
+	} `json:"ReporterInfo"`
+	Report struct {
+		ReportClass     string          `json:"ReportClass"`
+		ReportType      string          `json:"ReportType"`
+		Date            string          `json:"Date"`
+		SourceIP        string          `json:"SourceIp"`
+		SourcePort      json.RawMessage `json:"SourcePort"`
+		DestinationIP   string          `json:"DestinationIp"`
+		DestinationPort json.RawMessage `json:"DestinationPort"`
+	} `json:"Report"`
+}
+
+// matchXARF accepts the X-XARF header of v0.2 and the JSON document of v4.
+func matchXARF(m *mail) bool {
+	if m.header.Has("X-Xarf") {
+		return true
+	}
+	_, ok := xarfJSONPart(m)
+	return ok
+}
+
+// parseXARF returns the one notice of an X-ARF v0.2 or XARF v4 report.
+func parseXARF(m *mail) ([]Notice, string) {
+	if body, ok := xarfJSONPart(m); ok {
+		return parseXARF4(body)
+	}
+	body, ok := xarfYAMLPart(m)
+	if !ok {
+		return nil, "X-ARF mail without a report.txt part"
+	}
+	r, err := decodeXARF2(body)
+	if err != nil {
+		return nil, err.Error()
+	}
+	n := Notice{Kind: KindComplaint, Attack: attackFromWords(r.ReportType), Case: r.ReportID, Reporter: r.ReportedFrom}
+	if validIP(r.Source) {
+		n.IP = r.Source
+	}
+	e := Event{Time: reportTime(r.Date), Src: n.IP, Reason: r.ReportType}
+	switch {
+	case !isPort(r.Port) || n.IP == "":
+	case n.Attack == AttackBruteforce || n.Attack == AttackPortscan:
+		// An attack report's port is the attacked service's, on the victim.
+		if validIP(r.Destination) {
+			e.Dst = joinHostPort(r.Destination, r.Port)
+		}
+	default:
+		e.Src = joinHostPort(n.IP, r.Port) // a content report's port is the site's
+	}
+	n.Events = []Event{e}
+	return []Notice{n}, ""
+}
+
+// xarfYAMLPart returns the YAML report of an X-ARF v0.2 mail: the part named
+// report.txt, else the text part that holds its fields.
+func xarfYAMLPart(m *mail) ([]byte, bool) {
+	for _, p := range m.parts {
+		if strings.EqualFold(p.filename, "report.txt") {
+			return p.body, true
+		}
+	}
+	for _, p := range m.parts {
+		if p.contentType == "text/plain" && bytes.Contains(p.body, []byte("Reported-From:")) && bytes.Contains(p.body, []byte("Report-Type:")) {
+			return p.body, true
+		}
+	}
+	return nil, false
+}
+
+func decodeXARF2(body []byte) (xarf2, error) {
+	var r xarf2
+	if len(body) > maxXARFYAMLBytes {
+		return r, fmt.Errorf("X-ARF report.txt of %d bytes is larger than %d", len(body), maxXARFYAMLBytes)
+	}
+	if err := yaml.Unmarshal(body, &r); err != nil {
+		return r, fmt.Errorf("X-ARF report.txt is not valid YAML: %v", err)
+	}
+	if r.ReportType == "" && r.Source == "" {
+		return r, fmt.Errorf("X-ARF report.txt has neither Report-Type nor Source")
+	}
+	return r, nil
+}
+
+// xarfJSONPart returns the XARF v4 document: an xarf.json attachment, a JSON
+// part, or a text part that is a JSON object with a Report. The cheap first
+// byte check keeps ordinary text from being searched.
+func xarfJSONPart(m *mail) ([]byte, bool) {
+	for _, p := range m.parts {
+		switch {
+		case strings.EqualFold(p.filename, "xarf.json") || p.contentType == "application/json":
+			return p.body, true
+		case p.contentType == "text/plain" && bytes.HasPrefix(bytes.TrimLeft(p.body, " \t\r\n"), []byte("{")) &&
+			bytes.Contains(p.body, []byte(`"Report"`)):
+			return p.body, true
+		}
+	}
+	return nil, false
+}
+
+func parseXARF4(body []byte) ([]Notice, string) {
+	if len(body) > maxXARFJSONBytes {
+		return nil, fmt.Sprintf("XARF v4 document of %d bytes is larger than %d", len(body), maxXARFJSONBytes)
+	}
+	var r xarf4
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Sprintf("XARF v4 document is not valid JSON: %v", err)
+	}
+	if v := strings.Trim(string(r.Version), `"`); v != "4" {
+		return nil, fmt.Sprintf("XARF document of version %q, not 4", v)
+	}
+	rep, who := r.Report, r.ReporterInfo
+	n := Notice{Kind: KindComplaint, Attack: attackFromWords(rep.ReportType)}
+	if n.Attack == AttackUnknown {
+		n.Attack = attackFromWords(rep.ReportClass)
+	}
+	for _, s := range []string{who.ReporterContactEmail, who.ReporterOrgEmail, who.ReporterOrg} {
+		if s != "" {
+			n.Reporter = s
+			break
+		}
+	}
+	if validIP(rep.SourceIP) {
+		n.IP = rep.SourceIP
+	}
+	e := Event{Time: reportTime(rep.Date), Src: withPort(n.IP, rep.SourcePort), Reason: rep.ReportType}
+	if validIP(rep.DestinationIP) {
+		e.Dst = withPort(rep.DestinationIP, rep.DestinationPort)
+	}
+	n.Events = []Event{e}
+	return []Notice{n}, ""
+}
+
+// withPort joins ip with a JSON port (a number or a string) when both are
+// valid, else returns ip.
+func withPort(ip string, port json.RawMessage) string {
+	p := strings.Trim(string(port), `"`)
+	if ip == "" || !isPort(p) {
+		return ip
+	}
+	return joinHostPort(ip, p)
+}

@@ -1,0 +1,119 @@
+package parser
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseRejectsHostileInput(t *testing.T) {
+	bigHeader := "From: a@example.net\r\nX-Junk: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\nbody\r\n"
+	var manyParts strings.Builder
+	manyParts.WriteString("From: a@example.net\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for range maxParts + 10 {
+		manyParts.WriteString("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n")
+	}
+	manyParts.WriteString("--b--\r\n")
+
+	tests := []struct {
+		name    string
+		raw     []byte
+		opts    Options
+		wantErr error
+	}{
+		{"over the size limit", bytes.Repeat([]byte("a"), 2048), Options{MaxBytes: 1024}, ErrTooLarge},
+		{"header over the limit", []byte(bigHeader), Options{}, ErrMalformed},
+		{"too many MIME parts", []byte(manyParts.String()), Options{}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Parse(tt.raw, tt.opts)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if res.Reason == "" {
+				t.Error("a rejected mail must say why in Reason")
+			}
+			if len(res.Notices) != 0 {
+				t.Errorf("rejected mail produced %d notices", len(res.Notices))
+			}
+		})
+	}
+}
+
+func TestParseNotANotice(t *testing.T) {
+	raw := "From: friend@example.org\r\nSubject: lunch?\r\nMessage-ID: <x@example.org>\r\n\r\nSee you at noon.\r\n"
+	res, err := Parse([]byte(raw), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Notices) != 0 || res.Reason == "" {
+		t.Fatalf("got %d notices, reason %q; want none with a reason", len(res.Notices), res.Reason)
+	}
+	n := res.None()
+	if n.Kind != KindNone || n.MessageID != "x@example.org" || n.Subject != "lunch?" || n.Events == nil {
+		t.Errorf("None() = %+v", n)
+	}
+}
+
+func TestHTMLToText(t *testing.T) {
+	in := `<html><head><style>p{color:red}</style></head><body><p>The IP address&nbsp;<b>135.125.1.2</b>
+had to be blocked.</p><table><tr><td>a</td><td>b</td></tr></table><script>alert(1)</script>end</body></html>`
+	got := htmlToText([]byte(in))
+	for _, want := range []string{"The IP address\u00a0135.125.1.2 had to be blocked.", "a  b", "end"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("htmlToText missing %q in %q", want, got)
+		}
+	}
+	for _, bad := range []string{"color:red", "alert(1)", "<b>"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("htmlToText kept %q: %q", bad, got)
+		}
+	}
+}
+
+func TestAllIPs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"blocked 51.91.10.20, and 51.91.10.20 again", []string{"51.91.10.20"}},
+		{"src 141.94.78.0:59173 dst 185.211.78.1:80", []string{"141.94.78.0", "185.211.78.1"}},
+		{"version 1.2.3.4.5 is no address, nor 999.1.1.1", nil},
+		{"v6 2001:db8::1 here", []string{"2001:db8::1"}},
+		{"at the end 10.0.0.1.", []string{"10.0.0.1"}},
+	}
+	for _, tt := range tests {
+		got := allIPs(tt.in)
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("allIPs(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestAttackFromEvents(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []Event
+		want   Attack
+	}{
+		{"ntp reflection", []Event{{Src: "51.91.10.20:123", Proto: "udp", Reason: "ATTACK:UDP"}}, AttackNTPAmp},
+		{"dns reflection", []Event{{Src: "51.91.10.20:53", Proto: "udp"}}, AttackDNSAmp},
+		{"memcached reflection", []Event{{Src: "51.91.10.20:11211", Proto: "udp"}}, AttackMemcachedAmp},
+		{"ssdp reflection", []Event{{Src: "51.91.10.20:1900", Proto: "udp"}}, AttackSSDPAmp},
+		{"plain udp", []Event{{Src: "51.91.10.20:40000", Proto: "udp", Reason: "ATTACK:UDP"}}, AttackUDPFlood},
+		{"label wins over port", []Event{{Src: "51.91.10.20:123", Proto: "tcp", Reason: "ATTACK:TCP_SYN"}}, AttackSYNFlood},
+		{"majority", []Event{
+			{Src: "a:123", Proto: "udp"}, {Src: "a:123", Proto: "udp"}, {Src: "a:999", Proto: "udp"},
+		}, AttackNTPAmp},
+		{"empty", nil, AttackUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := attackFromEvents(tt.events); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
