@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the real servers the integration tests talk to (Dovecot, sshd, isync
-# for the benchmark's mbsync) when they are missing. In CI (CI=true) a server
-# that cannot be installed fails the run; elsewhere the tests that need it skip.
+# Installs the real servers and tools the integration tests use when they are
+# missing: Dovecot, sshd, clamav (the triage scan test), procps and iproute2
+# (the triage kit), isync (mbsync, for the IMAP benchmark). In CI (CI=true) a
+# server that cannot be installed fails the run; elsewhere its tests skip.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,10 @@ command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
+command -v clamscan >/dev/null 2>&1 || need+=(clamav)
+command -v ps >/dev/null 2>&1 || need+=(procps)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v clamscan >/dev/null 2>&1 || need+=(clamav)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -37,6 +37,10 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(
 		newParseCmd(a),
+		newIngestCmd(a),
+		newIncidentsCmd(a),
+		newReparseCmd(a),
+		newWatchCmd(a),
 	)
 	return root
 }

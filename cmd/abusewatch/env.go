@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/pipeline"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// env is what the commands that touch the store share.
+type env struct {
+	cfg      *config.Config
+	store    *store.Store
+	pipeline *pipeline.Pipeline
+	close    func() error
+}
+
+func (e *env) Close() error { return e.close() }
+
+// openPipeline opens the store and wires the pipeline from the configuration.
+func (a *app) openPipeline(ctx context.Context) (*env, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	built, err := pipeline.FromConfig(ctx, cfg, a.logger())
+	if err != nil {
+		return nil, err
+	}
+	return &env{cfg: cfg, store: built.Store, pipeline: built.Pipeline, close: built.Close}, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

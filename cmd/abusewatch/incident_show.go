@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// incidentDetailJSON is `incidents show --json`: the list shape plus what was recorded.
+type incidentDetail struct {
+	incidentJSON
+	StateDetail json.RawMessage `json:"state_detail,omitempty"`
+	NoticeList  []noticeJSON    `json:"notice_list"`
+	Timeline    []timelineJSON  `json:"timeline"`
+	Evidence    []evidenceJSON  `json:"evidence"`
+}
+
+type noticeJSON struct {
+	ID        int64           `json:"id"`
+	Received  time.Time       `json:"received_at"`
+	Provider  string          `json:"provider"`
+	Kind      string          `json:"kind"`
+	Attack    string          `json:"attack"`
+	IP        string          `json:"ip"`
+	Service   string          `json:"service"`
+	Case      string          `json:"case"`
+	Deadline  *time.Time      `json:"deadline"`
+	Reporter  string          `json:"reporter"`
+	Rate      string          `json:"rate"`
+	Events    json.RawMessage `json:"events"`
+	Authentic string          `json:"authentic"`
+	MessageID string          `json:"message_id"`
+	Subject   string          `json:"subject"`
+}
+
+type timelineJSON struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text"`
+}
+
+type evidenceJSON struct {
+	ID        int64     `json:"id"`
+	Job       string    `json:"job"`
+	Host      string    `json:"host"`
+	Where     string    `json:"where"`
+	Status    string    `json:"status"`
+	Argv      []string  `json:"argv"`
+	ExitCode  int       `json:"exit_code"`
+	Output    string    `json:"output"`
+	Dropped   int64     `json:"dropped_bytes"`
+	StartedAt time.Time `json:"started_at"`
+	Seconds   float64   `json:"seconds"`
+	Findings  []string  `json:"findings"`
+}
+
+func incidentDetailJSON(d *store.IncidentDetail) incidentDetail {
+	out := incidentDetail{incidentJSON: toIncidentJSON(d.Incident), NoticeList: []noticeJSON{}, Timeline: []timelineJSON{}, Evidence: []evidenceJSON{}}
+	if d.State != nil {
+		out.StateDetail = d.State.Detail
+	}
+	for _, n := range d.NoticeRecords {
+		nj := noticeJSON{ID: n.ID, Received: n.ReceivedAt.UTC(), Provider: n.Provider, Kind: n.Kind, Attack: n.Attack, IP: n.IP,
+			Service: n.Service, Case: n.Case, Reporter: n.Reporter, Rate: n.Rate, Events: n.Events, Authentic: n.Authentic,
+			MessageID: n.Notice.MessageID, Subject: n.Subject}
+		if !n.Deadline.IsZero() {
+			dl := n.Deadline
+			nj.Deadline = &dl
+		}
+		if len(nj.Events) == 0 {
+			nj.Events = json.RawMessage("[]")
+		}
+		out.NoticeList = append(out.NoticeList, nj)
+	}
+	for _, t := range d.Timeline {
+		out.Timeline = append(out.Timeline, timelineJSON{At: t.At.UTC(), Kind: t.Kind, Text: t.Text})
+	}
+	for _, e := range d.Evidence {
+		out.Evidence = append(out.Evidence, evidenceJSON{ID: e.ID, Job: e.Job, Host: e.Host, Where: e.Where, Status: e.Status,
+			Argv: e.Argv, ExitCode: e.ExitCode, Output: string(e.Output), Dropped: e.Dropped, StartedAt: e.StartedAt.UTC(),
+			Seconds: e.Duration.Seconds(), Findings: e.Findings})
+	}
+	return out
+}
+
+func printIncident(w io.Writer, d *store.IncidentDetail) error {
+	inc := d.Incident
+	fmt.Fprintf(w, "Incident %d  %s  %s %s  %s\n", inc.ID, strings.ToUpper(severityLabel(inc.Severity)), inc.Provider, dash(inc.IP), inc.Status)
+	fmt.Fprintf(w, "  attack %s, %d notice(s), first %s, last %s\n", inc.Attack, inc.Notices,
+		inc.FirstSeen.Local().Format(time.DateTime), inc.LastSeen.Local().Format(time.DateTime))
+	if inc.Case != "" || inc.Service != "" {
+		fmt.Fprintf(w, "  case %s, service %s\n", dash(inc.Case), dash(inc.Service))
+	}
+	if inc.Unverified {
+		fmt.Fprintln(w, "  UNVERIFIED: no notice passed DKIM; nothing was run on the server because of it")
+	}
+	if s := inc.State; s != nil {
+		fmt.Fprintf(w, "  provider state (%s): %s, checked %s\n", s.Provider, stateWords(s.Blocked, s.Locked, s.Rescue), s.CheckedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(w, "\nNotices:")
+	for _, n := range d.NoticeRecords {
+		line := fmt.Sprintf("  #%d %s %s/%s %s", n.ID, n.ReceivedAt.Local().Format(time.DateTime), n.Kind, n.Attack, n.Authentic)
+		if !n.Deadline.IsZero() {
+			line += " deadline " + n.Deadline.Local().Format(time.DateTime)
+		}
+		fmt.Fprintln(w, line+"  "+n.Subject)
+	}
+	fmt.Fprintln(w, "\nTimeline:")
+	for _, t := range d.Timeline {
+		fmt.Fprintf(w, "  %s  %-10s %s\n", t.At.Local().Format(time.DateTime), t.Kind, t.Text)
+	}
+	if len(d.Evidence) > 0 {
+		fmt.Fprintln(w, "\nEvidence:")
+		for _, e := range d.Evidence {
+			fmt.Fprintf(w, "  #%d %s on %s: %s (exit %d, %d bytes kept, %d dropped)\n", e.ID, e.Job, dash(e.Host), e.Status, e.ExitCode, len(e.Output), e.Dropped)
+			for _, f := range e.Findings {
+				fmt.Fprintf(w, "      finding: %s\n", f)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abusewatch/abusewatch/store"
+)
+
+func newIncidentsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "incidents",
+		Short: "List, show and resolve incidents",
+	}
+	cmd.AddCommand(newIncidentsListCmd(a), newIncidentsShowCmd(a), newIncidentsResolveCmd(a))
+	return cmd
+}
+
+// incidentJSON is the public shape of `incidents list --json` (DESIGN.md).
+type incidentJSON struct {
+	ID        int64      `json:"id"`
+	Provider  string     `json:"provider"`
+	IP        string     `json:"ip"`
+	Status    string     `json:"status"`
+	Kind      string     `json:"kind"`
+	Attack    string     `json:"attack"`
+	Notices   int        `json:"notices"`
+	FirstSeen time.Time  `json:"first_seen"`
+	LastSeen  time.Time  `json:"last_seen"`
+	State     *stateJSON `json:"state"`
+	// Added fields (the contract grows, never renames).
+	Case       string `json:"case"`
+	Service    string `json:"service"`
+	Severity   string `json:"severity"`
+	Unverified bool   `json:"unverified"`
+}
+
+type stateJSON struct {
+	Blocked   bool      `json:"blocked"`
+	Locked    bool      `json:"locked"`
+	Rescue    bool      `json:"rescue"`
+	CheckedAt time.Time `json:"checked_at"`
+	Provider  string    `json:"provider"`
+}
+
+func toIncidentJSON(inc store.Incident) incidentJSON {
+	out := incidentJSON{
+		ID: inc.ID, Provider: inc.Provider, IP: inc.IP, Status: inc.Status, Kind: inc.Kind, Attack: inc.Attack,
+		Notices: inc.Notices, FirstSeen: inc.FirstSeen.UTC(), LastSeen: inc.LastSeen.UTC(),
+		Case: inc.Case, Service: inc.Service, Severity: severityLabel(inc.Severity), Unverified: inc.Unverified,
+	}
+	if s := inc.State; s != nil {
+		out.State = &stateJSON{Blocked: s.Blocked, Locked: s.Locked, Rescue: s.Rescue, CheckedAt: s.CheckedAt.UTC(), Provider: s.Provider}
+	}
+	return out
+}
+
+func newIncidentsListCmd(a *app) *cobra.Command {
+	var asJSON bool
+	var status string
+	cmd := &cobra.Command{
+		Use:   "list [--status open|resolved|all] [--json]",
+		Short: "List incidents",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch status {
+			case "open", "resolved", "all":
+			default:
+				return fmt.Errorf("--status: %q is not one of open, resolved, all", status)
+			}
+			env, err := a.openPipeline(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			incidents, err := env.store.Incidents(cmd.Context(), status)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				out := make([]incidentJSON, 0, len(incidents))
+				for _, inc := range incidents {
+					out = append(out, toIncidentJSON(inc))
+				}
+				return writeJSON(a.stdout, out)
+			}
+			return printIncidents(a.stdout, incidents)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	cmd.Flags().StringVar(&status, "status", "open", "open, resolved or all")
+	return cmd
+}
+
+func printIncidents(w io.Writer, incidents []store.Incident) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tPROVIDER\tIP\tATTACK\tNOTICES\tSTATE\tLAST SEEN\tCASE")
+	for _, inc := range incidents {
+		state := "-"
+		if s := inc.State; s != nil {
+			state = stateWords(s.Blocked, s.Locked, s.Rescue)
+		}
+		sev := severityLabel(inc.Severity)
+		if inc.Unverified {
+			sev += "?"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", inc.ID, inc.Status, sev, inc.Provider,
+			dash(inc.IP), inc.Attack, inc.Notices, state, inc.LastSeen.Local().Format("2006-01-02 15:04"), dash(inc.Case))
+	}
+	if len(incidents) == 0 {
+		fmt.Fprintln(tw, "(no incidents)")
+	}
+	return tw.Flush()
+}
+
+func stateWords(blocked, locked, rescue bool) string {
+	var words []string
+	if blocked {
+		words = append(words, "blocked")
+	}
+	if locked {
+		words = append(words, "locked")
+	}
+	if rescue {
+		words = append(words, "rescue")
+	}
+	if len(words) == 0 {
+		return "ok"
+	}
+	return strings.Join(words, ",")
+}
+
+func severityLabel(sev int) string {
+	return [...]string{"none", "status", "complaint", "attack", "block", "rescue"}[max(0, min(sev, 5))]
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not an incident id", s)
+	}
+	return id, nil
+}
+
+func newIncidentsShowCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ID [--json]",
+		Short: "Show an incident: notices, timeline, provider state, evidence",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			env, err := a.openPipeline(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			d, err := env.store.Incident(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, incidentDetailJSON(d))
+			}
+			return printIncident(a.stdout, d)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newIncidentsResolveCmd(a *app) *cobra.Command {
+	var note string
+	cmd := &cobra.Command{
+		Use:   "resolve ID [--note TEXT]",
+		Short: "Mark an incident resolved (a new notice reopens it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			env, err := a.openPipeline(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			if err := env.store.ResolveIncident(cmd.Context(), id, note); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "incident %d resolved\n", id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&note, "note", "", "why it is resolved (kept in the timeline)")
+	return cmd
+}

@@ -1,0 +1,92 @@
+package notify
+
+import (
+	"strings"
+	"time"
+)
+
+// EventKind names what happened. The pipeline's notification idempotency key
+// is (incident, kind, …), so every kind that deserves its own chat message
+// has its own value here.
+type EventKind string
+
+// The event kinds, as used in config `events:` filters.
+const (
+	IncidentOpened      EventKind = "incident_opened"
+	IncidentEscalated   EventKind = "incident_escalated"
+	StateChanged        EventKind = "state_changed"
+	UnblockPossible     EventKind = "unblock_possible"
+	DeadlineApproaching EventKind = "deadline_approaching"
+	DeadlinePassed      EventKind = "deadline_passed"
+	TriageFinished      EventKind = "triage_finished"
+	WhitelistGranted    EventKind = "whitelist_granted"
+	WhitelistRevoked    EventKind = "whitelist_revoked"
+	WhitelistExpired    EventKind = "whitelist_expired"
+	MailboxFailing      EventKind = "mailbox_failing"
+	// IncidentUpdated is a burst digest: several notices folded into one message.
+	IncidentUpdated EventKind = "incident_updated"
+)
+
+// Kinds lists every event kind, in the order an operator reads them in docs.
+func Kinds() []EventKind {
+	return []EventKind{
+		IncidentOpened, IncidentEscalated, StateChanged, UnblockPossible,
+		DeadlineApproaching, DeadlinePassed, TriageFinished,
+		WhitelistGranted, WhitelistRevoked, WhitelistExpired,
+		MailboxFailing, IncidentUpdated,
+	}
+}
+
+func validKind(k EventKind) bool {
+	for _, v := range Kinds() {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one thing worth telling the team about. The pipeline fills it from
+// the incident, its latest notice and its latest provider state.
+type Event struct {
+	Kind       EventKind
+	IncidentID int64
+	// Severity is the notice kind: rescue|block|attack|complaint|status, or ""
+	// for operational events (mailbox_failing, whitelist_*).
+	Severity string
+	Provider string
+	Attack   string
+	IP       string
+	Service  string
+	Case     string
+	Deadline time.Time
+	// What the provider did, from the latest server state snapshot.
+	Blocked, Locked, Rescue, Hacked bool
+	// Count is the number of notices folded into this message (burst aggregation).
+	Count int
+	// Unverified is set when DKIM did not pass: the message must say so.
+	Unverified bool
+	// Findings are triage findings, one line each.
+	Findings []string
+	// Detail is free text: mailbox name and error, whitelist source and
+	// expiry, a state change description…
+	Detail string
+	At     time.Time
+}
+
+// severityRank orders severities for min_severity filters; 0 means unknown.
+func severityRank(s string) int {
+	switch strings.ToLower(s) {
+	case "status":
+		return 1
+	case "complaint":
+		return 2
+	case "attack":
+		return 3
+	case "block":
+		return 4
+	case "rescue":
+		return 5
+	}
+	return 0
+}

@@ -1,0 +1,159 @@
+package notify
+
+import (
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// templateData is what a channel template sees: the event's fields, plus
+// the default text for templates that only wrap or shorten it.
+type templateData struct {
+	Event
+	Default string
+}
+
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"upper": strings.ToUpper,
+		"lower": strings.ToLower,
+		"join":  func(sep string, s []string) string { return strings.Join(s, sep) },
+		"time":  formatTime,
+	}
+}
+
+// formatTime is UTC with minutes: deadlines are given by providers to the
+// minute, and a team across time zones needs one reference.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func severityIcon(sev string) string {
+	switch strings.ToLower(sev) {
+	case "rescue":
+		return "🚨"
+	case "block":
+		return "🔴"
+	case "attack":
+		return "🟠"
+	case "complaint":
+		return "🟡"
+	case "status":
+		return "🔵"
+	}
+	return "⚪"
+}
+
+// headline is the start of the first line: an icon a phone shows in the
+// notification preview, then words that still make sense without it.
+func headline(ev Event) string {
+	sev := strings.ToUpper(ev.Severity)
+	withSev := func(icon, words string) string {
+		return strings.TrimSpace(icon + " " + words + " " + sev)
+	}
+	switch ev.Kind {
+	case IncidentOpened:
+		if sev == "" {
+			return severityIcon(ev.Severity) + " NEW INCIDENT"
+		}
+		return severityIcon(ev.Severity) + " " + sev
+	case IncidentEscalated:
+		return withSev("⏫", "ESCALATED to")
+	case IncidentUpdated:
+		return withSev(severityIcon(ev.Severity), "UPDATE")
+	case StateChanged:
+		return "🔄 STATE CHANGED"
+	case UnblockPossible:
+		return "🟢 UNBLOCK POSSIBLE"
+	case DeadlineApproaching:
+		return "⏰ DEADLINE SOON"
+	case DeadlinePassed:
+		return "⛔ DEADLINE PASSED"
+	case TriageFinished:
+		return "🔎 TRIAGE DONE"
+	case WhitelistGranted:
+		return "🔓 WHITELIST GRANTED"
+	case WhitelistRevoked:
+		return "🔒 WHITELIST REVOKED"
+	case WhitelistExpired:
+		return "⌛ WHITELIST EXPIRED"
+	case MailboxFailing:
+		return "⚠️ MAILBOX FAILING"
+	}
+	return "ℹ️ " + strings.ToUpper(strings.ReplaceAll(string(ev.Kind), "_", " "))
+}
+
+// providerActions says what the provider did to the server, in words.
+func providerActions(ev Event) []string {
+	var did []string
+	if ev.Blocked {
+		did = append(did, "IP blocked")
+	}
+	if ev.Locked {
+		did = append(did, "server locked")
+	}
+	if ev.Rescue {
+		did = append(did, "rescue mode")
+	}
+	if ev.Hacked {
+		did = append(did, "flagged as hacked")
+	}
+	return did
+}
+
+// defaultText is the built-in message: a few short lines that read well in
+// a phone notification, the most important first.
+func defaultText(ev Event) string {
+	var lines []string
+
+	first := []string{headline(ev)}
+	for _, f := range []string{ev.Provider, ev.Attack, ev.IP} {
+		if f != "" {
+			first = append(first, f)
+		}
+	}
+	line := strings.Join(first, " ")
+	if ev.Count > 1 {
+		line += fmt.Sprintf(" (%d notices)", ev.Count)
+	}
+	lines = append(lines, line)
+
+	if ev.Unverified {
+		lines = append(lines, "⚠ unverified sender: DKIM did not pass")
+	}
+	if ev.Service != "" {
+		lines = append(lines, "service: "+ev.Service)
+	}
+	if did := providerActions(ev); len(did) > 0 {
+		lines = append(lines, "provider did: "+strings.Join(did, ", "))
+	} else if ev.Kind == StateChanged || ev.Kind == UnblockPossible {
+		lines = append(lines, "provider did: nothing in force (no block, lock or rescue)")
+	}
+	var cd []string
+	if ev.Case != "" {
+		cd = append(cd, "case "+ev.Case)
+	}
+	if !ev.Deadline.IsZero() {
+		cd = append(cd, "deadline "+formatTime(ev.Deadline))
+	}
+	if len(cd) > 0 {
+		lines = append(lines, strings.Join(cd, ", "))
+	}
+	if ev.Detail != "" {
+		lines = append(lines, ev.Detail)
+	}
+	if len(ev.Findings) > 0 {
+		lines = append(lines, "findings:")
+		for _, f := range ev.Findings {
+			lines = append(lines, "- "+f)
+		}
+	}
+	if ev.IncidentID > 0 {
+		lines = append(lines, fmt.Sprintf("incident %d: abusewatch incidents show %d", ev.IncidentID, ev.IncidentID))
+	}
+	return strings.Join(lines, "\n")
+}

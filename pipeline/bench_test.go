@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// BenchmarkIngestMaildir ingests 10,000 fixture mails from a Maildir into a
+// fresh store per iteration, as `abusewatch ingest` does, and reports the
+// rate, the p99 of one ingest transaction and the database size against the
+// raw mail. Run: go test ./pipeline -run '^$' -bench IngestMaildir -benchtime 3x
+func BenchmarkIngestMaildir(b *testing.B) {
+	const n = 10000
+	dir, rawBytes := writeMaildir(b, n)
+	files, err := ListMail([]string{dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var lat []time.Duration
+	var dbBytes int64
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "bench.db")
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p := New(Options{Store: st})
+		lat = lat[:0]
+		b.StartTimer()
+		for _, f := range files {
+			err := ReadMail(f, nil, 25<<20, func(m MailFile) error {
+				start := time.Now()
+				_, err := p.Ingest(ctx, store.Message{Source: store.Source{Path: m.Path}, Raw: m.Raw, Size: int64(len(m.Raw))})
+				lat = append(lat, time.Since(start))
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		dbBytes = fileSize(path) + fileSize(path+"-wal")
+		b.StartTimer()
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "mails/s")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(dbBytes)/float64(rawBytes), "db/raw")
+	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
+}
+
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}

@@ -1,0 +1,163 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// MailFile is one message read from disk: an .eml file, a Maildir entry, or
+// one message of an mbox file (Path is then "file.mbox#N").
+type MailFile struct {
+	Path string
+	Raw  []byte
+}
+
+// ListMail expands paths into the mail files they hold, without reading
+// them: a directory with cur/ or new/ is a Maildir, another directory is
+// walked for *.eml files, and a file starting with an mbox "From " line is
+// an mbox. The count lets the CLI show progress.
+func ListMail(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		if p == "-" {
+			files = append(files, p)
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		found, err := listDir(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, found...)
+	}
+	return files, nil
+}
+
+func listDir(dir string) ([]string, error) {
+	var files []string
+	if isMaildir(dir) {
+		for _, sub := range []string{"new", "cur"} {
+			entries, err := os.ReadDir(filepath.Join(dir, sub))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+			for _, e := range entries {
+				if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+					files = append(files, filepath.Join(dir, sub, e.Name()))
+				}
+			}
+		}
+		return files, nil
+	}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != dir && isMaildir(path) {
+			sub, err := listDir(path)
+			files = append(files, sub...)
+			if err != nil {
+				return err
+			}
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() && (strings.HasSuffix(path, ".eml") || strings.HasSuffix(path, ".mbox")) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+func isMaildir(dir string) bool {
+	for _, sub := range []string{"cur", "new"} {
+		if info, err := os.Stat(filepath.Join(dir, sub)); err == nil && info.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadMail reads one listed file ("-" for stdin, up to limit bytes per
+// message) and calls fn for each message in it: one for a mail file, one per
+// message for an mbox. A message over limit is passed on truncated to
+// limit+1 bytes so that the parser rejects it as too large and it is kept.
+func ReadMail(path string, stdin io.Reader, limit int64, fn func(MailFile) error) error {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(5)
+	if string(head) == "From " {
+		return readMbox(path, br, limit, fn)
+	}
+	raw, err := io.ReadAll(io.LimitReader(br, limit+1))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return fn(MailFile{Path: path, Raw: raw})
+}
+
+// readMbox splits an mboxrd/mboxo file at its "From " separator lines and
+// undoes the ">From " quoting of body lines.
+func readMbox(path string, br *bufio.Reader, limit int64, fn func(MailFile) error) error {
+	var msg bytes.Buffer
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		raw := bytes.Clone(msg.Bytes())
+		msg.Reset()
+		return fn(MailFile{Path: fmt.Sprintf("%s#%d", path, n), Raw: raw})
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// An overlong line: keep it whole.
+			rest, rerr := br.ReadBytes('\n')
+			line, err = append(bytes.Clone(line), rest...), rerr
+		}
+		if len(line) > 0 {
+			if bytes.HasPrefix(line, []byte("From ")) {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				n++
+			} else if int64(msg.Len()) <= limit {
+				if unquoted, ok := bytes.CutPrefix(line, []byte(">")); ok && bytes.HasPrefix(bytes.TrimLeft(unquoted, ">"), []byte("From ")) {
+					line = unquoted
+				}
+				msg.Write(line)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return flush()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+}

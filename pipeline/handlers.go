@@ -1,0 +1,220 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/providers"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Notifier delivers chat messages; notify.Notifier is the real one.
+type Notifier interface {
+	Channels() int
+	Matches(channel int, ev notify.Event) bool
+	Send(ctx context.Context, channel int, ev notify.Event) error
+}
+
+// StateReader reads what a provider did to an IP; providers.Registry is the real one.
+type StateReader interface {
+	State(ctx context.Context, ip netip.Addr) (*providers.State, error)
+}
+
+// severityKinds names severities by the notice kind that carries them.
+var severityKinds = [...]parser.Kind{parser.KindStatus, parser.KindComplaint, parser.KindAttack, parser.KindBlock, parser.KindRescue}
+
+func severityName(sev int) string {
+	for _, k := range severityKinds {
+		if k.Severity() == sev {
+			return string(k)
+		}
+	}
+	return ""
+}
+
+// channelsFor lists the channels whose filters want event about the change.
+func (p *Pipeline) channelsFor(event string, ch store.IncidentChange) []int {
+	ev := notify.Event{
+		Kind:     notify.EventKind(event),
+		Severity: severityName(ch.NewSeverity),
+		Provider: ch.Provider,
+		Attack:   ch.Notice.Attack,
+		IP:       ch.IP,
+	}
+	var out []int
+	for c := range p.notifier.Channels() {
+		if p.notifier.Matches(c, ev) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// handleState reads the provider's state of the incident's IP, keeps it, and
+// escalates the incident when the provider went further than the mail said.
+func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
+	inc, err := p.store.Incident(ctx, t.IncidentID)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	ip, err := netip.ParseAddr(inc.IP)
+	if err != nil {
+		return permanent(fmt.Errorf("state: incident %d has no IP", inc.ID))
+	}
+	st, err := p.providers.State(ctx, ip)
+	if errors.Is(err, providers.ErrNotOurs) {
+		_ = p.store.AddTimeline(ctx, inc.ID, "state", fmt.Sprintf("%s is on no configured provider account", ip))
+		return permanent(err)
+	}
+	if err != nil {
+		return fmt.Errorf("state %s: %w", ip, err)
+	}
+	detail, err := json.Marshal(st)
+	if err != nil {
+		return permanent(err)
+	}
+	prev, err := p.store.SaveState(ctx, inc.ID, store.StateSnapshot{
+		Provider: st.Provider, IP: ip.String(),
+		Blocked: st.Blocked, Locked: st.Locked || st.Hacked, Rescue: st.Rescue,
+		CheckedAt: st.CheckedAt, Detail: detail,
+	})
+	if err != nil {
+		return err
+	}
+	sev := 0
+	switch {
+	case st.Rescue:
+		sev = parser.KindRescue.Severity()
+	case st.Blocked || st.Locked || st.Hacked:
+		sev = parser.KindBlock.Severity()
+	}
+	if sev > 0 {
+		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, "provider state: "+stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue))
+		if err != nil {
+			return err
+		}
+		if raised {
+			p.enqueueEvent(ctx, inc.ID, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev), "")
+		}
+	}
+	if prev != nil && (prev.Blocked != st.Blocked || prev.Locked != (st.Locked || st.Hacked) || prev.Rescue != st.Rescue) {
+		change := fmt.Sprintf("%s → %s", stateSummary(prev.Blocked, prev.Locked, prev.Rescue), stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue))
+		p.enqueueEvent(ctx, inc.ID, notify.StateChanged, fmt.Sprintf("t%d", st.CheckedAt.Unix()), change)
+	}
+	return nil
+}
+
+func stateSummary(blocked, locked, rescue bool) string {
+	s := ""
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{blocked, "blocked"}, {locked, "locked"}, {rescue, "rescue"}} {
+		if f.on {
+			if s != "" {
+				s += ", "
+			}
+			s += f.name
+		}
+	}
+	if s == "" {
+		return "normal"
+	}
+	return s
+}
+
+// enqueueEvent plans the delivery of an event outside ingest (from a task).
+func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind notify.EventKind, discriminator, detail string) {
+	if p.notifier == nil {
+		return
+	}
+	inc, err := p.store.Incident(ctx, incidentID)
+	if err != nil {
+		p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
+		return
+	}
+	probe := p.event(&inc.Incident, notifyPayload{Event: string(kind)})
+	for c := range p.notifier.Channels() {
+		if !p.notifier.Matches(c, probe) {
+			continue
+		}
+		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail})
+		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
+			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c%d", incidentID, kind, discriminator, c),
+			Payload: payload, IncidentID: incidentID,
+		}); err != nil {
+			p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
+		}
+	}
+	p.wake()
+}
+
+// handleNotify delivers one event to one channel. The task's key makes it
+// go out once; a retryable failure (5xx, 429, timeout) is tried again later.
+func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
+	var pl notifyPayload
+	if err := json.Unmarshal(t.Payload, &pl); err != nil {
+		return permanent(fmt.Errorf("notify: payload: %w", err))
+	}
+	detail, err := p.store.Incident(ctx, t.IncidentID)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	ev := p.event(&detail.Incident, pl)
+	switch notify.EventKind(pl.Event) {
+	case notify.DeadlineApproaching, notify.DeadlinePassed:
+		if detail.Status == "resolved" {
+			return nil // nobody needs a reminder for a closed case
+		}
+	case notify.IncidentUpdated:
+		ev.Count = noticesBetween(detail.NoticeRecords, pl.From, pl.To)
+		if ev.Count == 0 {
+			return nil
+		}
+	}
+	if err := p.notifier.Send(ctx, pl.Channel, ev); err != nil {
+		if !notify.IsRetryable(err) {
+			return permanent(err)
+		}
+		return err
+	}
+	return nil
+}
+
+func noticesBetween(notices []store.NoticeRecord, from, to time.Time) int {
+	n := 0
+	for _, r := range notices {
+		if !r.Date.Before(from) && r.Date.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// event builds the chat event for an incident from its stored facts.
+func (p *Pipeline) event(inc *store.Incident, pl notifyPayload) notify.Event {
+	ev := notify.Event{
+		Kind:       notify.EventKind(pl.Event),
+		IncidentID: inc.ID,
+		Severity:   severityName(inc.Severity),
+		Provider:   inc.Provider,
+		Attack:     inc.Attack,
+		IP:         inc.IP,
+		Service:    inc.Service,
+		Case:       inc.Case,
+		Unverified: inc.Unverified,
+		Detail:     pl.Detail,
+		Count:      1,
+		At:         p.now(),
+	}
+	if s := inc.State; s != nil {
+		ev.Blocked, ev.Locked, ev.Rescue = s.Blocked, s.Locked, s.Rescue
+	}
+	return ev
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Options wire a Pipeline. Only Store is required; a nil Notifier, Providers
+// or Triage turns the tasks that need it off.
+type Options struct {
+	Store     *store.Store
+	Parser    parser.Options
+	Logger    *slog.Logger
+	Notifier  Notifier
+	Providers StateReader
+	Triage    *Triage
+	// BurstWindow folds the notices of one incident into one message (default 2m).
+	BurstWindow time.Duration
+	// DeadlineWarning is how long before a provider deadline to warn (default 1h).
+	DeadlineWarning time.Duration
+	// Lease is how long a worker holds a task before another may take it over.
+	Lease time.Duration
+	// MaxAttempts fails a task for good after this many tries (default 20).
+	MaxAttempts int
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Pipeline ingests mail and runs the task workers.
+type Pipeline struct {
+	store    *store.Store
+	parse    store.ParseFunc
+	planner  planner
+	log      *slog.Logger
+	now      func() time.Time
+	lease    time.Duration
+	attempts int
+	handlers map[string]func(context.Context, *store.Task) error
+	wakeCh   chan struct{}
+
+	notifier  Notifier
+	providers StateReader
+	triage    *Triage
+}
+
+// New builds a Pipeline from its parts.
+func New(opts Options) *Pipeline {
+	p := &Pipeline{
+		store:     opts.Store,
+		parse:     Parse(opts.Parser),
+		log:       opts.Logger,
+		now:       opts.Now,
+		lease:     opts.Lease,
+		attempts:  opts.MaxAttempts,
+		wakeCh:    make(chan struct{}, 1),
+		notifier:  opts.Notifier,
+		providers: opts.Providers,
+		triage:    opts.Triage,
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.lease == 0 {
+		p.lease = 5 * time.Minute
+	}
+	if p.attempts == 0 {
+		p.attempts = 20
+	}
+	p.planner = planner{
+		burstWindow:     orDefault(opts.BurstWindow, 2*time.Minute),
+		deadlineWarning: orDefault(opts.DeadlineWarning, time.Hour),
+		triage:          opts.Triage != nil,
+	}
+	p.handlers = map[string]func(context.Context, *store.Task) error{}
+	if p.notifier != nil {
+		p.planner.channels = p.channelsFor
+		p.handlers[taskNotify] = p.handleNotify
+	}
+	if p.providers != nil {
+		p.handlers[taskState] = p.handleState
+	}
+	if p.triage != nil {
+		p.handlers[taskTriage] = p.handleTriage
+	}
+	return p
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// wake tells idle workers that new tasks may be due.
+func (p *Pipeline) wake() {
+	select {
+	case p.wakeCh <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// Task kinds of the durable queue.
+const (
+	taskState  = "state"  // read the provider's state of the incident's IP
+	taskTriage = "triage" // run the triage jobs on the incident's host
+	taskNotify = "notify" // deliver one chat message to one channel
+	taskExpire = "expire" // revoke a whitelist grant that ran out
+)
+
+// Event kinds a notify task carries (the notify package renders them).
+const (
+	eventOpened      = "incident_opened"
+	eventEscalated   = "incident_escalated"
+	eventUpdated     = "incident_updated"
+	eventApproaching = "deadline_approaching"
+	eventPassed      = "deadline_passed"
+)
+
+// notifyPayload is what a notify task needs beyond its incident.
+type notifyPayload struct {
+	Event   string    `json:"event"`
+	Channel int       `json:"channel"`
+	From    time.Time `json:"from,omitzero"` // digest window: notices received in [From, To)
+	To      time.Time `json:"to,omitzero"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// planner decides, inside the ingest transaction, what follows from a notice.
+// Every key is derived from stored facts only (never the clock), so planning
+// the same change again, as reparse does, enqueues nothing new.
+type planner struct {
+	// channels returns the chat channels that want an event about the change.
+	channels func(event string, ch store.IncidentChange) []int
+	// triage is true when any triage job or the kit is configured.
+	triage          bool
+	burstWindow     time.Duration
+	deadlineWarning time.Duration
+}
+
+func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
+	var tasks []store.NewTask
+	n := ch.Notice
+	if n.IP != "" {
+		tasks = append(tasks, store.NewTask{
+			Kind: taskState, Key: fmt.Sprintf("state:%d:%d", ch.IncidentID, ch.NoticeID),
+			IncidentID: ch.IncidentID,
+		})
+	}
+	// Mail is untrusted: only a notice whose sender was verified may make
+	// abusewatch touch a server. Unverified ones are stored and shown.
+	if pl.triage && n.Authentic == "pass" && (ch.Opened || ch.Reopened || ch.Escalated) {
+		tasks = append(tasks, store.NewTask{
+			Kind: taskTriage, Key: fmt.Sprintf("triage:%d:sev%d", ch.IncidentID, ch.NewSeverity),
+			IncidentID: ch.IncidentID,
+		})
+	}
+	switch {
+	case ch.Opened || ch.Reopened:
+		tasks = append(tasks, pl.notify(ch, eventOpened, fmt.Sprintf("n%d", ch.NoticeID), time.Time{}, notifyPayload{})...)
+	case ch.Escalated:
+		tasks = append(tasks, pl.notify(ch, eventEscalated, fmt.Sprintf("sev%d", ch.NewSeverity), time.Time{}, notifyPayload{})...)
+	default:
+		// A burst of notices becomes one message per window, sent when the
+		// window closes. The window comes from the mail's date so that the
+		// key is stable across reparses.
+		from := n.Date.Truncate(pl.burstWindow)
+		to := from.Add(pl.burstWindow)
+		tasks = append(tasks, pl.notify(ch, eventUpdated, fmt.Sprintf("w%d", from.Unix()), to, notifyPayload{From: from, To: to})...)
+	}
+	if !n.Deadline.IsZero() {
+		d := n.Deadline
+		tasks = append(tasks, pl.notify(ch, eventApproaching, fmt.Sprintf("d%d", d.Unix()), d.Add(-pl.deadlineWarning), notifyPayload{})...)
+		tasks = append(tasks, pl.notify(ch, eventPassed, fmt.Sprintf("d%d", d.Unix()), d, notifyPayload{})...)
+	}
+	return tasks
+}
+
+// notify plans one delivery task per channel that wants the event.
+func (pl *planner) notify(ch store.IncidentChange, event, discriminator string, runAt time.Time, p notifyPayload) []store.NewTask {
+	if pl.channels == nil {
+		return nil
+	}
+	var tasks []store.NewTask
+	for _, c := range pl.channels(event, ch) {
+		p.Event, p.Channel = event, c
+		payload, _ := json.Marshal(p) // plain struct, always marshals
+		tasks = append(tasks, store.NewTask{
+			Kind:       taskNotify,
+			Key:        fmt.Sprintf("notify:%d:%s:%s:c%d", ch.IncidentID, event, discriminator, c),
+			Payload:    payload,
+			RunAt:      runAt,
+			IncidentID: ch.IncidentID,
+		})
+	}
+	return tasks
+}

@@ -1,0 +1,35 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/abusewatch/abusewatch/mailbox"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// MailboxSink is the pipeline seen by a mailbox watcher: every fetched
+// message is ingested with its checkpoint in one transaction.
+type MailboxSink struct{ P *Pipeline }
+
+var _ mailbox.Sink = MailboxSink{}
+
+// Checkpoint implements mailbox.Sink.
+func (s MailboxSink) Checkpoint(ctx context.Context, name string) (uint32, uint32, error) {
+	return s.P.store.Checkpoint(ctx, name)
+}
+
+// ResetCheckpoint implements mailbox.Sink.
+func (s MailboxSink) ResetCheckpoint(ctx context.Context, name string, uidValidity uint32) error {
+	return s.P.store.ResetCheckpoint(ctx, name, uidValidity)
+}
+
+// Deliver implements mailbox.Sink.
+func (s MailboxSink) Deliver(ctx context.Context, d mailbox.Delivery) error {
+	_, err := s.P.Ingest(ctx, store.Message{
+		Source: store.Source{Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID},
+		Raw:    d.Raw,
+		Size:   d.Size,
+		Reason: d.Reason,
+	})
+	return err
+}

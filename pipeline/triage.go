@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/store"
+	"github.com/abusewatch/abusewatch/triage"
+)
+
+// TriageRunner runs jobs against a target; triage.Runner is the real one.
+type TriageRunner interface {
+	Run(ctx context.Context, t triage.Target, jobs []config.Job) []triage.Result
+}
+
+// Triage is what the triage task needs: the jobs, the inventory that maps
+// an IP to its host and hypervisor, and the runner.
+type Triage struct {
+	Config    config.Triage
+	Inventory *triage.Inventory
+	Runner    TriageRunner
+}
+
+// handleTriage runs the matching jobs on the incident's host and keeps their
+// output as evidence; findings may raise the incident's severity.
+func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
+	inc, err := p.store.Incident(ctx, t.IncidentID)
+	if err != nil {
+		return fmt.Errorf("triage: %w", err)
+	}
+	ip, err := netip.ParseAddr(inc.IP)
+	if err != nil {
+		return permanent(fmt.Errorf("triage: incident %d has no IP", inc.ID))
+	}
+	target := triage.Target{
+		IncidentID: inc.ID, IP: ip, Provider: inc.Provider, Kind: inc.Kind, Attack: inc.Attack, Severity: inc.Severity,
+	}
+	if p.triage.Inventory != nil {
+		target.Host, target.Hypervisor, _ = p.triage.Inventory.Lookup(ip)
+	}
+	jobs := triage.Plan(p.triage.Config, target)
+	if len(jobs) == 0 {
+		return p.store.AddTimeline(ctx, inc.ID, "triage", fmt.Sprintf("no triage job applies to %s (not in the inventory?)", ip))
+	}
+	results := p.triage.Runner.Run(ctx, target, jobs)
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: run again later rather than keep half the evidence
+	}
+	raise := 0
+	var findings []string
+	for _, r := range results {
+		if _, err := p.store.AddEvidence(ctx, store.Evidence{
+			IncidentID: inc.ID, Job: r.Job, Host: r.Host, Where: r.Where, Status: r.Status, Argv: r.Argv,
+			ExitCode: r.ExitCode, Output: r.Output, Dropped: r.Dropped, StartedAt: r.StartedAt, Duration: r.Duration,
+			Findings: r.Findings,
+		}); err != nil {
+			return err
+		}
+		raise = max(raise, r.RaiseSeverity)
+		for _, f := range r.Findings {
+			findings = append(findings, r.Job+": "+f)
+		}
+	}
+	summary := fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
+	if err := p.store.AddTimeline(ctx, inc.ID, "triage", summary); err != nil {
+		return err
+	}
+	if raise > 0 {
+		raised, err := p.store.RaiseSeverity(ctx, inc.ID, raise, "triage findings: "+strings.Join(findings, "; "))
+		if err != nil {
+			return err
+		}
+		if raised {
+			p.enqueueEvent(ctx, inc.ID, notify.IncidentEscalated, fmt.Sprintf("sev%d", raise), strings.Join(findings, "\n"))
+		}
+	}
+	p.enqueueEvent(ctx, inc.ID, notify.TriageFinished, t.Key, summary+"\n"+strings.Join(findings, "\n"))
+	return nil
+}
+
+func targetName(t triage.Target) string {
+	if t.Host != nil {
+		return t.Host.Name
+	}
+	return t.IP.String()
+}
+
+func statusCounts(results []triage.Result) string {
+	counts := map[string]int{}
+	var order []string
+	for _, r := range results {
+		if counts[r.Status] == 0 {
+			order = append(order, r.Status)
+		}
+		counts[r.Status]++
+	}
+	parts := make([]string, 0, len(order))
+	for _, s := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTest(t testing.TB) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "abusewatch.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, path
+}
+
+// mail builds a fake raw mail. Each notice is "provider|kind|attack|ip|case|severity|authentic";
+// the fake parser reads them from X-Notice headers, or X-Notice2 with a "2:" prefix.
+func mail(id string, notices ...string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Message-ID: <%s@test>\r\nSubject: abuse %s\r\nDate: Mon, 02 Nov 2026 10:00:00 +0000\r\n", id, id)
+	for _, n := range notices {
+		if v2, ok := strings.CutPrefix(n, "2:"); ok {
+			fmt.Fprintf(&b, "X-Notice2: %s\r\n", v2)
+			continue
+		}
+		fmt.Fprintf(&b, "X-Notice: %s\r\n", n)
+	}
+	b.WriteString("\r\nbody\r\n")
+	return b.Bytes()
+}
+
+// fakeParse is a pure ParseFunc over mail's format. Version 2 also understands
+// X-Notice2 headers and names the "scan" attack "netscan", as a parser update would.
+func fakeParse(version int) ParseFunc {
+	return func(raw []byte) Parsed {
+		p := Parsed{Status: "none", Reason: "no notice", Authentic: "none"}
+		sc := bufio.NewScanner(bytes.NewReader(raw))
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			if line == "" {
+				break
+			}
+			name, value, _ := strings.Cut(line, ": ")
+			switch {
+			case name == "Message-ID":
+				p.MessageID = value
+			case name == "Subject":
+				p.Subject = value
+			case name == "Date":
+				p.Date, _ = time.Parse(time.RFC1123Z, value)
+			case name == "X-Broken":
+				return Parsed{Status: "error", Reason: "broken mail"}
+			case name == "X-Notice" || (version >= 2 && name == "X-Notice2"):
+				f := strings.Split(value, "|")
+				sev, _ := strconv.Atoi(f[5])
+				n := Notice{Provider: f[0], Kind: f[1], Attack: f[2], IP: f[3], Case: f[4], Severity: sev, Authentic: f[6],
+					Events: []byte(`[{"src":"` + f[3] + `:123"}]`), MessageID: p.MessageID, Subject: p.Subject, Date: p.Date}
+				if version >= 2 && n.Attack == "scan" {
+					n.Attack = "netscan"
+				}
+				p.Notices = append(p.Notices, n)
+				if n.Authentic == "pass" {
+					p.Authentic = "pass"
+				}
+			}
+		}
+		if len(p.Notices) > 0 {
+			p.Status, p.Reason = "ok", ""
+		}
+		return p
+	}
+}
+
+// recorder is a PlanFunc that keeps the changes it saw and plans a state check per
+// incident and a notification per incident event, the way the pipeline does.
+type recorder struct{ changes []IncidentChange }
+
+func (r *recorder) plan(ch IncidentChange) []NewTask {
+	r.changes = append(r.changes, ch)
+	event := "update"
+	switch {
+	case ch.Opened:
+		event = "opened"
+	case ch.Reopened:
+		event = "reopened"
+	case ch.Escalated:
+		event = fmt.Sprintf("severity-%d", ch.NewSeverity)
+	}
+	return []NewTask{
+		{Kind: "state", Key: fmt.Sprintf("state:%d:%s", ch.IncidentID, event), IncidentID: ch.IncidentID},
+		{Kind: "notify", Key: fmt.Sprintf("notify:%d:%s", ch.IncidentID, event), IncidentID: ch.IncidentID},
+	}
+}
+
+func ingest(t *testing.T, s *Store, src Source, raw []byte, plan PlanFunc) IngestResult {
+	t.Helper()
+	res, err := s.Ingest(context.Background(), Message{Source: src, Raw: raw, ReceivedAt: time.Now()}, fakeParse(1), plan)
+	if err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	return res
+}
+
+func stats(t *testing.T, s *Store) Stats {
+	t.Helper()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return st
+}

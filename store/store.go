@@ -1,0 +1,261 @@
+// Package store keeps abusewatch's durable state in one SQLite file: raw mail, notices,
+// incidents and their timeline, provider state snapshots, the task queue, triage evidence,
+// whitelist grants and mailbox checkpoints.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// applicationID marks the file as abusewatch's ("abus"), so that Open refuses to migrate
+// some other program's SQLite database.
+const applicationID = 0x61627573
+
+// ErrNotFound is returned when an incident, task or grant does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrLeaseLost is returned when a task is completed, retried or failed by an owner that no
+// longer holds its lease.
+var ErrLeaseLost = errors.New("store: task lease lost")
+
+// Store is the SQLite database. It is safe for concurrent use.
+type Store struct {
+	// SQLite allows one writer at a time; a one-connection pool queues writers in Go
+	// instead of making them spin on SQLITE_BUSY. Readers get their own pool and, with
+	// WAL, never wait for the writer.
+	w *sql.DB
+	r *sql.DB
+}
+
+// Open opens (creating it with mode 0600 if needed) and migrates the database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
+	// SQLite would create the file with 0644; raw abuse mail and server state are not
+	// for other local users. The -wal and -shm files inherit the main file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+
+	// A file: URI lets a path contain '?' or '#' without being taken for parameters.
+	name := "file:" + (&url.URL{Path: path}).EscapedPath()
+	common := "_busy_timeout=10000&_foreign_keys=on&_stmt_cache_size=64"
+	// The writer's larger page cache keeps the index pages that every ingest touches.
+	w, err := sql.Open("sqlite3", name+"?"+common+"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-16384")
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+
+	// The journal mode is persistent in the file once the writer set it, so readers
+	// need not (and, being query-only, could not) set it again.
+	r, err := sql.Open("sqlite3", name+"?"+common+"&_query_only=on")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	return &Store{w: w, r: r}, nil
+}
+
+// Close closes the database. The last connection to close checkpoints and removes the WAL.
+func (s *Store) Close() error {
+	errR := s.r.Close()
+	errW := s.w.Close()
+	if err := errors.Join(errR, errW); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %q: name must start with a number and '_'", e.Name())
+		}
+		body, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %q: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate brings the schema to the newest version in one transaction, so a failed
+// migration leaves the file as it was.
+func migrate(ctx context.Context, db *sql.DB) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	known := len(ms)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer tx.Rollback()
+
+	var version, appID int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("store: migrate: read schema version: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return fmt.Errorf("store: migrate: read application id: %w", err)
+	}
+	if appID != 0 && appID != applicationID {
+		return fmt.Errorf("store: database application id %#x is not abusewatch's; refusing to use it", appID)
+	}
+	if version > known {
+		return fmt.Errorf("store: database schema version %d is newer than this abusewatch knows (%d); upgrade abusewatch", version, known)
+	}
+	if version == known {
+		return nil
+	}
+	for _, m := range ms[version:] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("store: migrate: %s: %w", m.name, err)
+		}
+	}
+	// PRAGMA takes no bound parameters; both values are integers of ours.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", known, applicationID)); err != nil {
+		return fmt.Errorf("store: migrate: set schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion reports the schema version of the open database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return v, nil
+}
+
+// ms converts a time to the stored form: milliseconds since the epoch, 0 for the zero time.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS is the inverse of ms; times come back in UTC.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction on the writer connection.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Stats counts what the database holds, for the CLI summary.
+type Stats struct {
+	Messages      int
+	RawBytes      int64 // total size of the mails, fetched or not
+	Notices       int
+	Incidents     int
+	OpenIncidents int
+	QueuedTasks   int
+	FailedTasks   int
+}
+
+// Stats returns the counts of messages, notices, incidents and tasks.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM messages),
+		(SELECT coalesce(sum(size), 0) FROM messages),
+		(SELECT count(*) FROM notices),
+		(SELECT count(*) FROM incidents),
+		(SELECT count(*) FROM incidents WHERE status = 'open'),
+		(SELECT count(*) FROM tasks WHERE status = 'queued'),
+		(SELECT count(*) FROM tasks WHERE status = 'failed')`).
+		Scan(&st.Messages, &st.RawBytes, &st.Notices, &st.Incidents, &st.OpenIncidents, &st.QueuedTasks, &st.FailedTasks)
+	if err != nil {
+		return Stats{}, fmt.Errorf("store: stats: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOpenFileModes(t *testing.T) {
+	s, path := openTest(t)
+	// A write makes sure the -wal and -shm files exist while the store is open.
+	ingest(t, s, Source{Path: "a.eml"}, mail("a", "ovh|attack|syn_flood|1.2.3.4||3|pass"), nil)
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatalf("stat: %v", err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group or other access", filepath.Base(name), perm)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("database mode %v, want 0600", perm)
+	}
+}
+
+func TestOpenMigrates(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, path string)
+	}{
+		{"missing file", func(*testing.T, string) {}},
+		{"empty file", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"missing directory", func(*testing.T, string) {}},
+		{"already migrated", func(t *testing.T, path string) {
+			s, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Enqueue(context.Background(), NewTask{Kind: "state", Key: "kept"}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.name == "missing directory" {
+				dir = filepath.Join(dir, "sub", "dir")
+			}
+			path := filepath.Join(dir, "aw.db")
+			tt.setup(t, path)
+			s, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			v, err := s.SchemaVersion(context.Background())
+			if err != nil || v != len(ms) {
+				t.Fatalf("schema version %d, %v; want %d", v, err, len(ms))
+			}
+			st := stats(t, s)
+			wantQueued := 0
+			if tt.name == "already migrated" {
+				wantQueued = 1
+			}
+			if st.QueuedTasks != wantQueued {
+				t.Errorf("queued tasks %d, want %d", st.QueuedTasks, wantQueued)
+			}
+		})
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		pragma  string // run on a fresh abusewatch database
+		raw     []byte // or the file's content
+		wantErr string
+	}{
+		{name: "newer schema", pragma: "PRAGMA user_version = 7",
+			wantErr: "store: database schema version 7 is newer than this abusewatch knows (1); upgrade abusewatch"},
+		{name: "other application", pragma: "PRAGMA application_id = 42", wantErr: "is not abusewatch's"},
+		{name: "not a database", raw: []byte(strings.Repeat("this is not sqlite\n", 100)), wantErr: "not a database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aw.db")
+			if tt.raw != nil {
+				if err := os.WriteFile(path, tt.raw, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s, err := Open(context.Background(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				db, err := sql.Open("sqlite3", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(tt.pragma); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			s, err := Open(context.Background(), path)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestGrants(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	id, err := s.CreateGrant(ctx, Grant{Provider: "ovh", ServerIP: "51.91.10.20", Source: "203.0.113.7", By: "ops",
+		Reason: "locked out", Status: "active", ExpiresAt: fromMS(ms(time.Now().Add(2 * time.Hour)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.GrantByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Source != "203.0.113.7" || g.Status != "active" || g.RevokedAt != nil || g.CreatedAt.IsZero() {
+		t.Fatalf("grant read back as %+v", g)
+	}
+	revoked := fromMS(ms(time.Now()))
+	g.Status, g.RevokedAt, g.RuleRef = "revoked", &revoked, "fw-rule-9"
+	if err := s.UpdateGrant(ctx, *g); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Grants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].Status != "revoked" || all[0].RevokedAt == nil || !all[0].RevokedAt.Equal(revoked) ||
+		all[0].RuleRef != "fw-rule-9" || !all[0].ExpiresAt.Equal(g.ExpiresAt) {
+		t.Fatalf("grants %+v", all)
+	}
+	if _, err := s.GrantByID(ctx, id+1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GrantByID(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.UpdateGrant(ctx, Grant{ID: id + 1}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateGrant(missing) = %v, want ErrNotFound", err)
+	}
+}

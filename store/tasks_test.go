@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+
+func TestEnqueueIdempotent(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	id1, created, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: "notify:1:opened", Payload: []byte("a"), RunAt: t0})
+	if err != nil || !created {
+		t.Fatalf("first Enqueue: %d %v %v", id1, created, err)
+	}
+	id2, created, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: "notify:1:opened", Payload: []byte("b"), RunAt: t0})
+	if err != nil || created || id2 != id1 {
+		t.Fatalf("second Enqueue: %d %v %v, want %d not created", id2, created, err, id1)
+	}
+	task, err := s.Claim(ctx, "w1", []string{"notify"}, time.Minute, t0)
+	if err != nil || task == nil || string(task.Payload) != "a" {
+		t.Fatalf("Claim: %+v %v, want the first payload", task, err)
+	}
+	if err := s.Complete(ctx, task.ID, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	// A finished task's key still deduplicates.
+	if _, created, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: "notify:1:opened"}); err != nil || created {
+		t.Errorf("Enqueue after completion: created %v %v", created, err)
+	}
+	if _, _, err := s.Enqueue(ctx, NewTask{Kind: "notify"}); err == nil {
+		t.Error("Enqueue without a key succeeded")
+	}
+}
+
+func TestClaimLeases(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	kinds := []string{"state"}
+	id, _, err := s.Enqueue(ctx, NewTask{Kind: "state", Key: "state:1", RunAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := s.Claim(ctx, "a", kinds, time.Minute, t0.Add(-time.Second)); err != nil || task != nil {
+		t.Fatalf("claimed a task before it was due: %+v %v", task, err)
+	}
+	a, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
+	if err != nil || a == nil || a.ID != id || a.Attempts != 1 || a.LeaseOwner != "a" || !a.LeaseUntil.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("Claim by a: %+v %v", a, err)
+	}
+	if b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(30*time.Second)); err != nil || b != nil {
+		t.Fatalf("b claimed a leased task: %+v %v", b, err)
+	}
+	if err := s.Complete(ctx, id, "b"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Complete by the wrong owner: %v, want ErrLeaseLost", err)
+	}
+	if next, ok, err := s.NextDue(ctx, kinds); err != nil || !ok || !next.Equal(t0.Add(time.Minute)) {
+		t.Errorf("NextDue while leased: %v %v %v, want the lease end", next, ok, err)
+	}
+	// a's lease runs out: b may take the task over and a can no longer finish it.
+	b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(time.Minute))
+	if err != nil || b == nil || b.ID != id || b.Attempts != 2 {
+		t.Fatalf("Claim after lease expiry: %+v %v", b, err)
+	}
+	if err := s.Complete(ctx, id, "a"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Complete by the expired owner: %v, want ErrLeaseLost", err)
+	}
+	if err := s.Complete(ctx, id, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if task, err := s.Claim(ctx, "c", kinds, time.Minute, t0.Add(time.Hour)); err != nil || task != nil {
+		t.Fatalf("claimed a completed task: %+v %v", task, err)
+	}
+	if err := s.Complete(ctx, id, "b"); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("completing twice: %v, want ErrLeaseLost", err)
+	}
+	if _, ok, err := s.NextDue(ctx, kinds); err != nil || ok {
+		t.Errorf("NextDue with nothing queued: %v %v", ok, err)
+	}
+}
+
+func TestClaimConcurrent(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	const tasks, workers = 60, 4
+	for i := range tasks {
+		if _, _, err := s.Enqueue(ctx, NewTask{Kind: "triage", Key: fmt.Sprint(i), RunAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		owner := fmt.Sprint("w", w)
+		wg.Go(func() {
+			for {
+				task, err := s.Claim(ctx, owner, []string{"triage"}, time.Hour, t0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if task == nil {
+					return
+				}
+				mu.Lock()
+				if prev, dup := seen[task.ID]; dup {
+					t.Errorf("task %d claimed by %s and %s", task.ID, prev, owner)
+				}
+				seen[task.ID] = owner
+				mu.Unlock()
+				if err := s.Complete(ctx, task.ID, owner); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != tasks {
+		t.Errorf("%d tasks claimed, want %d", len(seen), tasks)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		attempts int
+		upper    time.Duration
+	}{
+		{0, 5 * time.Second},
+		{1, 5 * time.Second},
+		{2, 10 * time.Second},
+		{4, 40 * time.Second},
+		{10, 2560 * time.Second},
+		{11, time.Hour},
+		{1000, time.Hour},
+	}
+	for _, tt := range tests {
+		for range 50 {
+			if d := backoff(tt.attempts); d < tt.upper/2 || d > tt.upper {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", tt.attempts, d, tt.upper/2, tt.upper)
+			}
+		}
+	}
+}
+
+func TestRetryAndFail(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	kinds := []string{"notify"}
+	res := ingest(t, s, Source{Path: "1.eml"}, mail("1", "ovh|attack|syn_flood|51.91.10.20||3|pass"), nil)
+	id, _, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: "n1", RunAt: t0, IncidentID: res.Opened[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	var last time.Duration
+	for attempt := 1; attempt <= 3; attempt++ {
+		task, err := s.Claim(ctx, "w", kinds, time.Minute, now)
+		if err != nil || task == nil || task.Attempts != attempt {
+			t.Fatalf("attempt %d: Claim %+v %v", attempt, task, err)
+		}
+		next, err := s.Retry(ctx, id, "w", fmt.Sprint("chat down ", attempt), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait := next.Sub(now)
+		upper := 5 * time.Second << (attempt - 1)
+		if wait < upper/2-time.Millisecond || wait > upper {
+			t.Errorf("attempt %d: retry in %v, want within [%v, %v]", attempt, wait, upper/2, upper)
+		}
+		if attempt > 1 && wait <= last/2 {
+			t.Errorf("attempt %d: backoff %v did not grow from %v", attempt, wait, last)
+		}
+		last = wait
+		if task, err := s.Claim(ctx, "w", kinds, time.Minute, next.Add(-time.Millisecond)); err != nil || task != nil {
+			t.Fatalf("attempt %d: claimed before the backoff ended: %+v %v", attempt, task, err)
+		}
+		if _, err := s.Retry(ctx, id, "w", "again", now); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("Retry without a lease: %v, want ErrLeaseLost", err)
+		}
+		now = next
+	}
+	task, err := s.Claim(ctx, "w", kinds, time.Minute, now)
+	if err != nil || task == nil || task.LastError != "chat down 3" {
+		t.Fatalf("Claim after retries: %+v %v", task, err)
+	}
+	if err := s.Fail(ctx, id, "other", "x"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Fail by the wrong owner: %v", err)
+	}
+	if err := s.Fail(ctx, id, "w", "chat rejects the token"); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := s.Tasks(ctx, "failed")
+	if err != nil || len(failed) != 1 || failed[0].ID != id || failed[0].LastError != "chat rejects the token" {
+		t.Fatalf("failed tasks %+v %v", failed, err)
+	}
+	if st := stats(t, s); st.FailedTasks != 1 || st.QueuedTasks != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if d := detail(t, s, res.Opened[0]); !hasTimeline(d, "task") {
+		t.Errorf("failure not on the incident timeline: %+v", d.Timeline)
+	}
+}
+
+func TestUnknownKindsAndQueueStats(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	for _, nt := range []NewTask{
+		{Kind: "state", Key: "s1", RunAt: t0},
+		{Kind: "state", Key: "s2", RunAt: t0.Add(time.Hour)},
+		{Kind: "escalate-v2", Key: "e1", RunAt: t0.Add(-time.Hour)},
+		{Kind: "escalate-v2", Key: "e2", RunAt: t0},
+		{Kind: "archive", Key: "a1", RunAt: t0},
+	} {
+		if _, _, err := s.Enqueue(ctx, nt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := []string{"state", "notify"}
+	unknown, err := s.UnknownTasks(ctx, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"escalate-v2": 2, "archive": 1}; !reflect.DeepEqual(unknown, want) {
+		t.Errorf("UnknownTasks = %v, want %v", unknown, want)
+	}
+	for range 3 {
+		task, err := s.Claim(ctx, "w", known, time.Minute, t0.Add(2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task == nil {
+			break
+		}
+		if task.Kind != "state" {
+			t.Fatalf("claimed a %s task with kinds %v", task.Kind, known)
+		}
+		if err := s.Complete(ctx, task.ID, "w"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	depth, oldest, err := s.QueueStats(ctx, t0)
+	if err != nil || depth != 3 || oldest != time.Hour {
+		t.Errorf("QueueStats = %d, %v, %v; want 3 queued, oldest due an hour ago", depth, oldest, err)
+	}
+	if unknown, _ := s.UnknownTasks(ctx, known); unknown["escalate-v2"] != 2 {
+		t.Errorf("unknown tasks did not stay queued: %v", unknown)
+	}
+	if next, ok, err := s.NextDue(ctx, []string{"escalate-v2"}); err != nil || !ok || !next.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("NextDue = %v %v %v", next, ok, err)
+	}
+}
+
+func TestReleaseLeases(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, _, err := s.Enqueue(ctx, NewTask{Kind: "state", Key: "s1", RunAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := s.Claim(ctx, "w1", []string{"state"}, time.Hour, t0)
+	if err != nil || task == nil {
+		t.Fatal(task, err)
+	}
+	if err := s.ReleaseLeases(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Claim(ctx, "w2", []string{"state"}, time.Hour, t0)
+	if err != nil || again == nil || again.ID != task.ID || again.Attempts != 1 {
+		t.Fatalf("claim after release: %+v %v, want the same task at attempt 1", again, err)
+	}
+	if err := s.Complete(ctx, task.ID, "w1"); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("released owner completed: %v", err)
+	}
+}
