@@ -63,27 +63,36 @@ func TestCrashSafety(t *testing.T) {
 	}
 	dir, _ := writeMaildir(t, crashCorpus)
 	clean := filepath.Join(t.TempDir(), "clean.db")
+	start := time.Now()
 	if err := ingestDir(context.Background(), clean, dir); err != nil {
 		t.Fatal(err)
 	}
+	// Kills are spread over the span of a whole run, process start included.
+	span := time.Since(start)/3 + 150*time.Millisecond
 
 	crashed := filepath.Join(t.TempDir(), "crashed.db")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	kills := 0
-	for range 6 {
+	kills, partial := 0, 0
+	// Keep killing until three kills landed mid-corpus or the corpus is in.
+	for attempt := 0; attempt < 20 && partial < 3 && messageCount(t, crashed) < crashCorpus; attempt++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "ABUSEWATCH_CRASH_DB="+crashed, "ABUSEWATCH_CRASH_DIR="+dir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Kill somewhere between opening the store and the end of the run.
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.Int64N(int64(span))))
 		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
 			kills++
 		}
 		_ = cmd.Wait()
+		if n := messageCount(t, crashed); n > 0 && n < crashCorpus {
+			partial++
+		}
 	}
-	t.Logf("killed the ingesting process %d times", kills)
+	t.Logf("killed the ingesting process %d times, %d times in the middle of the corpus", kills, partial)
+	if partial == 0 {
+		t.Fatal("no kill landed in the middle of an ingest: the test proved nothing")
+	}
 	if err := ingestDir(context.Background(), crashed, dir); err != nil {
 		t.Fatalf("final run after the crashes: %v", err)
 	}
@@ -108,6 +117,23 @@ func TestCrashSafety(t *testing.T) {
 	if len(want.notices) == 0 || len(want.tasks) == 0 {
 		t.Fatal("the corpus produced no notices or tasks: the test would prove nothing")
 	}
+}
+
+func messageCount(t *testing.T, path string) int {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		return 0
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 type dbSnapshot struct {

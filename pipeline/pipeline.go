@@ -77,6 +77,7 @@ func New(opts Options) *Pipeline {
 		burstWindow:     orDefault(opts.BurstWindow, 2*time.Minute),
 		deadlineWarning: orDefault(opts.DeadlineWarning, time.Hour),
 		triage:          opts.Triage != nil,
+		now:             p.now,
 	}
 	p.handlers = map[string]func(context.Context, *store.Task) error{}
 	if p.notifier != nil {

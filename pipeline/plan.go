@@ -44,6 +44,9 @@ type planner struct {
 	triage          bool
 	burstWindow     time.Duration
 	deadlineWarning time.Duration
+	// now only sets when a digest of old mail goes out: never before the
+	// opening message. Keys never depend on it.
+	now func() time.Time
 }
 
 func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
@@ -74,7 +77,11 @@ func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
 		// key is stable across reparses.
 		from := n.Date.Truncate(pl.burstWindow)
 		to := from.Add(pl.burstWindow)
-		tasks = append(tasks, pl.notify(ch, eventUpdated, fmt.Sprintf("w%d", from.Unix()), to, notifyPayload{From: from, To: to})...)
+		sendAt := to
+		if soon := pl.now().Add(time.Second); sendAt.Before(soon) {
+			sendAt = soon
+		}
+		tasks = append(tasks, pl.notify(ch, eventUpdated, fmt.Sprintf("w%d", from.Unix()), sendAt, notifyPayload{From: from, To: to})...)
 	}
 	if !n.Deadline.IsZero() {
 		d := n.Deadline

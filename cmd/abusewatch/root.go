@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		newIncidentsCmd(a),
 		newReparseCmd(a),
 		newWatchCmd(a),
+		newStatusCmd(a), newUnblockCmd(a),
 	)
 	return root
 }

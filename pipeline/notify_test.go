@@ -1,0 +1,164 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/notify/notifytest"
+	"github.com/abusewatch/abusewatch/store"
+)
+
+// clock is a settable time source, so that retry backoff can pass without sleeping.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "parser", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+type outboxEnv struct {
+	t     *testing.T
+	db    string
+	url   string
+	clock *clock
+	st    *store.Store
+	p     *Pipeline
+}
+
+// open starts a "daemon": a store and a pipeline with one chat channel.
+func (e *outboxEnv) open() {
+	e.t.Helper()
+	st, err := store.Open(context.Background(), e.db)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n, err := notify.New([]config.Channel{{URL: e.url}}, notify.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.st = st
+	e.p = New(Options{Store: st, Notifier: n, Now: e.clock.Now})
+}
+
+func (e *outboxEnv) close() {
+	e.t.Helper()
+	if err := e.st.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// drainFor runs due tasks, advancing the clock past every backoff, for a while of fake time.
+func (e *outboxEnv) drainFor(d time.Duration) {
+	e.t.Helper()
+	for end := e.clock.Now().Add(d); e.clock.Now().Before(end); e.clock.Advance(10 * time.Minute) {
+		if err := e.p.Drain(context.Background()); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func newOutboxEnv(t *testing.T, url string) *outboxEnv {
+	e := &outboxEnv{t: t, db: filepath.Join(t.TempDir(), "aw.db"), url: url, clock: &clock{now: time.Now()}}
+	e.open()
+	t.Cleanup(func() { _ = e.st.Close() })
+	return e
+}
+
+func (e *outboxEnv) ingest(raw []byte) store.IngestResult {
+	e.t.Helper()
+	res, err := e.p.Ingest(context.Background(), store.Message{Source: store.Source{Path: "test.eml"}, Raw: raw, Size: int64(len(raw))})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+func TestOutboxRetriesUntilDelivered(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	recv.FailNext(5, 503)
+	e.ingest(readFixture(t, "ovh-antihack-ntp-amplification-en.eml"))
+	e.drainFor(6 * time.Hour)
+
+	if got := len(recv.Requests()); got != 6 {
+		t.Errorf("requests = %d, want 6 (five failures, then the delivery)", got)
+	}
+	deliveries := recv.Deliveries()
+	if len(deliveries) != 1 {
+		t.Fatalf("deliveries = %d, want exactly 1", len(deliveries))
+	}
+	for _, want := range []string{"ntp_amplification", "192.0.2.45", "abusewatch incidents show"} {
+		if !strings.Contains(deliveries[0].Text, want) {
+			t.Errorf("message lacks %q:\n%s", want, deliveries[0].Text)
+		}
+	}
+}
+
+func TestOutboxSurvivesRestartDuringOutage(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	recv.Stop()
+	e.ingest(readFixture(t, "ovh-vps-blocked-en.eml"))
+	e.drainFor(30 * time.Minute) // attempts fail: connection refused
+	depth, _, err := e.st.QueueStats(context.Background(), e.clock.Now())
+	if err != nil || depth == 0 {
+		t.Fatalf("queue depth during the outage = %d (%v), want the undelivered message queued", depth, err)
+	}
+	e.close() // the daemon stops while the chat is down
+
+	recv.Start()
+	e.open() // and starts again
+	e.drainFor(3 * time.Hour)
+	if got := len(recv.Deliveries()); got != 1 {
+		t.Fatalf("deliveries after restart = %d, want exactly 1", got)
+	}
+	e.drainFor(3 * time.Hour)
+	if got := len(recv.Deliveries()); got != 1 {
+		t.Fatalf("deliveries after more draining = %d, want still 1", got)
+	}
+}
+
+func TestOutboxFoldsBurst(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	fixture := readFixture(t, "ovh-antihack-syn-flood-fr.eml")
+	const burst = 50
+	for i := range burst {
+		e.ingest(uniqueMail(fixture, i)) // same IP, same mail date: one incident, one window
+	}
+	e.drainFor(time.Hour)
+	deliveries := recv.Deliveries()
+	if len(deliveries) != 2 {
+		for _, d := range deliveries {
+			t.Log(d.Text)
+		}
+		t.Fatalf("deliveries = %d, want 2 (the opening, then one digest)", len(deliveries))
+	}
+	for _, d := range deliveries {
+		t.Log(d.Text)
+	}
+	if !strings.Contains(deliveries[1].Text, "50 notices") {
+		t.Errorf("digest does not count the burst:\n%s", deliveries[1].Text)
+	}
+}
