@@ -1,13 +1,18 @@
 package parser
 
 import (
+	"bytes"
 	netmail "net/mail"
 	"strings"
 	"time"
 )
 
-// maxReportFields bounds the fields read from one machine-readable report.
-const maxReportFields = 200
+// Bounds on one machine-readable report: its fields, and the length a folded
+// field may grow to (each fold copies the value).
+const (
+	maxReportFields = 200
+	maxFieldBytes   = 4 << 10
+)
 
 // matchARF accepts an RFC 5965 feedback report, which says so in its
 // top-level Content-Type.
@@ -22,13 +27,10 @@ func matchARF(m *mail) bool {
 // feedback report names the source.
 func parseARF(m *mail) ([]Notice, string) {
 	var notices []Notice
-	reports, notSpam := 0, 0
-	for _, p := range m.parts {
+	notSpam := 0
+	for _, p := range m.parts { // as many as readMail allows (maxParts)
 		if p.contentType != "message/feedback-report" {
 			continue
-		}
-		if reports++; reports > maxEvents {
-			break
 		}
 		f := reportFields(p.body)
 		typ := strings.ToLower(f["feedback-type"])
@@ -37,9 +39,7 @@ func parseARF(m *mail) ([]Notice, string) {
 			continue
 		}
 		n := Notice{Kind: KindComplaint, Attack: feedbackAttack(typ), Reporter: m.from}
-		if ip := f["source-ip"]; validIP(ip) {
-			n.IP = ip
-		}
+		n.IP = firstIP(f["source-ip"])
 		arrival := f["arrival-date"]
 		if arrival == "" {
 			arrival = f["received-date"] // the name in drafts before RFC 5965
@@ -86,7 +86,7 @@ func reportFields(body []byte) map[string]string {
 				return fields
 			}
 		case line[0] == ' ' || line[0] == '\t':
-			if last != "" {
+			if last != "" && len(fields[last]) < maxFieldBytes {
 				fields[last] += " " + strings.TrimSpace(line)
 			}
 		default:
@@ -106,33 +106,46 @@ func reportFields(body []byte) map[string]string {
 	return fields
 }
 
-// reportLayouts are the date forms of reports besides RFC 5322 and RFC 3339:
-// X-ARF tools write "Feb 3 2014 02:13:35 +0100" and ISO dates with a space.
-var reportLayouts = []string{
-	"Jan 2 2006 15:04:05 -0700",
-	"2006-01-02 15:04:05 -0700",
-	"2006-01-02 15:04:05Z07:00",
-	"2006-01-02T15:04:05Z07:00",
-	"2006-01-02T15:04:05",
-}
+// Report date forms besides the RFC 5322 ones that net/mail reads: the
+// usual mail date (tried first: net/mail tries many layouts and each miss
+// allocates), ISO forms, and "Feb 3 2014 02:13:35 +0100" of X-ARF tools.
+var (
+	mailDateLayouts  = []string{mailDateLayout}
+	isoDateLayouts   = []string{time.RFC3339, "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05"}
+	monthDateLayouts = []string{"Jan _2 2006 15:04:05 -0700"}
+)
 
 // reportTime returns a report's date in RFC 3339, or "" when unreadable.
 // A date without a zone is read as UTC, which the report formats default to.
+// The shape of the value picks the layouts, so that a date costs one parse.
 func reportTime(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if s == "" || len(s) > 100 {
+	if len(s) > 200 {
 		return ""
 	}
-	if t, err := netmail.ParseDate(s); err == nil {
-		return t.Format(time.RFC3339)
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) < 10 {
+		return ""
 	}
-	for _, layout := range reportLayouts {
+	layouts := mailDateLayouts
+	switch {
+	case s[4] == '-':
+		layouts = isoDateLayouts
+	case s[3] == ' ' && strings.Contains(monthNames, s[:4]):
+		layouts = monthDateLayouts
+	}
+	for _, layout := range layouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.Format(time.RFC3339)
 		}
 	}
+	if t, err := netmail.ParseDate(s); err == nil {
+		return t.Format(time.RFC3339)
+	}
 	return ""
 }
+
+// monthNames holds "Jan " … "Dec ", the start of a month-first date.
+const monthNames = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec "
 
 // forwardedReport reads the source IP and attack of an ARF or X-ARF report
 // that a provider forwards inside its own mail, directly or as an attached
@@ -142,7 +155,7 @@ func forwardedReport(m *mail) (ip string, a Attack) {
 		return ip, a
 	}
 	for _, p := range m.parts {
-		if p.contentType != "message/rfc822" {
+		if p.contentType != "message/rfc822" || !mayHoldReport(p.body) {
 			continue
 		}
 		if inner, err := readMail(p.body); err == nil {
@@ -154,17 +167,34 @@ func forwardedReport(m *mail) (ip string, a Attack) {
 	return "", ""
 }
 
+// reportMarkers are strings that the headers of an ARF or X-ARF mail carry
+// in the clear whatever the encoding of its parts (media type, X-ARF header,
+// part name). They spare decoding an attached mail that holds no report,
+// such as a forwarded spam sample.
+var reportMarkers = [][]byte{[]byte("feedback-report"), []byte("X-XARF"), []byte("X-Xarf"), []byte("report.txt")}
+
+func mayHoldReport(raw []byte) bool {
+	for _, marker := range reportMarkers {
+		if bytes.Contains(raw, marker) {
+			return true
+		}
+	}
+	return false
+}
+
 // reportSource returns the source of the first ARF or X-ARF report in m.
 func reportSource(m *mail) (string, Attack) {
 	if body, ok := m.partOfType("message/feedback-report"); ok {
 		f := reportFields(body)
-		if ip := f["source-ip"]; validIP(ip) {
+		if ip := firstIP(f["source-ip"]); ip != "" {
 			return ip, feedbackAttack(strings.ToLower(f["feedback-type"]))
 		}
 	}
 	if body, ok := xarfYAMLPart(m); ok {
-		if r, err := decodeXARF2(body); err == nil && validIP(r.Source) {
-			return r.Source, attackFromWords(r.ReportType)
+		if r, err := decodeXARF2(body); err == nil {
+			if ip := firstIP(r.Source); ip != "" {
+				return ip, attackFromWords(r.ReportType)
+			}
 		}
 	}
 	return "", ""

@@ -1,21 +1,10 @@
 package parser
 
 import (
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 )
-
-// maxEvents bounds the log lines kept per notice: a hostile or huge log must
-// not make the work or the stored notice unbounded.
-const maxEvents = 1000
-
-// hetznerSubjectRe reads "Abuse Message [AbuseID:518908:22]: NetscanOutLevel:
-// Netscan detected from 138.201.172.5". It is not anchored so that "Re:" and
-// "Fwd:" prefixes pass; the first id part has any width (6 hex digits until
-// 2024, 7 since 2025). The category is optional for follow-up subjects.
-var hetznerSubjectRe = regexp.MustCompile(`Abuse Message \[AbuseID:([0-9A-Fa-f]+:[0-9A-Fa-f]{2})\]:?\s*(?:([A-Za-z]+):\s*)?(.*)$`)
 
 // hetznerSubject is what the subject of a Hetzner abuse mail says.
 type hetznerSubject struct {
@@ -24,15 +13,52 @@ type hetznerSubject struct {
 	text     string // the rest: "Netscan detected from 138.201.172.5 [Network-Normal]"
 }
 
+const hetznerSubjectPrefix = "Abuse Message [AbuseID:"
+
+// parseHetznerSubject reads "Abuse Message [AbuseID:518908:22]:
+// NetscanOutLevel: Netscan detected from 138.201.172.5" anywhere in s, so
+// that "Re:" and "Fwd:" prefixes pass. The first id part has any width (6 hex
+// digits until 2024, 7 since 2025); follow-up subjects may name no category.
+// It is a hand-written scan because it runs on every mail of a Hetzner sender.
 func parseHetznerSubject(s string) (hetznerSubject, bool) {
-	if !strings.Contains(s, "[AbuseID:") {
+	i := strings.Index(s, hetznerSubjectPrefix)
+	if i < 0 {
 		return hetznerSubject{}, false
 	}
-	g := hetznerSubjectRe.FindStringSubmatch(s)
-	if g == nil {
+	rest := s[i+len(hetznerSubjectPrefix):]
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
 		return hetznerSubject{}, false
 	}
-	return hetznerSubject{id: g[1], category: g[2], text: strings.TrimSpace(g[3])}, true
+	id := rest[:end]
+	if !isAbuseID(id) {
+		return hetznerSubject{}, false
+	}
+	rest = strings.TrimSpace(strings.TrimPrefix(rest[end+1:], ":"))
+	j := 0
+	for j < len(rest) && ('a' <= rest[j]|0x20 && rest[j]|0x20 <= 'z') {
+		j++
+	}
+	subj := hetznerSubject{id: id, text: rest}
+	if j > 0 && j < len(rest) && rest[j] == ':' {
+		subj.category, subj.text = rest[:j], strings.TrimSpace(rest[j+1:])
+	}
+	return subj, true
+}
+
+// isAbuseID reports whether s is "<hex>:<2 hex>", as "518908:22".
+func isAbuseID(s string) bool {
+	first, second, _ := strings.Cut(s, ":")
+	return first != "" && len(second) == 2 && isHex(first) && isHex(second)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; !('0' <= s[i] && s[i] <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // hetznerCategory is what a subject category means. An empty attack is read
@@ -62,7 +88,7 @@ func categoryOf(category string) hetznerCategory {
 // AbuseID subject (a forward by a colleague). A colleague's forward that
 // carries the Hetzner mail as an attachment is left to Parse, which opens it.
 func matchHetzner(m *mail) bool {
-	if m.header.Has("X-Hetzner-Abuseid") || domainIn(m.fromDomain, hetznerDomains) {
+	if m.header.Has("X-Hetzner-AbuseID") || domainIn(m.fromDomain, hetznerDomains) {
 		return true
 	}
 	if !strings.Contains(m.subject, "[AbuseID:") {
@@ -77,7 +103,7 @@ func matchHetzner(m *mail) bool {
 func parseHetzner(m *mail) ([]Notice, string) {
 	subj, _ := parseHetznerSubject(m.subject)
 	id := strings.TrimSpace(m.header.Get("X-Hetzner-AbuseID"))
-	if id == "" {
+	if !isAbuseID(id) {
 		id = subj.id
 	}
 	flat := flatten(m.text)
@@ -98,7 +124,11 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	n := Notice{Case: id, Events: events}
 	cat := categoryOf(subj.category)
 	n.Kind, n.Attack = cat.kind, cat.attack
-	n.Reporter, n.Deadline = hetznerReporter(subj, flat), hetznerDeadline(flat, m.date)
+	topic, reporter := forwardedComplaint(flat)
+	n.Reporter, n.Deadline = reporter, hetznerDeadline(flat, m.date)
+	if name := blacklistName(subj.text); name != "" {
+		n.Reporter = name
+	}
 	n.IP = firstIP(subj.text)
 	if n.IP == "" {
 		n.IP = body.host
@@ -106,16 +136,17 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	if n.IP == "" && len(events) > 0 && cat.attack == AttackNetscan {
 		n.IP, _ = splitHostPort(events[0].Src) // the scanning host is the one reported
 	}
-	if n.Attack == "" || n.IP == "" {
+	if n.Attack == "" {
+		n.Attack = attackFromWords(topic + " " + subj.text)
+	}
+	if n.IP == "" || n.Attack == AttackUnknown && cat.attack == "" {
+		// The words did not tell: ask the report Hetzner forwards.
 		ip, a := forwardedReport(m)
 		if n.IP == "" {
 			n.IP = ip
 		}
-		if n.Attack == "" {
-			n.Attack = attackFromWords(complaintTopic(flat) + " " + subj.text)
-			if n.Attack == AttackUnknown && a != "" {
-				n.Attack = a
-			}
+		if n.Attack == AttackUnknown && cat.attack == "" && a != "" {
+			n.Attack = a
 		}
 	}
 	switch {
@@ -193,6 +224,9 @@ func eventsOf(events []Event, ip string) []Event {
 	return out
 }
 
+// maxLockedIPs bounds the notices of one lock mail (one per IP).
+const maxLockedIPs = 256
+
 // hetznerLog is what a line-by-line read of a Hetzner body or log finds.
 type hetznerLog struct {
 	events []Event
@@ -210,12 +244,15 @@ func scanHetznerLog(text string) hetznerLog {
 		line, text, _ = strings.Cut(text, "\n")
 		line = unquote(line)
 		switch {
-		case strings.Contains(line, "=>") || strings.Contains(line, "->"):
+		case isArrowLine(line):
 			if e, ok := hetznerRow(line); ok && len(log.events) < maxEvents {
 				log.events = append(log.events, e)
 			}
 		case strings.HasPrefix(line, "- "):
-			if ip := strings.TrimSpace(line[2:]); inLockList && validIP(ip) {
+			if !inLockList || len(log.locked) >= maxLockedIPs {
+				break
+			}
+			if ip := firstIP(line); ip != "" && !slices.Contains(log.locked, ip) {
 				log.locked = append(log.locked, ip)
 			}
 		case strings.Contains(line, "detected from host"):
@@ -231,9 +268,10 @@ func scanHetznerLog(text string) hetznerLog {
 	return log
 }
 
-// unquote drops the "> " quote markers and the indentation of a line.
-func unquote(line string) string {
-	return strings.TrimLeft(line, "> \t")
+// isArrowLine reports whether line has the "=>" or "->" of a log row.
+func isArrowLine(line string) bool {
+	i := strings.IndexByte(line, '>')
+	return i > 0 && (line[i-1] == '=' || line[i-1] == '-')
 }
 
 // hetznerRow reads one row of either log table:
@@ -244,7 +282,8 @@ func unquote(line string) string {
 // Both times are read as UTC: the newer table says so in its header, and the
 // older one comes from the same network monitoring, which logs in UTC.
 func hetznerRow(line string) (Event, bool) {
-	f := strings.Fields(line)
+	var buf [12]string
+	f := buf[:splitFields(line, buf[:])]
 	var when time.Time
 	var err error
 	var e Event
@@ -271,51 +310,60 @@ func hetznerRow(line string) (Event, bool) {
 	return e, true
 }
 
-func isPort(s string) bool {
-	n, err := strconv.Atoi(s)
-	return err == nil && n >= 0 && n <= 65535
+// splitFields is strings.Fields into dst without allocating. A line with
+// more fields than dst has fills dst and returns len(dst) (no row is that long).
+func splitFields(s string, dst []string) int {
+	n, i := 0, 0
+	for n < len(dst) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && s[i] != ' ' && s[i] != '\t' {
+			i++
+		}
+		dst[n] = s[start:i]
+		n++
+	}
+	return n
 }
 
-// hetznerReporter names the original complainant: the list in a blacklist
-// subject ("[SpamCop (1.2.3.4) id:…]") or the address of a forwarded
-// complaint ("a notification regarding phishing from soc@example.net").
-func hetznerReporter(subj hetznerSubject, flat string) string {
-	if strings.HasPrefix(subj.text, "[") {
-		if name, _, ok := strings.Cut(subj.text[1:], " ("); ok && name != "" {
-			return name
-		}
+// blacklistName names the list of a blacklist subject: "SpamCop" in
+// "[SpamCop (136.243.5.6) id:7012345678]".
+func blacklistName(subject string) string {
+	if !strings.HasPrefix(subject, "[") {
+		return ""
 	}
-	const phrase = "received a notification regarding "
+	name, _, _ := strings.Cut(subject[1:], " (")
+	if len(name) == len(subject)-1 {
+		return "" // no " (": not the blacklist form
+	}
+	return name
+}
+
+// forwardedComplaint reads "a notification regarding <topic> from <address>"
+// of a forwarded complaint: what it is about and who complained.
+func forwardedComplaint(flat string) (topic, reporter string) {
+	const phrase = "notification regarding "
 	i := strings.Index(flat, phrase)
 	if i < 0 {
-		return ""
+		return "", ""
 	}
 	rest := flat[i+len(phrase):]
 	j := strings.Index(rest, " from ")
 	if j < 0 || j > 200 {
-		return ""
+		return rest[:min(len(rest), 200)], ""
 	}
+	topic = rest[:j]
 	addr, _, _ := strings.Cut(rest[j+len(" from "):], " ")
 	addr = strings.Trim(addr, ".,;:()<>\"'")
 	if !strings.Contains(addr, "@") {
-		return ""
+		return topic, ""
 	}
-	return addr
-}
-
-// complaintTopic returns what a forwarded complaint is about: "phishing" in
-// "a notification regarding phishing from …".
-func complaintTopic(flat string) string {
-	const phrase = "notification regarding "
-	i := strings.Index(flat, phrase)
-	if i < 0 {
-		return ""
-	}
-	topic, _, _ := strings.Cut(flat[i+len(phrase):], " from ")
-	if len(topic) > 200 {
-		topic = topic[:200]
-	}
-	return topic
+	return topic, addr
 }
 
 // Phrases (flattened, lower case) followed by the time a deadline ends.
@@ -370,32 +418,4 @@ func parseDeadline(s string) (time.Time, bool) {
 	}
 	t, err := time.Parse(layout, f[0]+" "+f[1]+" "+zone)
 	return t, err == nil
-}
-
-// flatten returns text in ASCII lower case with every run of white space
-// turned into one space and the "> " quote markers of each line dropped, so
-// that phrases wrapped or quoted across lines can be found with one search.
-func flatten(text string) string {
-	var b strings.Builder
-	b.Grow(len(text))
-	space, lineStart := false, true
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
-		case c == '\n':
-			space, lineStart = true, true
-		case c == ' ' || c == '\t' || c == '\r' || lineStart && c == '>':
-			space = true
-		default:
-			if space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			space, lineStart = false, false
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
 }

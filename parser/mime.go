@@ -20,6 +20,9 @@ const (
 	maxHeaderBytes = 256 << 10
 )
 
+// mailDateLayout is the usual RFC 5322 date, with or without a leading zero.
+const mailDateLayout = "Mon, _2 Jan 2006 15:04:05 -0700"
+
 // mail is a decoded message: what every format reads.
 type mail struct {
 	header     gomail.Header
@@ -66,20 +69,38 @@ func (m *mail) readHeader() {
 		m.subject = h.Get("Subject")
 	}
 	m.subject = unfold(m.subject)
-	if addrs, err := h.AddressList("From"); err == nil && len(addrs) > 0 {
-		m.from = strings.ToLower(addrs[0].Address)
-	} else {
-		m.from = strings.ToLower(strings.Trim(strings.TrimSpace(h.Get("From")), "<>"))
-	}
+	m.from = fromAddress(h)
 	if at := strings.LastIndexByte(m.from, '@'); at >= 0 {
 		m.fromDomain = m.from[at+1:]
 	}
 	if id, err := h.MessageID(); err == nil {
 		m.messageID = id
 	}
-	if d, err := h.Date(); err == nil {
+	// The usual form first: net/mail tries many layouts and each miss allocates.
+	if d, err := time.Parse(mailDateLayout, strings.TrimSpace(h.Get("Date"))); err == nil {
+		m.date = d
+	} else if d, err := h.Date(); err == nil {
 		m.date = d
 	}
+}
+
+// fromAddress returns the From address in lower case. The common forms
+// ("Name <a@b>", "a@b") are read directly; anything else goes through the
+// full RFC 5322 address parser, which costs more than the rest of the header.
+func fromAddress(h gomail.Header) string {
+	raw := strings.TrimSpace(h.Get("From"))
+	if lt := strings.LastIndexByte(raw, '<'); lt >= 0 && strings.HasSuffix(raw, ">") && !strings.ContainsAny(raw[:lt], "\",:;()\\") {
+		if addr := raw[lt+1 : len(raw)-1]; strings.Count(addr, "@") == 1 && !strings.ContainsAny(addr, " <>") {
+			return strings.ToLower(addr)
+		}
+	}
+	if strings.Count(raw, "@") == 1 && !strings.ContainsAny(raw, " <>\",:;()") {
+		return strings.ToLower(raw)
+	}
+	if addrs, err := h.AddressList("From"); err == nil && len(addrs) > 0 {
+		return strings.ToLower(addrs[0].Address)
+	}
+	return strings.ToLower(strings.Trim(raw, "<>"))
 }
 
 func (m *mail) walk(e *message.Entity) error {
@@ -163,24 +184,38 @@ func (m *mail) partOfType(t string) ([]byte, bool) {
 
 // writeNormalized appends body with \r\n and lone \r turned into \n, no-break
 // spaces into spaces, and a final newline so that parts never run together.
+// It copies runs between the bytes it changes: this runs over every body.
 func writeNormalized(b *strings.Builder, body []byte) {
 	b.Grow(len(body) + 1)
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case c == '\r':
-			if i+1 < len(body) && body[i+1] == '\n' {
-				continue
-			}
+	for len(body) > 0 {
+		i := bytes.IndexByte(body, '\r')
+		if i < 0 {
+			writeSpaces(b, body)
+			break
+		}
+		writeSpaces(b, body[:i])
+		body = body[i+1:]
+		if len(body) == 0 || body[0] != '\n' {
 			b.WriteByte('\n')
-		case c == 0xC2 && i+1 < len(body) && body[i+1] == 0xA0:
-			b.WriteByte(' ')
-			i++
-		default:
-			b.WriteByte(c)
 		}
 	}
 	b.WriteByte('\n')
+}
+
+var nbsp = []byte{0xC2, 0xA0}
+
+// writeSpaces appends s with UTF-8 no-break spaces turned into spaces.
+func writeSpaces(b *strings.Builder, s []byte) {
+	for {
+		i := bytes.Index(s, nbsp)
+		if i < 0 {
+			b.Write(s)
+			return
+		}
+		b.Write(s[:i])
+		b.WriteByte(' ')
+		s = s[i+2:]
+	}
 }
 
 // unfold joins a folded header value into one line.

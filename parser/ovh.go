@@ -1,7 +1,803 @@
 package parser
 
-// matchOVH reports whether m is a OVH notice. Placeholder until the format lands.
-func matchOVH(m *mail) bool { return false }
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
 
-// parseOVH returns the notices of a OVH mail.
-func parseOVH(m *mail) ([]Notice, string) { return nil, "not implemented" }
+// OVH mail (formats.md "OVH / OVHcloud mail"), English or French, is told
+// apart by phrases of its body, never by its subject, whose wording OVH does
+// not publish:
+//
+//   - anti-hack IP block, VPS "abnormal activity" (and the older "Your vps
+//     server has been blocked"), anti-spam port-25 block: kind block, or
+//     attack when the mail detects without blocking;
+//   - VPS put in rescue mode, dedicated server put in rescue FTP, and the mail
+//     with the read-only FTP access: kind rescue. Text after a label is
+//     only taken from the rate line and the spam samples, so the login and
+//     password of that mail never reach a notice (a test checks it);
+//   - "[Abuse #ABCDFGHJKL]" tickets: kind complaint, the attack from words;
+//   - "[TICKET#1234567890]" copies of any of these: case is the ticket;
+//   - monitoring tickets, invoices, newsletters: no notice, and a reason.
+//
+// The attack log rows become events, and the attack is named from them.
+
+// Bounds on the work one OVH mail may cause.
+const (
+	maxOVHIPs = 64 // notices of one mail: one per IP it names as ours
+	// maxOVHProse is how much of the text is searched for marker phrases:
+	// OVH says what happened before the log, which may run to 1000 rows.
+	maxOVHProse = 32 << 10
+)
+
+// matchOVH accepts all mail from OVH's sending domains, so that the mails that
+// hold no notice (invoices, monitoring tickets) get a precise reason; parseOVH
+// tells the kinds apart by the body. A colleague's forward with the OVH mail
+// attached does not match and is left to Parse, which opens the attachment.
+func matchOVH(m *mail) bool {
+	return domainIn(m.fromDomain, ovhDomains)
+}
+
+// parseOVH returns the notices of an OVH mail: one per IP that the mail names
+// as blocked or spamming, else one.
+func parseOVH(m *mail) ([]Notice, string) {
+	flat, subject := flatten(m.text[:min(len(m.text), maxOVHProse)]), flatten(m.subject)
+	// Monitoring tickets are sorted out first: a technician may report that
+	// the server was booted in rescue mode for tests, which is no abuse measure.
+	if isOVHMonitoring(subject) || isOVHMonitoring(flat) {
+		return nil, "monitoring ticket, not an abuse notice"
+	}
+	log := scanOVHLog(m.text)
+	id, abuseCase := ovhCase(m)
+	v := classifyOVH(flat, abuseCase, len(log.events) > 0)
+	if v.kind == "" {
+		return nil, ovhNotAbuseReason(subject + " " + flat)
+	}
+
+	base := Notice{Kind: v.kind, Service: ovhService(flat), Case: id, Rate: log.rate}
+	ips := v.ips
+	if len(ips) == 0 {
+		ips = []string{fallbackIP(flat, log.events)}
+	}
+	notices := make([]Notice, 0, len(ips))
+	for _, ip := range ips {
+		n := base
+		n.IP = ip
+		n.Events = log.events
+		if len(ips) > 1 {
+			n.Events = eventsOf(log.events, ip)
+		}
+		if v.spam {
+			// The full slice expression makes append copy: notices never share events.
+			n.Events = append(n.Events[:len(n.Events):len(n.Events)], spamSamples(m.text, ip)...)
+		}
+		n.Attack = v.attackOf(n.Events, flat)
+		if n.Kind == KindComplaint && (n.IP == "" || n.Attack == AttackUnknown) {
+			// OVH may forward a standard report with the complaint.
+			rip, ra := forwardedReport(m)
+			if n.IP == "" {
+				n.IP = rip
+			}
+			if n.Attack == AttackUnknown && ra != "" {
+				n.Attack = ra
+			}
+		}
+		notices = append(notices, n)
+	}
+	return notices, ""
+}
+
+// ovhVerdict is what the words of an OVH mail say happened.
+type ovhVerdict struct {
+	kind Kind     // "" when the mail is no abuse notice
+	spam bool     // the anti-spam layer caught the IP: the attack is spam
+	ips  []string // our IPs that the mail names as blocked or spamming
+}
+
+// Marker phrases, in flattened lower case. French phrases are cut around
+// accented letters so that they still match after a charset was mangled.
+var (
+	ovhRescueMarkers = []string{
+		"rescue ftp", "rescue-ftp", // a dedicated server: « mode « rescue FTP » » too
+		"placed in rescue mode", "been placed in rescue",
+	}
+	// The older VPS block mail.
+	ovhVPSBlockedMarkers = []string{"your vps server has been blocked", "actions not permitted by rules"}
+	ovhVPSAlertMarkers   = []string{"abnormal activity", "anormale"}
+	ovhVPSMarkers        = []string{"on your vps", "sur votre vps"}
+	ovhAntispamMarkers   = []string{
+		"anti-spam protection layer", "protection antispam", "protection anti-spam",
+		"un envoi important de spam",
+	}
+	ovhComplaintMarkers = []string{
+		"bergez une page", "bergez du contenu", "you are hosting",
+		"received a complaint", "une plainte", "un signalement",
+	}
+	ovhInvoiceMarkers    = []string{"invoice", "facture"}
+	ovhNewsletterMarkers = []string{"newsletter", "unsubscribe", "sabonner", "sinscri"}
+)
+
+// classifyOVH reads the kind of notice from the flattened body. Rescue beats
+// block beats attack beats complaint: the more severe measure is the news.
+// Each group of markers is searched only when one cheap word of it occurs.
+func classifyOVH(flat string, abuseCase, logged bool) ovhVerdict {
+	v := ovhVerdict{ips: namedIPs(flat, ovhBlockPhrases)}
+	blockedIP := len(v.ips) > 0
+	if strings.Contains(flat, "spam") {
+		spamming := namedIPs(flat, ovhSpamPhrases)
+		v.spam = len(spamming) > 0 || containsAny(flat, ovhAntispamMarkers)
+		v.ips = appendNew(v.ips, spamming...)
+	}
+	var vpsAlert, vpsBlocked bool
+	if strings.Contains(flat, "vps") {
+		vpsAlert = containsAny(flat, ovhVPSAlertMarkers) && containsAny(flat, ovhVPSMarkers)
+		vpsBlocked = containsAny(flat, ovhVPSBlockedMarkers)
+	}
+	switch {
+	case isOVHRescue(flat):
+		v.kind = KindRescue
+	case blockedIP, vpsBlocked, (vpsAlert || v.spam) && saysBlocked(flat):
+		v.kind = KindBlock
+	case vpsAlert, v.spam:
+		v.kind = KindAttack // detected, not (yet) blocked
+	case abuseCase, containsAny(flat, ovhComplaintMarkers):
+		v.kind = KindComplaint
+	case logged:
+		v.kind = KindAttack
+	}
+	return v
+}
+
+func saysBlocked(flat string) bool {
+	return strings.Contains(flat, "blocked") || strings.Contains(flat, "bloqu")
+}
+
+// isOVHRescue reports the rescue markers, including French "placé en mode
+// rescue": an unplaced "en mode rescue" is often advice ("redémarrez en mode
+// rescue"), not a measure taken.
+func isOVHRescue(flat string) bool {
+	if strings.Contains(flat, "great a threat") {
+		return true
+	}
+	if !strings.Contains(flat, "rescue") {
+		return false
+	}
+	if containsAny(flat, ovhRescueMarkers) {
+		return true
+	}
+	const fr = "en mode rescue"
+	for i := 0; ; {
+		j := strings.Index(flat[i:], fr)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		if strings.Contains(flat[max(0, at-12):at], "plac") {
+			return true
+		}
+		i = at + len(fr)
+	}
+}
+
+// isOVHMonitoring reports a monitoring ticket ("[TICKET#…] OVH Monitoring").
+func isOVHMonitoring(flat string) bool {
+	if !strings.Contains(flat, "monitoring") {
+		return false
+	}
+	return strings.Contains(flat, "ovh monitoring") || strings.Contains(flat, "monitoring ovh")
+}
+
+// ovhNotAbuseReason says why an OVH mail holds no notice.
+func ovhNotAbuseReason(flat string) string {
+	switch {
+	case containsAny(flat, ovhInvoiceMarkers):
+		return "invoice, not an abuse notice"
+	case containsAny(flat, ovhNewsletterMarkers):
+		return "newsletter, not an abuse notice"
+	}
+	return "no OVH abuse marker in the mail"
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipPhrase finds our IPs in flattened text: the IPs listed right after lead
+// and one of its tails, when the words after the list confirm what happened
+// to them. The tails spare a search of the text per singular and plural.
+type ipPhrase struct {
+	lead    string
+	tails   []string
+	confirm func(after string) bool
+}
+
+var (
+	// "The IP address 135.x.x.x had to be blocked by our services",
+	// "L'adresse IP 135.x.x.x a dû être bloquée par nos services".
+	ovhBlockPhrases = []ipPhrase{
+		{"ip address", []string{" ", "es "}, blockedEN},
+		{"adresse", []string{" ip ", "s ip "}, blockedFR},
+	}
+	// "your IP A.B.C.D is sending spam"; French names the IP after
+	// "à partir d'une de vos IP:", on its own line.
+	ovhSpamPhrases = []ipPhrase{
+		{"your ip ", []string{""}, func(after string) bool { return strings.HasPrefix(after, " is sending spam") }},
+		{"de vos ip", []string{""}, func(string) bool { return true }},
+	}
+)
+
+func blockedEN(after string) bool {
+	w := after[:min(len(after), 40)]
+	return strings.Contains(w, "had to be blocked") || strings.Contains(w, "been blocked") ||
+		strings.Contains(w, "was blocked") || strings.Contains(w, "were blocked")
+}
+
+// blockedFR wants a past tense ("a dû être bloquée", "ont été bloquées"), not
+// a threat ("sera bloquée").
+func blockedFR(after string) bool {
+	w := strings.TrimLeft(after[:min(len(after), 40)], " )")
+	return (strings.HasPrefix(w, "a ") || strings.HasPrefix(w, "ont ")) && strings.Contains(w, "bloqu")
+}
+
+// namedIPs returns the distinct IPs that the phrases name in flat.
+func namedIPs(flat string, phrases []ipPhrase) []string {
+	var out []string
+	for _, p := range phrases {
+		for i := 0; len(out) < maxOVHIPs; {
+			j := strings.Index(flat[i:], p.lead)
+			if j < 0 {
+				break
+			}
+			i += j + len(p.lead)
+			list, ok := afterTail(flat[i:], p.tails)
+			if !ok {
+				continue
+			}
+			if ips, end := readIPList(list); len(ips) > 0 && p.confirm(list[end:]) {
+				out = appendNew(out, ips...)
+			}
+		}
+	}
+	return out
+}
+
+// afterTail returns s after the first of tails that starts it.
+func afterTail(s string, tails []string) (string, bool) {
+	for _, t := range tails {
+		if strings.HasPrefix(s, t) {
+			return s[len(t):], true
+		}
+	}
+	return "", false
+}
+
+// appendNew appends the IPs not in list yet, up to maxOVHIPs.
+func appendNew(list []string, ips ...string) []string {
+	for _, ip := range ips {
+		if len(list) < maxOVHIPs && !slices.Contains(list, ip) {
+			list = append(list, ip)
+		}
+	}
+	return list
+}
+
+// readIPList reads "1.2.3.4", "1.2.3.4, 5.6.7.8 and 9.9.9.9" or ": 1.2.3.4"
+// from the start of s. end is the offset just after the last IP.
+func readIPList(s string) (ips []string, end int) {
+	for i := 0; len(ips) < maxOVHIPs; {
+		i = skipListSeparators(s, i)
+		j := i
+		for j < len(s) && isIPChar(s[j]) {
+			j++
+		}
+		tok := strings.TrimRight(s[i:j], ".:")
+		addr, err := netip.ParseAddr(tok)
+		if err != nil || addr.Zone() != "" {
+			break
+		}
+		ips = append(ips, addr.String())
+		end = i + len(tok)
+		i = end
+	}
+	return ips, end
+}
+
+// skipListSeparators skips punctuation, "and"/"et" and non-ASCII bytes (the
+// narrow no-break space French puts before a colon) from s[i:].
+func skipListSeparators(s string, i int) int {
+	for i < len(s) {
+		switch {
+		case strings.IndexByte(" ,;:(", s[i]) >= 0 || s[i] >= 0x80:
+			i++
+		case strings.HasPrefix(s[i:], "and "):
+			i += len("and ")
+		case strings.HasPrefix(s[i:], "et "):
+			i += len("et ")
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// fallbackIP picks the notice IP when no sentence names it: the source of the
+// attack log when that is an address, else the first address in the text
+// that is not a target in the log (the victims are not ours).
+func fallbackIP(flat string, events []Event) string {
+	for _, e := range events {
+		if host, _ := splitHostPort(e.Src); validIP(host) {
+			return host
+		}
+	}
+	for _, ip := range allIPs(flat) {
+		if !isTarget(events, ip) {
+			return ip
+		}
+	}
+	return ""
+}
+
+func isTarget(events []Event, ip string) bool {
+	for _, e := range events {
+		if host, _ := splitHostPort(e.Dst); host == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// attackOf names the attack: spam for the anti-spam layer, the words of a
+// complaint without a log, else the log.
+func (v ovhVerdict) attackOf(events []Event, flat string) Attack {
+	switch {
+	case v.spam:
+		return AttackSpam
+	case v.kind == KindComplaint && len(events) == 0:
+		return complaintAttack(flat)
+	}
+	return attackFromEvents(events)
+}
+
+// ovhComplaintWords name the attack of a forwarded complaint, English and
+// French, in order: the first listed that occurs wins, so that a phishing
+// complaint that mentions the spam it came with stays phishing. A bare
+// "copyright" is left out: it ends many footers.
+var ovhComplaintWords = []struct {
+	word   string
+	attack Attack
+}{
+	{"phishing", AttackPhishing},
+	{"hameçonnage", AttackPhishing},
+	{"hameconnage", AttackPhishing},
+	{"malware", AttackMalware},
+	{"malicious software", AttackMalware},
+	{"logiciel malveillant", AttackMalware},
+	{"logiciels malveillants", AttackMalware},
+	{"copyright infringement", AttackCopyright},
+	{"dmca", AttackCopyright},
+	{"droit d'auteur", AttackCopyright},
+	{"droits d'auteur", AttackCopyright},
+	{"droits d’auteur", AttackCopyright},
+	{"spamvertis", AttackSpamvertised},
+	{"spam", AttackSpam},
+	{"blacklist", AttackBlacklist},
+	{"blocklist", AttackBlacklist},
+	{"liste noire", AttackBlacklist},
+	{"brute force", AttackBruteforce},
+	{"brute-force", AttackBruteforce},
+	{"bruteforce", AttackBruteforce},
+	{"force brute", AttackBruteforce},
+	{"port scan", AttackPortscan},
+	{"portscan", AttackPortscan},
+	{"scan de port", AttackPortscan},
+	{"scan", AttackNetscan},
+}
+
+func complaintAttack(flat string) Attack {
+	for _, w := range ovhComplaintWords {
+		if strings.Contains(flat, w.word) {
+			return w.attack
+		}
+	}
+	return AttackUnknown
+}
+
+// ovhService returns the first VPS or dedicated server name in flat:
+// "vps-1a2b3c4d.vps.ovh.net", "vps123456.ovh.net", "ns3012345.ip-51-68-12.eu".
+func ovhService(flat string) string {
+	best, at := "", len(flat)
+	for _, probe := range [...]string{"vps", ".ip-"} {
+		for i := 0; i < at; {
+			j := strings.Index(flat[i:], probe)
+			if j < 0 {
+				break
+			}
+			start, end := hostBounds(flat, i+j)
+			if name := flat[start:end]; start < at && isServiceName(name) {
+				best, at = name, start
+				break
+			}
+			i += j + len(probe)
+		}
+	}
+	return best
+}
+
+// hostBounds widens the position i of flat to the host name around it,
+// without the dot that ends a sentence.
+func hostBounds(flat string, i int) (start, end int) {
+	start, end = i, i
+	for start > 0 && isHostChar(flat[start-1]) {
+		start--
+	}
+	for end < len(flat) && isHostChar(flat[end]) {
+		end++
+	}
+	for end > start && (flat[end-1] == '.' || flat[end-1] == '-') {
+		end--
+	}
+	return start, end
+}
+
+func isHostChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-'
+}
+
+func isServiceName(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "vps"):
+		return strings.Contains(name, ".ovh.")
+	case strings.HasPrefix(name, "ns"):
+		_, domain, ok := strings.Cut(name, ".ip-")
+		return ok && strings.Contains(domain, ".")
+	}
+	return false
+}
+
+// ovhCase returns the case id: the abuse id of "[Abuse #ABCDFGHJKL]" (abuse
+// is then true), else the number of a support ticket "[TICKET#1234567890]"
+// that copies a notice. The subject is read first, then the body.
+func ovhCase(m *mail) (id string, abuse bool) {
+	for _, s := range [...]string{m.subject, m.text} {
+		if id := idAfterHash(s, "abuse", readAbuseID); id != "" {
+			return id, true
+		}
+	}
+	for _, s := range [...]string{m.subject, m.text} {
+		if id := idAfterHash(s, "ticket", readTicketID); id != "" {
+			return id, false
+		}
+	}
+	return "", false
+}
+
+// idAfterHash returns the first id that read accepts after a "label #" or
+// "label#" (any case) in s.
+func idAfterHash(s, label string, read func(string) string) string {
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], '#')
+		if j < 0 {
+			return ""
+		}
+		hash := i + j
+		before := strings.TrimSuffix(s[max(0, hash-len(label)-1):hash], " ")
+		if len(before) >= len(label) && strings.EqualFold(before[len(before)-len(label):], label) {
+			if id := read(s[hash+1:]); id != "" {
+				return id
+			}
+		}
+		i = hash + 1
+	}
+	return ""
+}
+
+// readAbuseID accepts the ten capital letters of an OVH abuse id.
+func readAbuseID(s string) string {
+	const n = 10
+	if len(s) < n || len(s) > n && isAlnum(s[n]) {
+		return ""
+	}
+	for i := range n {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return ""
+		}
+	}
+	return s[:n]
+}
+
+// readTicketID accepts the digits of a support ticket number.
+func readTicketID(s string) string {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	if n < 5 || n > 20 || n < len(s) && isAlnum(s[n]) {
+		return ""
+	}
+	return s[:n]
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// ovhLog is what a line-by-line read of an OVH body finds.
+type ovhLog struct {
+	events []Event
+	rate   string // "187Kpps/5Mbps" from "Attack detail : 187Kpps/5Mbps"
+}
+
+// scanOVHLog reads the attack log rows wherever they are: the wrappers
+// ("- START OF ADDITIONAL INFORMATION -", "- LOGS START -", the French ones)
+// are not needed, so a copy whose wrapper lost its accents to a charset
+// mix-up still reads.
+func scanOVHLog(text string) ovhLog {
+	var log ovhLog
+	var row logRow
+	for len(text) > 0 && len(log.events) < maxEvents {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		line = unquote(line)
+		switch {
+		case line == "":
+			log.events = row.flush(log.events) // a row never spans a blank line
+		case hasPrefixFold(line, "attack detail"):
+			log.events = row.flush(log.events)
+			if log.rate == "" {
+				log.rate = rateOf(line[len("attack detail"):])
+			}
+		default:
+			if row.n == len(row.col) {
+				log.events = row.flush(log.events) // a complete row ends at its line end
+			}
+			if row.on || hasLogDate(line) {
+				log.events = row.feed(line, log.events)
+			}
+		}
+	}
+	log.events = row.flush(log.events)
+	return log
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// rateOf reads the rate after "Attack detail": " : 187Kpps/5Mbps".
+func rateOf(s string) string {
+	w, _ := nextWord(strings.TrimLeft(s, " \t:"))
+	return w
+}
+
+// logRow collects the nine columns of one row,
+//
+//	2025.12.05 17:00:45 CET 141.94.78.0:59173 185.211.78.1:80 UDP --- 28 ATTACK:UDP
+//
+// which a hard-wrapped copy spreads over two lines, and HTML turned into text
+// may run together with the next rows on one line.
+type logRow struct {
+	col [9]string
+	n   int
+	on  bool // a date started a row
+}
+
+// feed adds the words of one line: a date starts a row, other words continue
+// an open row until it has its nine columns.
+func (r *logRow) feed(line string, events []Event) []Event {
+	for {
+		var w string
+		if w, line = nextWord(line); w == "" {
+			return events
+		}
+		switch {
+		case isLogDate(w):
+			events = r.flush(events)
+			r.on = true
+		case !r.on:
+			continue
+		case r.n == len(r.col):
+			events = r.flush(events) // words after a complete row are not part of it
+			continue
+		}
+		r.col[r.n] = w
+		r.n++
+	}
+}
+
+// flush appends the collected row to events when it is whole and valid, and
+// starts over.
+func (r *logRow) flush(events []Event) []Event {
+	if r.on && r.n == len(r.col) && len(events) < maxEvents {
+		if e, ok := ovhEvent(&r.col); ok {
+			events = append(events, e)
+		}
+	}
+	r.n, r.on = 0, false
+	return events
+}
+
+// nextWord splits the first word off s, after any spaces and tabs.
+func nextWord(s string) (word, rest string) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+		j++
+	}
+	return s[i:j], s[j:]
+}
+
+// hasLogDate is the cheap test that spares tokenising the lines of prose:
+// whether a "2025.12.05" occurs in line.
+func hasLogDate(line string) bool {
+	for i := 4; i+6 <= len(line); i++ {
+		j := strings.IndexByte(line[i:], '.')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i+6 <= len(line) && line[i+3] == '.' && isLogDate(line[i-4:i+6]) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLogDate accepts the "2025.12.05" that starts a row.
+func isLogDate(w string) bool {
+	return len(w) == 10 && w[4] == '.' && w[7] == '.' &&
+		allDigits(w[:4]) && allDigits(w[5:7]) && allDigits(w[8:])
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// ovhEvent reads the columns: date time zone src dst protocol flags bytes
+// reason. The flags (--- or SYN) are not kept: the reason says as much.
+func ovhEvent(col *[9]string) (Event, bool) {
+	when, ok := logTime(col[0], col[1], col[2])
+	if !ok || !isEndpoint(col[3]) || !isEndpoint(col[4]) || !isLetters(col[5]) || !allDigits(col[7]) {
+		return Event{}, false
+	}
+	bytes := atoiOr(col[7], -1)
+	if bytes < 0 {
+		return Event{}, false
+	}
+	return Event{Time: when, Src: col[3], Dst: col[4], Proto: lowerProto(col[5]), Bytes: bytes, Reason: col[8]}, true
+}
+
+// logTime turns "2025.12.05" "17:00:45" "CET" into RFC 3339. OVH logs in
+// Paris time and names the zone of each row, so the offset is never guessed.
+func logTime(date, clock, zone string) (string, bool) {
+	off, ok := parisOffset(zone)
+	if !ok || len(clock) != 8 || clock[2] != ':' || clock[5] != ':' ||
+		!allDigits(clock[:2]) || !allDigits(clock[3:5]) || !allDigits(clock[6:]) {
+		return "", false
+	}
+	y, mo, d := atoiOr(date[:4], 0), atoiOr(date[5:7], 0), atoiOr(date[8:], 0)
+	h, mi, s := atoiOr(clock[:2], 0), atoiOr(clock[3:5], 0), atoiOr(clock[6:], 0)
+	t := time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC)
+	// time.Date normalises 2025.02.30 into March: such a row is malformed.
+	if t.Month() != time.Month(mo) || t.Day() != d || h > 23 || mi > 59 || s > 59 {
+		return "", false
+	}
+	// The columns are checked digits: copying them beats time.Format.
+	var buf [25]byte
+	b := append(buf[:0], date[:4]...)
+	b = append(append(b, '-'), date[5:7]...)
+	b = append(append(b, '-'), date[8:]...)
+	b = append(append(b, 'T'), clock...)
+	return string(append(b, off...)), true
+}
+
+// parisOffset maps the zone column to its RFC 3339 offset.
+func parisOffset(zone string) (string, bool) {
+	switch zone {
+	case "CET":
+		return "+01:00", true
+	case "CEST":
+		return "+02:00", true
+	case "UTC", "GMT":
+		return "Z", true
+	}
+	return "", false
+}
+
+// isEndpoint accepts "141.94.78.0:59173" and "vps1234:55046".
+func isEndpoint(s string) bool {
+	host, port := splitHostPort(s)
+	if host == "" || !isPort(port) {
+		return false
+	}
+	if validIP(host) {
+		return true
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !isHostChar(c) && (c < 'A' || c > 'Z') && c != '_' {
+			return false
+		}
+	}
+	return len(host) <= 253
+}
+
+func isLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 10
+}
+
+// lowerProto lowers the protocol without allocating for the usual ones.
+func lowerProto(p string) string {
+	switch p {
+	case "UDP", "udp":
+		return "udp"
+	case "TCP", "tcp":
+		return "tcp"
+	case "ICMP", "icmp":
+		return "icmp"
+	}
+	return strings.ToLower(p)
+}
+
+// spamSamples reads the sample lines of an anti-spam notice,
+//
+//	Destination IP: 203.0.113.5 - Message-ID: <…> - Spam score: 300
+//
+// (French puts a space before each colon) as events from ip, whose source
+// port the mail does not give, to the SMTP port of the destination. The
+// Message-ID in the reason lets the operator find the mail in the host's logs.
+func spamSamples(text, ip string) []Event {
+	if !strings.Contains(text, "Destination IP") {
+		return nil
+	}
+	var out []Event
+	for len(text) > 0 && len(out) < maxEvents {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		dst := valueAfter(line, "Destination IP")
+		if !validIP(dst) {
+			continue
+		}
+		reason := "spam"
+		if score := valueAfter(line, "Spam score"); allDigits(score) {
+			reason += " score " + score
+		}
+		if id := valueAfter(line, "Message-ID"); id != "" {
+			reason += " Message-ID " + id
+		}
+		out = append(out, Event{Src: ip, Dst: joinHostPort(dst, "25"), Proto: "tcp", Reason: reason})
+	}
+	return out
+}
+
+// valueAfter returns the word after "label:" or "label :" in line, or "".
+func valueAfter(line, label string) string {
+	i := strings.Index(line, label)
+	if i < 0 {
+		return ""
+	}
+	rest := strings.TrimLeft(line[i+len(label):], " \t")
+	if !strings.HasPrefix(rest, ":") {
+		return ""
+	}
+	w, _ := nextWord(rest[1:])
+	return w
+}

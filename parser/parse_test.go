@@ -117,3 +117,42 @@ func TestAttackFromEvents(t *testing.T) {
 		})
 	}
 }
+
+func TestFromAddress(t *testing.T) {
+	tests := []struct{ from, want string }{
+		{"OVH Abuse <Abuse@OVH.net>", "abuse@ovh.net"},
+		{"abuse@ovh.net", "abuse@ovh.net"},
+		{`"Hetzner, Network" <network-abuse@hetzner.com>`, "network-abuse@hetzner.com"},
+		{"=?utf-8?q?Support_OVH?= <support@ovh.com>", "support@ovh.com"},
+		{"abuse@ovh.net <attacker@evil.example>", "attacker@evil.example"},
+		{"network-abuse@hetzner.com (Hetzner)", "network-abuse@hetzner.com"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		raw := "From: " + tt.from + "\r\nSubject: x\r\n\r\nbody\r\n"
+		m, err := readMail([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.from != tt.want {
+			t.Errorf("From %q: got %q, want %q", tt.from, m.from, tt.want)
+		}
+	}
+}
+
+func TestWriteNormalized(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a\r\nb\r\n", "a\nb\n\n"},
+		{"a\rb", "a\nb\n"},
+		{"no\u00a0break", "no break\n"},
+		{"end\r", "end\n\n"},
+		{"", "\n"},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		writeNormalized(&b, []byte(tt.in))
+		if b.String() != tt.want {
+			t.Errorf("writeNormalized(%q) = %q, want %q", tt.in, b.String(), tt.want)
+		}
+	}
+}

@@ -23,12 +23,19 @@ func allIPs(s string) []string {
 			i++
 			continue
 		}
-		j := i
+		j, seps := i, 0
 		for j < len(s) && isIPChar(s[j]) {
+			if s[j] == '.' || s[j] == ':' {
+				seps++
+			}
 			j++
 		}
-		tok := strings.TrimRight(s[i:j], ".:")
+		tok := s[i:j]
 		i = j
+		if seps < 2 {
+			continue // no address: most tokens are words with hex letters ("a", "face")
+		}
+		tok = strings.TrimRight(tok, ".:")
 		if strings.Count(tok, ":") == 1 {
 			tok, _, _ = strings.Cut(tok, ":") // an IPv4 address with its port
 		}
@@ -90,4 +97,56 @@ func containsFold(s, substr string) bool {
 		}
 	}
 	return false
+}
+
+// maxEvents bounds the log lines kept per notice: a hostile or huge log must
+// not make the work or the stored notice unbounded.
+const maxEvents = 1000
+
+// unquote drops the "> " quote markers and the indentation of a line.
+func unquote(line string) string {
+	// A loop, not strings.TrimLeft, which builds its cutset on every call.
+	i := 0
+	for i < len(line) && (line[i] == '>' || line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	return line[i:]
+}
+
+// isPort reports whether s is a port number.
+func isPort(s string) bool {
+	n := atoiOr(s, -1)
+	return n >= 0 && n <= 65535
+}
+
+// flatten returns text in ASCII lower case with every run of white space
+// turned into one space and the "> " quote markers of each line dropped, so
+// that phrases wrapped or quoted across lines can be found with one search.
+func flatten(text string) string {
+	// Indexing a buffer of the input's size (the output is never longer) is
+	// faster than strings.Builder.WriteByte, and every mail goes through here.
+	buf := make([]byte, len(text))
+	n := 0
+	space, lineStart := false, true
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c == '\n':
+			space, lineStart = true, true
+		case c == ' ' || c == '\t' || c == '\r' || lineStart && c == '>':
+			space = true
+		default:
+			if space && n > 0 {
+				buf[n] = ' '
+				n++
+			}
+			space, lineStart = false, false
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[n] = c
+			n++
+		}
+	}
+	return string(buf[:n])
 }

@@ -1,0 +1,232 @@
+package parser
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHetznerSubject(t *testing.T) {
+	tests := []struct {
+		in     string
+		ok     bool
+		id     string
+		cat    string
+		detail string
+	}{
+		{"Abuse Message [AbuseID:518908:22]: NetscanOutLevel: Netscan detected from 138.201.172.5 [Network-Normal]",
+			true, "518908:22", "NetscanOutLevel", "Netscan detected from 138.201.172.5 [Network-Normal]"},
+		{"Abuse Message [AbuseID:1A2B3C4:07]: AbuseNormal: Phishing site on 159.69.1.1",
+			true, "1A2B3C4:07", "AbuseNormal", "Phishing site on 159.69.1.1"},
+		{"Abuse Message [AbuseID:1a2b3c4d:ff]: AbuseBlacklist: [SpamCop (1.2.3.4) id:7]",
+			true, "1a2b3c4d:ff", "AbuseBlacklist", "[SpamCop (1.2.3.4) id:7]"},
+		{"Re: Abuse Message [AbuseID:518908:22]: NetscanOutLevel: x", true, "518908:22", "NetscanOutLevel", "x"},
+		{"Fwd: RE: Abuse Message [AbuseID:5D1E02:3C]: AbuseNormal: y", true, "5D1E02:3C", "AbuseNormal", "y"},
+		{"Abuse Message [AbuseID:518908:22]: Statement received", true, "518908:22", "", "Statement received"},
+		{"Abuse Message [AbuseID:518908:22]", true, "518908:22", "", ""},
+		{"Abuse Message [AbuseID:51890G:22]: AbuseNormal: not hex", false, "", "", ""},
+		{"Abuse Message [AbuseID:518908:2]: one-digit tail", false, "", "", ""},
+		{"[Ticket#2024051603023351] Disk replacement", false, "", "", ""},
+		{"", false, "", "", ""},
+	}
+	for _, tt := range tests {
+		got, ok := parseHetznerSubject(tt.in)
+		if ok != tt.ok || got.id != tt.id || got.category != tt.cat || got.text != tt.detail {
+			t.Errorf("parseHetznerSubject(%q) = %+v, %v; want {%s %s %q}, %v", tt.in, got, ok, tt.id, tt.cat, tt.detail, tt.ok)
+		}
+	}
+}
+
+func TestHetznerCategory(t *testing.T) {
+	tests := []struct {
+		category string
+		kind     Kind
+		attack   Attack
+	}{
+		{"NetscanOutLevel", KindAttack, AttackNetscan},
+		{"netscanoutlevel", KindAttack, AttackNetscan},
+		{"NetscanInLevel", KindAttack, AttackNetscan},
+		{"AbuseNormal", KindComplaint, ""}, // read from the complaint's words
+		{"AbuseBlacklist", KindComplaint, AttackBlacklist},
+		{"AbuseSpamvertised", KindComplaint, AttackSpamvertised},
+		{"AbuseHeavyLevel", KindComplaint, AttackUnknown},
+		{"", KindComplaint, AttackUnknown},
+	}
+	for _, tt := range tests {
+		if got := categoryOf(tt.category); got.kind != tt.kind || got.attack != tt.attack {
+			t.Errorf("categoryOf(%q) = %+v, want %s %q", tt.category, got, tt.kind, tt.attack)
+		}
+	}
+}
+
+func TestHetznerRow(t *testing.T) {
+	tests := []struct {
+		line string
+		ok   bool
+		want Event
+	}{
+		{"Tue Aug  7 09:30:21 2018 TCP   138.201.172.5 47307 =>    78.46.255.92 3022", true,
+			Event{Time: "2018-08-07T09:30:21Z", Src: "138.201.172.5:47307", Dst: "78.46.255.92:3022", Proto: "tcp"}},
+		{"Tue Aug 14 23:59:59 2018 UDP 2001:db8::1 53 => 2001:db8::2 5353", true,
+			Event{Time: "2018-08-14T23:59:59Z", Src: "[2001:db8::1]:53", Dst: "[2001:db8::2]:5353", Proto: "udp"}},
+		{"2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP", true,
+			Event{Time: "2024-04-12T06:22:17Z", Src: "107.170.229.46:59547", Dst: "37.27.128.19:28015", Proto: "tcp", Bytes: 64}},
+		{"2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   x UDP", true,
+			Event{Time: "2024-04-12T06:22:17Z", Src: "107.170.229.46:59547", Dst: "37.27.128.19:28015", Proto: "udp"}},
+		{"TIME (UTC)  SRC  SRC-PORT -> DST  DST-PORT SIZE PROT", false, Event{}},
+		{"time protocol src_ip src_port dest_ip dest_port", false, Event{}},
+		{"2024-04-12 06:22:17  107.170.229.46 99999 ->    37.27.128.19 28015   64 TCP", false, Event{}},
+		{"2024-04-12 06:22:17  107.170.229 59547 ->    37.27.128.19 28015   64 TCP", false, Event{}},
+		{"2024-13-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP", false, Event{}},
+		{"Tue Aug  7 09:30:21 2018 TCP   138.201.172.5 47307 =>", false, Event{}},
+		{"see --> here", false, Event{}},
+		{"Tue Aug  7 09:30:21 2018 TCP   138.201.172.5 47307 =>    78.46.255.92 3022 and more words", false, Event{}},
+	}
+	for _, tt := range tests {
+		got, ok := hetznerRow(tt.line)
+		if ok != tt.ok || got != tt.want {
+			t.Errorf("hetznerRow(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestHetznerScanLog(t *testing.T) {
+	body := strings.Join([]string{
+		"> ###########################################",
+		">  #   Netscan detected from host   138.201.172.5  #",
+		"> Tue Aug  7 09:30:21 2018 TCP   138.201.172.5 47307 =>    78.46.255.92 3022",
+		"- 10.0.0.1 is no locked IP: no lock list yet",
+		"We have blocked the following IP address(es)/product(s):",
+		"",
+		"- 144.76.1.10",
+		"- 144.76.1.11 (server #1234)",
+		"- 144.76.1.10",
+		"To lift the lock, write to support.",
+		"- 144.76.1.12 comes after the list",
+		"2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP",
+	}, "\n")
+	log := scanHetznerLog(body)
+	if log.host != "138.201.172.5" {
+		t.Errorf("host = %q", log.host)
+	}
+	if got := strings.Join(log.locked, ","); got != "144.76.1.10,144.76.1.11" {
+		t.Errorf("locked = %s", got)
+	}
+	if len(log.events) != 2 || log.events[1].Bytes != 64 {
+		t.Errorf("events = %+v", log.events)
+	}
+}
+
+func TestHetznerScanLogCaps(t *testing.T) {
+	row := "2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP\n"
+	log := scanHetznerLog(strings.Repeat(row, maxEvents+50))
+	if len(log.events) != maxEvents {
+		t.Errorf("kept %d events, want the cap %d", len(log.events), maxEvents)
+	}
+	var lock strings.Builder
+	lock.WriteString("We have blocked the following IP address(es)/product(s):\n")
+	for i := range maxLockedIPs + 50 {
+		fmt.Fprintf(&lock, "- 10.0.%d.%d\n", i/256, i%256)
+	}
+	if got := len(scanHetznerLog(lock.String()).locked); got != maxLockedIPs {
+		t.Errorf("kept %d locked IPs, want the cap %d", got, maxLockedIPs)
+	}
+}
+
+func TestHetznerDeadline(t *testing.T) {
+	date := time.Date(2024, 6, 10, 10, 5, 0, 0, time.FixedZone("", 2*3600))
+	tests := []struct {
+		name string
+		body string
+		date time.Time
+		want string
+	}{
+		{"scan report", "your server can be blocked at any time after the 2018-08-07 13:31:04 +0200.", date, "2018-08-07T13:31:04+02:00"},
+		{"wrapped and quoted", "> your server can be blocked at any time after the\n> 2018-08-07 13:31:04 +0200", date, "2018-08-07T13:31:04+02:00"},
+		{"not resolved", "In the event that it is not successfully resolved by 2024-04-13 15:00:00 +0200, your server can be blocked.", date, "2024-04-13T15:00:00+02:00"},
+		{"utc", "can be blocked at any time after 2024-04-13 15:00:00 UTC", date, "2024-04-13T15:00:00Z"},
+		{"no zone is not guessed", "can be blocked at any time after 2024-04-13 15:00:00", time.Time{}, ""},
+		{"within hours", "please send a statement within 24 hours", date, "2024-06-11T10:05:00+02:00"},
+		{"within the deadline first", "not received information within the deadline; answer within 48 hours", date, "2024-06-12T10:05:00+02:00"},
+		{"within hours without a date", "within 24 hours", time.Time{}, ""},
+		{"none", "thank you", date, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hetznerDeadline(flatten(tt.body), tt.date); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHetznerReporter(t *testing.T) {
+	tests := []struct {
+		body, topic, reporter string
+	}{
+		{"We have received a notification regarding phishing from\nsoc@bank.example.com. Please", "phishing", "soc@bank.example.com"},
+		{"> a notification regarding spam and/or abuse from <abuse-out@mail.example.com>,", "spam and/or abuse", "abuse-out@mail.example.com"},
+		{"a notification regarding spam from our customers", "spam", ""},
+		{"a notification regarding malware", "malware", ""},
+		{"no notification here", "", ""},
+	}
+	for _, tt := range tests {
+		topic, reporter := forwardedComplaint(flatten(tt.body))
+		if topic != tt.topic || reporter != tt.reporter {
+			t.Errorf("forwardedComplaint(%q) = %q, %q; want %q, %q", tt.body, topic, reporter, tt.topic, tt.reporter)
+		}
+	}
+}
+
+func TestHetznerBlacklistName(t *testing.T) {
+	tests := map[string]string{
+		"[SpamCop (136.243.5.6) id:7012345678]": "SpamCop",
+		"[UCEPROTECT (2001:db8::1)]":            "UCEPROTECT",
+		"[no list name]":                        "",
+		"Phishing site (1.2.3.4)":               "",
+		"":                                      "",
+	}
+	for subject, want := range tests {
+		if got := blacklistName(subject); got != want {
+			t.Errorf("blacklistName(%q) = %q, want %q", subject, got, want)
+		}
+	}
+}
+
+func TestHetznerFlatten(t *testing.T) {
+	got := flatten("> Line ONE\n>>  wrapped\ttext > kept\r\n\n  end ")
+	if want := "line one wrapped text > kept end"; got != want {
+		t.Errorf("flatten = %q, want %q", got, want)
+	}
+}
+
+// TestHetznerTruncatedMail parses every prefix of the Hetzner and report
+// fixtures: hostile or cut-off mail must never panic and must always either
+// give valid notices or say why it gives none.
+func TestHetznerTruncatedMail(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"hetzner-*.eml", "arf-*.eml", "xarf-*.eml"} {
+		m, _ := filepath.Glob(filepath.Join("testdata", pattern))
+		files = append(files, m...)
+	}
+	for _, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for cut := 0; cut < len(raw); cut += 13 {
+			t.Run(fmt.Sprintf("%s/%d", filepath.Base(path), cut), func(t *testing.T) {
+				res, err := Parse(raw[:cut], Options{})
+				if err == nil && len(res.Notices) == 0 && res.Reason == "" {
+					t.Fatal("no notices and no reason")
+				}
+				for _, n := range res.Notices {
+					checkNotice(t, n)
+				}
+			})
+		}
+	}
+}
