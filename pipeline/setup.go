@@ -11,21 +11,25 @@ import (
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/providers"
+	"github.com/abusewatch/abusewatch/providers/setup"
 	"github.com/abusewatch/abusewatch/store"
+	"github.com/abusewatch/abusewatch/triage"
 )
 
 // Built is a pipeline wired from a configuration, with what it holds open.
 type Built struct {
 	Pipeline *Pipeline
 	Store    *store.Store
-	Notifier *notify.Notifier // nil without channels
+	Notifier *notify.Notifier    // nil without channels
+	Registry *providers.Registry // nil without providers
 }
 
 // Close releases the store.
 func (b *Built) Close() error { return b.Store.Close() }
 
-// FromConfig opens the store and wires every configured part. Provider
-// clients and triage runners are added by the daemon (see Attach options).
+// FromConfig opens the store and wires every configured part: chat
+// channels, provider clients, triage jobs and the inventory.
 func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Built, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("store directory: %w", err)
@@ -51,6 +55,24 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bui
 			return nil, errors.Join(err, st.Close())
 		}
 		b.Notifier, opts.Notifier = n, n
+	}
+	if cfg.Providers.OVH != nil || cfg.Providers.Hetzner != nil {
+		reg, err := setup.FromConfig(cfg, log.With("component", "providers"))
+		if err != nil {
+			return nil, errors.Join(err, st.Close())
+		}
+		b.Registry, opts.Providers = reg, reg
+	}
+	if cfg.Triage.Kit || len(cfg.Triage.Jobs) > 0 {
+		inv, err := triage.NewInventory(cfg.Inventory)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("inventory: %w", err), st.Close())
+		}
+		opts.Triage = &Triage{
+			Config:    cfg.Triage,
+			Inventory: inv,
+			Runner:    triage.NewRunner(cfg.Triage, triage.Options{Logger: log.With("component", "triage")}),
+		}
 	}
 	b.Pipeline = New(opts)
 	return b, nil

@@ -56,7 +56,7 @@ func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
 		if _, err := p.store.AddEvidence(ctx, store.Evidence{
 			IncidentID: inc.ID, Job: r.Job, Host: r.Host, Where: r.Where, Status: r.Status, Argv: r.Argv,
 			ExitCode: r.ExitCode, Output: r.Output, Dropped: r.Dropped, StartedAt: r.StartedAt, Duration: r.Duration,
-			Findings: r.Findings,
+			Findings: r.Findings, Error: r.Error,
 		}); err != nil {
 			return err
 		}

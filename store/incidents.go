@@ -19,6 +19,7 @@ type Incident struct {
 	Provider, IP, Case, Service, Status, Kind, Attack string
 	Severity, Notices                                 int
 	FirstSeen, LastSeen                               time.Time
+	ResolvedAt                                        time.Time      // zero while open
 	State                                             *StateSnapshot // latest, nil when never checked
 	Unverified                                        bool           // no notice passed sender authentication
 }
@@ -67,20 +68,21 @@ type Evidence struct {
 	StartedAt                time.Time
 	Duration                 time.Duration
 	Findings                 []string
+	Error                    string // why the job did not run or did not finish
 }
 
 const incidentQuery = `SELECT i.id, i.provider, i.ip, i.case_id, i.service, i.status, i.kind, i.attack, i.severity,
-	count(n.id), coalesce(min(m.received_at), i.opened_at), coalesce(max(m.received_at), i.opened_at),
+	i.resolved_at, count(n.id), coalesce(min(m.received_at), i.opened_at), coalesce(max(m.received_at), i.opened_at),
 	coalesce(max(n.authentic = 'pass'), 0)
 	FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id LEFT JOIN messages m ON m.id = n.message`
 
 func scanIncident(rows *sql.Rows) (Incident, error) {
 	var in Incident
-	var first, last int64
+	var first, last, resolved int64
 	var verified bool
 	err := rows.Scan(&in.ID, &in.Provider, &in.IP, &in.Case, &in.Service, &in.Status, &in.Kind, &in.Attack, &in.Severity,
-		&in.Notices, &first, &last, &verified)
-	in.FirstSeen, in.LastSeen, in.Unverified = fromMS(first), fromMS(last), !verified
+		&resolved, &in.Notices, &first, &last, &verified)
+	in.FirstSeen, in.LastSeen, in.ResolvedAt, in.Unverified = fromMS(first), fromMS(last), fromMS(resolved), !verified
 	return in, err
 }
 
@@ -277,7 +279,7 @@ func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord,
 
 func incidentEvidence(ctx context.Context, tx *sql.Tx, id int64) ([]Evidence, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, job, host, "where", status, argv, exit_code, output,
-		dropped, started_at, duration_ns, findings FROM evidence WHERE incident_id = ? ORDER BY id`, id)
+		dropped, started_at, duration_ns, findings, error FROM evidence WHERE incident_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +290,7 @@ func incidentEvidence(ctx context.Context, tx *sql.Tx, id int64) ([]Evidence, er
 		var argv, findings string
 		var started, dur int64
 		if err := rows.Scan(&e.ID, &e.IncidentID, &e.Job, &e.Host, &e.Where, &e.Status, &argv, &e.ExitCode, &e.Output,
-			&e.Dropped, &started, &dur, &findings); err != nil {
+			&e.Dropped, &started, &dur, &findings, &e.Error); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(argv), &e.Argv); err != nil {
@@ -466,13 +468,16 @@ func (s *Store) AddEvidence(ctx context.Context, e Evidence) (int64, error) {
 			return ErrNotFound
 		}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO evidence
-			(incident_id, job, host, "where", status, argv, exit_code, output, dropped, started_at, duration_ns, findings)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			(incident_id, job, host, "where", status, argv, exit_code, output, dropped, started_at, duration_ns, findings, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			e.IncidentID, e.Job, e.Host, e.Where, e.Status, string(argv), e.ExitCode, e.Output, e.Dropped,
-			ms(e.StartedAt), int64(e.Duration), string(findings)).Scan(&id); err != nil {
+			ms(e.StartedAt), int64(e.Duration), string(findings), e.Error).Scan(&id); err != nil {
 			return err
 		}
 		text := fmt.Sprintf("triage %s on %s: %s", e.Job, e.Host, e.Status)
+		if e.Error != "" {
+			text += ": " + e.Error
+		}
 		if len(e.Findings) > 0 {
 			text += " (" + strings.Join(e.Findings, "; ") + ")"
 		}

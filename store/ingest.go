@@ -86,6 +86,9 @@ type IngestResult struct {
 // deduplication, the raw mail, its notices, incident changes, the tasks plan asks for,
 // and the mailbox checkpoint. A duplicate (same mailbox UID, or same bytes, which implies
 // the same Message-ID) changes nothing but the checkpoint.
+//
+// parse runs before the transaction and plan inside it; neither may call the Store, whose
+// single writer connection the transaction holds.
 func (s *Store) Ingest(ctx context.Context, msg Message, parse ParseFunc, plan PlanFunc) (IngestResult, error) {
 	var sum []byte
 	var p Parsed
@@ -122,11 +125,11 @@ func (s *Store) Ingest(ctx context.Context, msg Message, parse ParseFunc, plan P
 			res = IngestResult{MessageID: id, Duplicate: true, Status: status}
 			return t.advanceCheckpoint(msg.Source)
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO messages
+		id, err = t.insert(`INSERT INTO messages
 			(sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sum, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
-			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date)).Scan(&id)
+			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date))
 		if err != nil {
 			return fmt.Errorf("insert message: %w", err)
 		}
@@ -213,18 +216,29 @@ func (t *txn) advanceCheckpoint(src Source) error {
 	return nil
 }
 
+// insert runs an INSERT and returns the new row's id. It uses Exec rather than
+// INSERT … RETURNING because database/sql starts a goroutine for every Rows read inside
+// a transaction, which is a measurable part of an ingest.
+func (t *txn) insert(query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
 // incidentRow is the stored part of an incident that notices fold into.
 type incidentRow struct {
-	id                                              int64
-	provider, ip, caseID, service, status, kind, at string
-	severity                                        int
+	id                                                  int64
+	provider, ip, caseID, service, status, kind, attack string
+	severity                                            int
 }
 
 const incidentCols = `id, provider, ip, case_id, service, status, kind, attack, severity`
 
 func scanIncidentRow(row *sql.Row) (incidentRow, bool, error) {
 	var r incidentRow
-	err := row.Scan(&r.id, &r.provider, &r.ip, &r.caseID, &r.service, &r.status, &r.kind, &r.at, &r.severity)
+	err := row.Scan(&r.id, &r.provider, &r.ip, &r.caseID, &r.service, &r.status, &r.kind, &r.attack, &r.severity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -297,10 +311,10 @@ func (t *txn) attach(n Notice, msgID int64) (IncidentChange, error) {
 		return ch, err
 	}
 	if !found {
-		err := t.tx.QueryRowContext(t.ctx, `INSERT INTO incidents
+		ch.IncidentID, err = t.insert(`INSERT INTO incidents
 			(provider, ip, case_id, service, status, kind, attack, severity, opened_at)
-			VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?) RETURNING id`,
-			n.Provider, n.IP, n.Case, n.Service, n.Kind, n.Attack, n.Severity, ms(t.now)).Scan(&ch.IncidentID)
+			VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)`,
+			n.Provider, n.IP, n.Case, n.Service, n.Kind, n.Attack, n.Severity, ms(t.now))
 		if err != nil {
 			return ch, fmt.Errorf("open incident: %w", err)
 		}
@@ -334,11 +348,11 @@ func (t *txn) fold(inc *incidentRow, n Notice) (escalated bool, err error) {
 		escalated = true
 		inc.severity, inc.kind = n.Severity, n.Kind
 		if knownAttack(n.Attack) {
-			inc.at = n.Attack
+			inc.attack = n.Attack
 		}
 	}
-	if !knownAttack(inc.at) && knownAttack(n.Attack) {
-		inc.at = n.Attack
+	if !knownAttack(inc.attack) && knownAttack(n.Attack) {
+		inc.attack = n.Attack
 	}
 	if inc.service == "" {
 		inc.service = n.Service
@@ -350,7 +364,7 @@ func (t *txn) fold(inc *incidentRow, n Notice) (escalated bool, err error) {
 		return false, nil
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ?, kind = ?, attack = ?, service = ?, case_id = ? WHERE id = ?`,
-		inc.severity, inc.kind, inc.at, inc.service, inc.caseID, inc.id); err != nil {
+		inc.severity, inc.kind, inc.attack, inc.service, inc.caseID, inc.id); err != nil {
 		return false, fmt.Errorf("update incident: %w", err)
 	}
 	if escalated {
@@ -404,13 +418,12 @@ func rowOf(n Notice, p Parsed) noticeRow {
 
 func (t *txn) insertNotice(msgID int64, seq int, incidentID int64, n Notice, p Parsed) (int64, error) {
 	r := rowOf(n, p)
-	var id int64
-	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO notices
+	id, err := t.insert(`INSERT INTO notices
 		(message, seq, incident_id, provider, kind, attack, ip, service, case_id, severity, deadline,
 		 reporter, rate, events, authentic, message_id, subject, date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		msgID, seq, incidentID, r.provider, r.kind, r.attack, r.ip, r.service, r.caseID, r.severity, r.deadline,
-		r.reporter, r.rate, r.events, r.authentic, r.messageID, r.subject, r.date).Scan(&id)
+		r.reporter, r.rate, r.events, r.authentic, r.messageID, r.subject, r.date)
 	if err != nil {
 		return 0, fmt.Errorf("insert notice: %w", err)
 	}
@@ -442,14 +455,17 @@ func (t *txn) enqueue(nt NewTask) (id int64, created bool, err error) {
 	if runAt.IsZero() {
 		runAt = t.now
 	}
-	err = t.tx.QueryRowContext(t.ctx, `INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
-		nt.Kind, nt.Key, nt.Payload, nullID(nt.IncidentID), ms(runAt), ms(t.now)).Scan(&id)
-	if err == nil {
-		return id, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		nt.Kind, nt.Key, nt.Payload, nullID(nt.IncidentID), ms(runAt), ms(t.now))
+	if err != nil {
 		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
+	} else if n == 1 {
+		id, err = res.LastInsertId()
+		return id, true, err
 	}
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT id FROM tasks WHERE key = ?`, nt.Key).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
@@ -716,7 +732,7 @@ func (t *txn) recompute(id int64) (incidentRow, error) {
 		}
 		first = false
 		if !attackSet && knownAttack(attack) {
-			inc.at, attackSet = attack, true
+			inc.attack, attackSet = attack, true
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
@@ -726,7 +742,7 @@ func (t *txn) recompute(id int64) (incidentRow, error) {
 		return inc, nil
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ?, kind = ?, attack = ? WHERE id = ?`,
-		inc.severity, inc.kind, inc.at, id); err != nil {
+		inc.severity, inc.kind, inc.attack, id); err != nil {
 		return inc, fmt.Errorf("update incident: %w", err)
 	}
 	if inc.severity > old.severity {

@@ -72,7 +72,7 @@ func TestIngestDeduplicates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := openTest(t)
 			ctx := context.Background()
-			var first int64
+			var first, rawBytes int64
 			for i, st := range tt.steps {
 				msg := Message{Source: st.src, Raw: st.raw, Size: st.size, ReceivedAt: time.Now()}
 				if st.raw == nil {
@@ -85,6 +85,9 @@ func TestIngestDeduplicates(t *testing.T) {
 				if res.Duplicate != st.wantDup {
 					t.Fatalf("step %d: duplicate %v, want %v", i, res.Duplicate, st.wantDup)
 				}
+				if !st.wantDup {
+					rawBytes += max(st.size, int64(len(st.raw)))
+				}
 				if i == 0 {
 					first = res.MessageID
 					if res.Status != tt.wantStatus {
@@ -96,8 +99,20 @@ func TestIngestDeduplicates(t *testing.T) {
 				}
 			}
 			got := stats(t, s)
-			if got.Messages != tt.wantMessages || got.Notices != tt.wantNotices {
-				t.Errorf("messages %d notices %d, want %d and %d", got.Messages, got.Notices, tt.wantMessages, tt.wantNotices)
+			if got.Messages != tt.wantMessages || got.Notices != tt.wantNotices || got.RawBytes != rawBytes {
+				t.Errorf("messages %d notices %d raw bytes %d, want %d, %d and %d",
+					got.Messages, got.Notices, got.RawBytes, tt.wantMessages, tt.wantNotices, rawBytes)
+			}
+			var bodies int
+			if err := s.r.QueryRow(`SELECT count(*) FROM raw`).Scan(&bodies); err != nil {
+				t.Fatal(err)
+			}
+			wantBodies := tt.wantMessages
+			if tt.wantStatus == "error" { // not fetched
+				wantBodies = 0
+			}
+			if bodies != wantBodies {
+				t.Errorf("%d raw bodies stored, want %d", bodies, wantBodies)
 			}
 			v, uid, err := s.Checkpoint(ctx, "abuse")
 			if err != nil || v != tt.wantValidity || uid != tt.wantLastUID {
@@ -308,6 +323,9 @@ func TestReopen(t *testing.T) {
 	if open, _ := s.Incidents(ctx, "open"); len(open) != 0 {
 		t.Fatalf("open incidents after resolve: %+v", open)
 	}
+	if d := detail(t, s, id); d.Status != "resolved" || d.ResolvedAt.IsZero() {
+		t.Fatalf("resolved incident %+v", d.Incident)
+	}
 
 	time.Sleep(2 * time.Millisecond)
 	rec.changes = nil
@@ -319,7 +337,7 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("changes %+v, want one reopen", rec.changes)
 	}
 	d := detail(t, s, id)
-	if d.Status != "open" || d.Notices != 2 {
+	if d.Status != "open" || d.Notices != 2 || !d.ResolvedAt.IsZero() {
 		t.Errorf("reopened incident %+v", d.Incident)
 	}
 	var kinds []string
@@ -496,5 +514,42 @@ func TestOneOpenIncidentPerIP(t *testing.T) {
 		if err := insert(tt.ip, tt.status); (err != nil) != tt.wantErr {
 			t.Errorf("insert %d (%s %s): err %v, want error %v", i, tt.ip, tt.status, err, tt.wantErr)
 		}
+	}
+}
+
+// Two Stores on one file stand for the daemon and a CLI command: BEGIN IMMEDIATE and the
+// busy timeout make their writers wait for each other instead of failing with SQLITE_BUSY.
+func TestTwoStoresShareAFile(t *testing.T) {
+	a, path := openTest(t)
+	b, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() {
+			for n := range 30 {
+				raw := mail(fmt.Sprint(i, "-", n), fmt.Sprintf("ovh|attack|syn_flood|51.91.10.%d||3|pass", n%5))
+				if _, err := s.Ingest(ctx, Message{Source: Source{Path: "x"}, Raw: raw}, fakeParse(1), nil); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Claim(ctx, fmt.Sprint("w", i), []string{"state"}, time.Minute, time.Now()); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if st := stats(t, b); st.Messages != 60 || st.OpenIncidents != 5 {
+		t.Errorf("stats %+v, want 60 messages in 5 open incidents", st)
 	}
 }

@@ -46,10 +46,8 @@ type Store struct {
 
 // Open opens (creating it with mode 0600 if needed) and migrates the database at path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: open: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	// SQLite would create the file with 0644; raw abuse mail and server state are not
 	// for other local users. The -wal and -shm files inherit the main file's mode.
@@ -209,13 +207,6 @@ func nullID(id int64) any {
 		return nil
 	}
 	return id
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // write runs fn in a BEGIN IMMEDIATE transaction on the writer connection.

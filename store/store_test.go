@@ -39,17 +39,20 @@ func TestOpenMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, path string)
+		name       string
+		file       string // under a fresh temporary directory
+		setup      func(t *testing.T, path string)
+		wantQueued int
 	}{
-		{"missing file", func(*testing.T, string) {}},
-		{"empty file", func(t *testing.T, path string) {
+		{"missing file", "aw.db", nil, 0},
+		{"empty file", "aw.db", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		{"missing directory", func(*testing.T, string) {}},
-		{"already migrated", func(t *testing.T, path string) {
+		}, 0},
+		{"missing directory", "sub/dir/aw.db", nil, 0},
+		{"path with URI characters", "a?b#c%20d.db", nil, 0},
+		{"already migrated", "aw.db", func(t *testing.T, path string) {
 			s, err := Open(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
@@ -58,32 +61,28 @@ func TestOpenMigrates(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close()
-		}},
+		}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tt.name == "missing directory" {
-				dir = filepath.Join(dir, "sub", "dir")
+			path := filepath.Join(t.TempDir(), tt.file)
+			if tt.setup != nil {
+				tt.setup(t, path)
 			}
-			path := filepath.Join(dir, "aw.db")
-			tt.setup(t, path)
 			s, err := Open(context.Background(), path)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
 			defer s.Close()
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("database not at %s: %v", path, err)
+			}
 			v, err := s.SchemaVersion(context.Background())
 			if err != nil || v != len(ms) {
 				t.Fatalf("schema version %d, %v; want %d", v, err, len(ms))
 			}
-			st := stats(t, s)
-			wantQueued := 0
-			if tt.name == "already migrated" {
-				wantQueued = 1
-			}
-			if st.QueuedTasks != wantQueued {
-				t.Errorf("queued tasks %d, want %d", st.QueuedTasks, wantQueued)
+			if st := stats(t, s); st.QueuedTasks != tt.wantQueued {
+				t.Errorf("queued tasks %d, want %d", st.QueuedTasks, tt.wantQueued)
 			}
 		})
 	}

@@ -112,6 +112,7 @@ func backoff(attempts int) time.Duration {
 	if attempts < 1 {
 		attempts = 1
 	}
+	// Past 10 attempts the cap applies anyway; stopping the shift there keeps it from overflowing.
 	if attempts <= 10 {
 		d = min(5*time.Second<<(attempts-1), time.Hour)
 	}

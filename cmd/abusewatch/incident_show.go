@@ -56,6 +56,7 @@ type evidenceJSON struct {
 	StartedAt time.Time `json:"started_at"`
 	Seconds   float64   `json:"seconds"`
 	Findings  []string  `json:"findings"`
+	Error     string    `json:"error,omitempty"`
 }
 
 func incidentDetailJSON(d *store.IncidentDetail) incidentDetail {
@@ -82,7 +83,7 @@ func incidentDetailJSON(d *store.IncidentDetail) incidentDetail {
 	for _, e := range d.Evidence {
 		out.Evidence = append(out.Evidence, evidenceJSON{ID: e.ID, Job: e.Job, Host: e.Host, Where: e.Where, Status: e.Status,
 			Argv: e.Argv, ExitCode: e.ExitCode, Output: string(e.Output), Dropped: e.Dropped, StartedAt: e.StartedAt.UTC(),
-			Seconds: e.Duration.Seconds(), Findings: e.Findings})
+			Seconds: e.Duration.Seconds(), Findings: e.Findings, Error: e.Error})
 	}
 	return out
 }
@@ -117,6 +118,9 @@ func printIncident(w io.Writer, d *store.IncidentDetail) error {
 		fmt.Fprintln(w, "\nEvidence:")
 		for _, e := range d.Evidence {
 			fmt.Fprintf(w, "  #%d %s on %s: %s (exit %d, %d bytes kept, %d dropped)\n", e.ID, e.Job, dash(e.Host), e.Status, e.ExitCode, len(e.Output), e.Dropped)
+			if e.Error != "" {
+				fmt.Fprintf(w, "      error: %s\n", e.Error)
+			}
 			for _, f := range e.Findings {
 				fmt.Fprintf(w, "      finding: %s\n", f)
 			}

@@ -128,7 +128,8 @@ CREATE TABLE evidence (
 	dropped     INTEGER NOT NULL DEFAULT 0,
 	started_at  INTEGER NOT NULL DEFAULT 0,
 	duration_ns INTEGER NOT NULL DEFAULT 0,
-	findings    TEXT    NOT NULL DEFAULT '[]'
+	findings    TEXT    NOT NULL DEFAULT '[]',
+	error       TEXT    NOT NULL DEFAULT ''   -- why the job did not run or finish
 );
 CREATE INDEX evidence_incident ON evidence (incident_id);
 

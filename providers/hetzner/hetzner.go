@@ -1,0 +1,215 @@
+// Package hetzner implements providers.Provider for a Hetzner account:
+// dedicated servers through the Robot webservice (package robot) and cloud
+// servers through hcloud-go. One provider value covers both; an IP goes to
+// whichever API knows it, Robot first.
+package hetzner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+
+	"github.com/abusewatch/abusewatch/providers"
+	"github.com/abusewatch/abusewatch/providers/hetzner/robot"
+)
+
+// RulePrefix starts the name (Robot) or description (Cloud) of every
+// firewall rule abusewatch makes, followed by the source address: that is
+// how Revoke and OurRules recognise them.
+const RulePrefix = "abusewatch-"
+
+// CloudConfig configures the Cloud API client.
+type CloudConfig struct {
+	Endpoint   string // default https://api.hetzner.cloud/v1
+	Token      string
+	HTTPClient *http.Client
+	// PollInterval is the wait between reads of a running action (default 1s).
+	PollInterval time.Duration
+}
+
+// Config configures the provider; a nil Robot or Cloud leaves that API out.
+type Config struct {
+	Robot *robot.Config
+	Cloud *CloudConfig
+	// PollInterval is the wait between reads while a Robot firewall is
+	// "in process" (default 5s; Robot takes 20–30s to apply a change).
+	PollInterval time.Duration
+	// Now is the clock stamping State.CheckedAt (default time.Now).
+	Now func() time.Time
+	// Sleep waits between polls (default a timer that stops with ctx).
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Provider is a Hetzner account.
+type Provider struct {
+	robot        *robot.Client
+	cloud        *hcloud.Client
+	logger       *slog.Logger
+	pollInterval time.Duration
+	now          func() time.Time
+	sleep        func(ctx context.Context, d time.Duration) error
+}
+
+var _ providers.Provider = (*Provider)(nil)
+
+// New returns a Hetzner provider. It makes no request.
+func New(cfg Config, logger *slog.Logger) (*Provider, error) {
+	if cfg.Robot == nil && cfg.Cloud == nil {
+		return nil, errors.New("hetzner: configure the Robot, the Cloud API or both")
+	}
+	p := &Provider{logger: logger, pollInterval: cfg.PollInterval, now: cfg.Now, sleep: cfg.Sleep}
+	if p.pollInterval <= 0 {
+		p.pollInterval = 5 * time.Second
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.sleep == nil {
+		p.sleep = providers.Sleep
+	}
+	if cfg.Robot != nil {
+		rc, err := robot.New(*cfg.Robot, logger.With("api", "robot"))
+		if err != nil {
+			return nil, fmt.Errorf("hetzner: %w", err)
+		}
+		p.robot = rc
+	}
+	if c := cfg.Cloud; c != nil {
+		if c.Token == "" {
+			return nil, errors.New("hetzner: cloud token is required")
+		}
+		opts := []hcloud.ClientOption{hcloud.WithToken(c.Token), hcloud.WithApplication("abusewatch", "")}
+		if c.Endpoint != "" {
+			opts = append(opts, hcloud.WithEndpoint(c.Endpoint))
+		}
+		if c.HTTPClient != nil {
+			opts = append(opts, hcloud.WithHTTPClient(c.HTTPClient))
+		}
+		if c.PollInterval > 0 {
+			opts = append(opts, hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(c.PollInterval)}))
+		}
+		p.cloud = hcloud.NewClient(opts...)
+	}
+	return p, nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return "hetzner" }
+
+// target is where an IP lives: exactly one of robotIP and cloud is set.
+type target struct {
+	robotIP  *robot.IP
+	robotRaw json.RawMessage // the answer robotIP came from
+	cloud    *cloudTarget
+}
+
+// route finds which API holds ip.
+func (p *Provider) route(ctx context.Context, ip netip.Addr) (target, error) {
+	if p.robot != nil {
+		rip, raw, err := p.robot.GetIP(ctx, ip.String())
+		switch {
+		case err == nil:
+			return target{robotIP: rip, robotRaw: raw}, nil
+		case !robot.IsCode(err, robot.CodeIPNotFound):
+			return target{}, fmt.Errorf("hetzner: %s: %w", ip, err)
+		}
+	}
+	if p.cloud != nil {
+		ct, err := p.findCloud(ctx, ip)
+		if err != nil {
+			return target{}, err
+		}
+		if ct != nil {
+			return target{cloud: ct}, nil
+		}
+	}
+	return target{}, fmt.Errorf("hetzner: %s: %w", ip, providers.ErrNotOurs)
+}
+
+// Resolve implements providers.Provider.
+func (p *Provider) Resolve(ctx context.Context, ip netip.Addr) (providers.Service, error) {
+	t, err := p.route(ctx, ip)
+	if err != nil {
+		return providers.Service{}, err
+	}
+	if t.robotIP != nil {
+		return providers.Service{Provider: "hetzner", Name: fmt.Sprint(t.robotIP.ServerNumber), Type: "robot"}, nil
+	}
+	return t.cloud.service(), nil
+}
+
+// State implements providers.Provider.
+func (p *Provider) State(ctx context.Context, ip netip.Addr) (*providers.State, error) {
+	t, err := p.route(ctx, ip)
+	if err != nil {
+		return nil, err
+	}
+	var st *providers.State
+	if t.robotIP != nil {
+		st, err = p.robotState(ctx, ip, t.robotIP, t.robotRaw)
+	} else {
+		st, err = p.cloudState(ctx, ip, t.cloud)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.CheckedAt = p.now().UTC()
+	return st, nil
+}
+
+// Unblock implements providers.Provider. Hetzner has no API to lift a Robot
+// lock or a Cloud IP block: that happens through the abuse case.
+func (p *Provider) Unblock(ctx context.Context, ip netip.Addr) error {
+	st, err := p.State(ctx, ip)
+	if err != nil {
+		return err
+	}
+	if !st.Blocked {
+		return fmt.Errorf("hetzner: unblock %s: %w", ip, providers.ErrNotBlocked)
+	}
+	return fmt.Errorf("hetzner: unblock %s: %w: answer the abuse case in Robot or the Cloud Console; Hetzner lifts the block when it is resolved",
+		ip, providers.ErrUnsupported)
+}
+
+// Allow implements providers.Provider.
+func (p *Provider) Allow(ctx context.Context, ip netip.Addr, source netip.Prefix, comment string) (providers.Rule, error) {
+	t, err := p.route(ctx, ip)
+	if err != nil {
+		return providers.Rule{}, err
+	}
+	if t.robotIP != nil {
+		return p.robotAllow(ctx, ip, t.robotIP.ServerNumber, source, comment)
+	}
+	return p.cloudAllow(ctx, ip, t.cloud, source, comment)
+}
+
+// Revoke implements providers.Provider.
+func (p *Provider) Revoke(ctx context.Context, ip netip.Addr, source netip.Prefix, ref providers.Rule) error {
+	t, err := p.route(ctx, ip)
+	if err != nil {
+		return err
+	}
+	if t.robotIP != nil {
+		return p.robotRevoke(ctx, ip, t.robotIP.ServerNumber, source)
+	}
+	return p.cloudRevoke(ctx, ip, source)
+}
+
+// OurRules implements providers.Provider.
+func (p *Provider) OurRules(ctx context.Context, ip netip.Addr) ([]providers.Rule, error) {
+	t, err := p.route(ctx, ip)
+	if err != nil {
+		return nil, err
+	}
+	if t.robotIP != nil {
+		return p.robotOurRules(ctx, ip, t.robotIP.ServerNumber)
+	}
+	return p.cloudOurRules(ctx, ip)
+}

@@ -1,0 +1,202 @@
+package hetzner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/abusewatch/abusewatch/providers"
+	"github.com/abusewatch/abusewatch/providers/hetzner/cloudtest"
+	"github.com/abusewatch/abusewatch/providers/hetzner/robot"
+	"github.com/abusewatch/abusewatch/providers/hetzner/robottest"
+	"github.com/abusewatch/abusewatch/providers/internal/golden"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var checkedAt = time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+
+type env struct {
+	robot *robottest.Server
+	cloud *cloudtest.Server
+	p     *Provider
+	logs  *bytes.Buffer
+}
+
+// newEnv seeds a Robot account and a Cloud project and returns a provider
+// on both. Robot waits advance the emulator's clock instead of sleeping.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	rb := robottest.New(t)
+	rb.AddDedicated(robottest.Dedicated{Number: 321, Name: "hv1", IP: "88.99.10.20", Product: "AX41-NVMe", DC: "FSN1-DC14"})
+	rb.AddIP("88.99.10.21", 321)
+	rb.SetLocked("88.99.10.21", true)
+	rb.AddDedicated(robottest.Dedicated{Number: 322, Name: "hv2", IP: "88.99.10.30", Product: "EX44", DC: "NBG1-DC3", Status: "in process"})
+	rb.SetRescue(322, true, "linux", "64")
+	rb.AddDedicated(robottest.Dedicated{Number: 323, Name: "hv3", IP: "88.99.10.40", Product: "EX44", DC: "HEL1-DC2"})
+	rb.SetFirewall(323, robottest.Firewall{Status: "active", Input: []robottest.Rule{
+		{IPVersion: "ipv4", Name: "ssh-office", SrcIP: "198.51.100.0/24", DstPort: "22", Protocol: "tcp", Action: "accept"},
+		{IPVersion: "ipv4", Name: "web", DstPort: "443", Protocol: "tcp", Action: "accept"},
+		{IPVersion: "ipv4", Name: "drop-rest", Action: "discard"},
+	}, Output: []robottest.Rule{{IPVersion: "ipv4", Name: "allow-out", Action: "accept"}}})
+
+	cl := cloudtest.New(t)
+	cl.AddServer(cloudtest.Instance{ID: 41, Name: "web-1", IPv4: "49.12.1.10", IPv4Blocked: true, IPv6Net: "2a01:4f8:c012:1::/64"})
+	cl.AddServer(cloudtest.Instance{ID: 42, Name: "web-2", IPv4: "49.12.1.11", Locked: true, RescueEnabled: true, Status: "off"})
+	cl.AddServer(cloudtest.Instance{ID: 43, Name: "db-1", IPv4: "49.12.1.12"})
+	cl.AddFirewall("base", []schema.FirewallRule{{Direction: "in", SourceIPs: []string{"0.0.0.0/0"}, Protocol: "tcp", Port: ptr("443")}}, 43)
+	cl.AddPrimaryIP(cloudtest.PrimaryIP{ID: 7, Name: "spare-v4", IP: "49.12.1.99", Blocked: true})
+	cl.AddFloatingIP(cloudtest.FloatingIP{ID: 8, Name: "vip", IP: "78.46.1.5", ServerID: 43, Blocked: true})
+
+	logs := &bytes.Buffer{}
+	advance := func(_ context.Context, d time.Duration) error { rb.Advance(d); return nil }
+	p, err := New(Config{
+		Robot:        &robot.Config{Endpoint: rb.URL(), User: robottest.User, Password: robottest.Password, Sleep: advance},
+		Cloud:        &CloudConfig{Endpoint: cl.URL(), Token: cloudtest.Token, PollInterval: time.Millisecond},
+		PollInterval: 5 * time.Second,
+		Now:          func() time.Time { return checkedAt },
+		Sleep:        advance,
+	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{robot: rb, cloud: cl, p: p, logs: logs}
+}
+
+func ptr(s string) *string { return &s }
+
+func TestState(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		ip                      string
+		service, typ, status    string
+		blocked, locked, rescue bool
+		source                  string
+		firewall                string // status, "" when none reported
+		fwRules                 int
+	}{
+		{"88.99.10.20", "321", "robot", "ready", false, false, false, "", "disabled", 0},
+		{"88.99.10.21", "321", "robot", "ready", true, false, false, "robot_lock", "disabled", 0},
+		{"88.99.10.30", "322", "robot", "in process", false, false, true, "", "disabled", 0},
+		{"88.99.10.40", "323", "robot", "ready", false, false, false, "", "active", 3},
+		{"49.12.1.10", "web-1", "cloud_server", "running", true, false, false, "cloud_ip", "none", 0},
+		{"2a01:4f8:c012:1::1", "web-1", "cloud_server", "running", false, false, false, "", "none", 0},
+		{"49.12.1.11", "web-2", "cloud_server", "off", false, true, true, "", "none", 0},
+		{"49.12.1.12", "db-1", "cloud_server", "running", false, false, false, "", "applied", 1},
+		{"49.12.1.99", "spare-v4", "primary_ip", "", true, false, false, "cloud_ip", "", 0},
+		{"78.46.1.5", "db-1", "cloud_server", "running", true, false, false, "cloud_ip", "applied", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip, func(t *testing.T) {
+			st, err := e.p.State(context.Background(), netip.MustParseAddr(tt.ip))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Service != tt.service || st.ServiceType != tt.typ || st.ServerStatus != tt.status {
+				t.Errorf("service %q/%q/%q, want %q/%q/%q", st.Service, st.ServiceType, st.ServerStatus, tt.service, tt.typ, tt.status)
+			}
+			if st.Blocked != tt.blocked || st.Locked != tt.locked || st.Rescue != tt.rescue {
+				t.Errorf("blocked=%v locked=%v rescue=%v, want %v %v %v", st.Blocked, st.Locked, st.Rescue, tt.blocked, tt.locked, tt.rescue)
+			}
+			source := ""
+			if len(st.Blocks) > 0 {
+				source = st.Blocks[0].Source
+			}
+			if source != tt.source {
+				t.Errorf("block source %q, want %q", source, tt.source)
+			}
+			switch {
+			case tt.firewall == "" && st.Firewall != nil:
+				t.Errorf("firewall %+v, want none", st.Firewall)
+			case tt.firewall != "" && (st.Firewall == nil || st.Firewall.Status != tt.firewall || len(st.Firewall.Rules) != tt.fwRules):
+				t.Errorf("firewall %+v, want status %s with %d rules", st.Firewall, tt.firewall, tt.fwRules)
+			}
+		})
+	}
+}
+
+func TestResolveNotOurs(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.p.Resolve(context.Background(), netip.MustParseAddr("192.0.2.1"))
+	if !errors.Is(err, providers.ErrNotOurs) {
+		t.Fatalf("err = %v, want ErrNotOurs", err)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct{ ip, file string }{
+		{"88.99.10.21", "hetzner_robot_locked.json"},
+		{"49.12.1.99", "hetzner_cloud_blocked_primary_ip.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			st, err := e.p.State(context.Background(), netip.MustParseAddr(tt.ip))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.JSON(t, filepath.Join("testdata", tt.file), st, *update)
+		})
+	}
+}
+
+func TestUnblock(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		ip   string
+		want error
+	}{
+		{"88.99.10.21", providers.ErrUnsupported},
+		{"49.12.1.10", providers.ErrUnsupported},
+		{"88.99.10.20", providers.ErrNotBlocked},
+	}
+	for _, tt := range tests {
+		if err := e.p.Unblock(context.Background(), netip.MustParseAddr(tt.ip)); !errors.Is(err, tt.want) {
+			t.Errorf("Unblock(%s) = %v, want %v", tt.ip, err, tt.want)
+		}
+	}
+}
+
+// TestSecretsNotLeaked: a refused Robot password and Cloud token appear in
+// neither the error nor the log.
+func TestSecretsNotLeaked(t *testing.T) {
+	const password, token = "robot-secret-5678", "cloud-token-secret-9012"
+	tests := []struct {
+		name string
+		cfg  func(rb *robottest.Server, cl *cloudtest.Server) Config
+	}{
+		{"robot", func(rb *robottest.Server, _ *cloudtest.Server) Config {
+			return Config{Robot: &robot.Config{Endpoint: rb.URL(), User: robottest.User, Password: password}}
+		}},
+		{"cloud", func(_ *robottest.Server, cl *cloudtest.Server) Config {
+			return Config{Cloud: &CloudConfig{Endpoint: cl.URL(), Token: token}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &bytes.Buffer{}
+			p, err := New(tt.cfg(robottest.New(t), cloudtest.New(t)), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.State(context.Background(), netip.MustParseAddr("88.99.10.20"))
+			if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "unauthorized") {
+				t.Fatalf("err = %v, want an authentication failure", err)
+			}
+			for _, s := range []string{password, token} {
+				if strings.Contains(err.Error(), s) || strings.Contains(logs.String(), s) {
+					t.Errorf("secret %q leaked: %q %q", s, err, logs)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,122 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// RegistryConfig tunes routing. Zero values take the defaults.
+type RegistryConfig struct {
+	// TTL is how long an owner found for an IP is remembered (default 1h).
+	TTL time.Duration
+	// NegativeTTL is how long "no provider owns this IP" is remembered
+	// (default 5m): shorter, as an IP just ordered appears on the account soon.
+	NegativeTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Registry routes an IP to the provider account that holds it.
+type Registry struct {
+	providers []Provider
+	cfg       RegistryConfig
+	logger    *slog.Logger
+
+	mu    sync.Mutex
+	cache map[netip.Addr]route
+}
+
+type route struct {
+	provider Provider // nil: nobody owns the IP
+	service  Service
+	expires  time.Time
+}
+
+// NewRegistry returns a registry asking ps in the order given.
+func NewRegistry(cfg RegistryConfig, logger *slog.Logger, ps ...Provider) *Registry {
+	if cfg.TTL <= 0 {
+		cfg.TTL = time.Hour
+	}
+	if cfg.NegativeTTL <= 0 {
+		cfg.NegativeTTL = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Registry{providers: ps, cfg: cfg, logger: logger, cache: map[netip.Addr]route{}}
+}
+
+// Providers returns the configured providers.
+func (r *Registry) Providers() []Provider { return r.providers }
+
+// Provider returns the configured provider called name, or nil.
+func (r *Registry) Provider(name string) Provider {
+	for _, p := range r.providers {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Lookup returns the provider holding ip and its service, or ErrNotOurs.
+// A provider failing to answer is reported, and the failure is not cached.
+func (r *Registry) Lookup(ctx context.Context, ip netip.Addr) (Provider, Service, error) {
+	ip = ip.Unmap()
+	now := r.cfg.Now()
+	r.mu.Lock()
+	rt, ok := r.cache[ip]
+	r.mu.Unlock()
+	if ok && now.Before(rt.expires) {
+		if rt.provider == nil {
+			return nil, Service{}, fmt.Errorf("no configured provider holds %s: %w", ip, ErrNotOurs)
+		}
+		return rt.provider, rt.service, nil
+	}
+
+	var errs []error
+	for _, p := range r.providers {
+		svc, err := p.Resolve(ctx, ip)
+		switch {
+		case err == nil:
+			r.store(ip, route{provider: p, service: svc, expires: now.Add(r.cfg.TTL)})
+			r.logger.DebugContext(ctx, "routed IP", "ip", ip, "provider", p.Name(), "service", svc.Name)
+			return p, svc, nil
+		case errors.Is(err, ErrNotOurs):
+		default:
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, Service{}, fmt.Errorf("routing %s: %w", ip, errors.Join(errs...))
+	}
+	r.store(ip, route{expires: now.Add(r.cfg.NegativeTTL)})
+	return nil, Service{}, fmt.Errorf("no configured provider holds %s: %w", ip, ErrNotOurs)
+}
+
+// Forget drops what the registry remembers about ip.
+func (r *Registry) Forget(ip netip.Addr) {
+	r.mu.Lock()
+	delete(r.cache, ip.Unmap())
+	r.mu.Unlock()
+}
+
+func (r *Registry) store(ip netip.Addr, rt route) {
+	r.mu.Lock()
+	r.cache[ip] = rt
+	r.mu.Unlock()
+}
+
+// State reads the live state of ip from the provider holding it.
+func (r *Registry) State(ctx context.Context, ip netip.Addr) (*State, error) {
+	p, _, err := r.Lookup(ctx, ip)
+	if err != nil {
+		return nil, err
+	}
+	return p.State(ctx, ip.Unmap())
+}
