@@ -1,0 +1,108 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+mailboxes:
+  - name: abuse
+    host: imap.example.net
+    username: abuse@example.net
+    password: secret
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Mailboxes[0]
+	if m.Port != 993 || m.TLS != "tls" || m.Folder != "INBOX" || m.After != "flag" || m.Poll != time.Minute {
+		t.Errorf("mailbox defaults = %+v", m)
+	}
+	if cfg.Store.Path != "/var/lib/abusewatch/abusewatch.db" || cfg.HTTP.Listen != "127.0.0.1:9464" {
+		t.Errorf("defaults: store %q, http %q", cfg.Store.Path, cfg.HTTP.Listen)
+	}
+	if cfg.Parser.MaxMessageBytes != 25<<20 {
+		t.Errorf("max_message_bytes default = %d", cfg.Parser.MaxMessageBytes)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Setenv("ABUSEWATCH_TEST_EMPTY", "")
+	mailbox := func(extra string) string {
+		return "mailboxes:\n  - name: abuse\n    host: imap.example.net\n    username: u\n" + extra
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key with its line", "store:\n  path: /tmp/x.db\n  pth: typo\n", "line 3: field pth not found"},
+		{"plaintext to a remote host", mailbox("    password: p\n    tls: none\n"), "only to a loopback address"},
+		{"unknown tls mode", mailbox("    password: p\n    tls: ssl\n"), `"ssl" is not one of`},
+		{"move without folder", mailbox("    password: p\n    after: 'move:'\n"), "needs a folder"},
+		{"unknown after", mailbox("    password: p\n    after: delete\n"), `"delete" is not one of`},
+		{"no password", mailbox(""), "set password, password_env"},
+		{"two password sources", mailbox("    password: p\n    password_env: X\n"), "set only one"},
+		{"missing environment secret", mailbox("    password_env: ABUSEWATCH_TEST_UNSET_VAR\n"), "ABUSEWATCH_TEST_UNSET_VAR is not set"},
+		{"empty environment secret", mailbox("    password_env: ABUSEWATCH_TEST_EMPTY\n"), "ABUSEWATCH_TEST_EMPTY is not set"},
+		{"duplicate mailbox", mailbox("    password: p\n") + "  - name: abuse\n    host: h\n    username: u\n    password: p\n", "duplicate name"},
+		{"bad inventory ip", "inventory:\n  - name: hv1\n    ips: [not-an-ip]\n", `"not-an-ip" is not an IP address`},
+		{"channel without url", "notify:\n  - min_severity: block\n", "url: required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretsFromEnvAndFile(t *testing.T) {
+	t.Setenv("ABUSEWATCH_TEST_ROBOT", "robot-pass")
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("cloud-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte(`
+providers:
+  hetzner:
+    robot_user: "#ws+abc"
+    robot_password_env: ABUSEWATCH_TEST_ROBOT
+    cloud_token_file: ` + file + `
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Providers.Hetzner
+	if h.RobotPassword != "robot-pass" || h.CloudToken != "cloud-token" {
+		t.Errorf("secrets: robot %q, cloud %q", h.RobotPassword, h.CloudToken)
+	}
+	if h.RobotEndpoint != "https://robot-ws.your-server.de" || h.CloudEndpoint != "https://api.hetzner.cloud/v1" {
+		t.Errorf("endpoints: %q %q", h.RobotEndpoint, h.CloudEndpoint)
+	}
+}
+
+func TestChannelURLErrorHidesToken(t *testing.T) {
+	_, err := Parse([]byte("notify:\n  - url: \"slack://xoxb-SECRET-TOKEN@%zz\"\n"))
+	if err == nil {
+		t.Fatal("want an error for a malformed URL")
+	}
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error leaks the token: %v", err)
+	}
+}
+
+func TestFind(t *testing.T) {
+	t.Setenv("ABUSEWATCH_CONFIG", "/from/env.yaml")
+	if got := Find("/explicit.yaml"); got != "/explicit.yaml" {
+		t.Errorf("explicit: %q", got)
+	}
+	if got := Find(""); got != "/from/env.yaml" {
+		t.Errorf("env: %q", got)
+	}
+}
