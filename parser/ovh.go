@@ -44,10 +44,12 @@ func matchOVH(m *mail) bool {
 // as blocked or spamming, else one.
 func parseOVH(m *mail) ([]Notice, string) {
 	flat, subject := flatten(m.text[:min(len(m.text), maxOVHProse)]), flatten(m.subject)
-	// Monitoring tickets are sorted out first: a technician may report that
-	// the server was booted in rescue mode for tests, which is no abuse measure.
-	if isOVHMonitoring(subject) || isOVHMonitoring(flat) {
-		return nil, "monitoring ticket, not an abuse notice"
+	// A monitoring ticket ("[TICKET#…] OVH Monitoring") is sorted out first:
+	// its technician may write that the server was placed in rescue mode for
+	// tests, which is no abuse measure. The body alone does not decide it, lest
+	// an abuse notice that names the monitoring be lost.
+	if isOVHMonitoring(subject) {
+		return nil, ovhMonitoringReason
 	}
 	log := scanOVHLog(m.text)
 	id, abuseCase := ovhCase(m)
@@ -189,9 +191,13 @@ func isOVHMonitoring(flat string) bool {
 	return strings.Contains(flat, "ovh monitoring") || strings.Contains(flat, "monitoring ovh")
 }
 
+const ovhMonitoringReason = "monitoring ticket, not an abuse notice"
+
 // ovhNotAbuseReason says why an OVH mail holds no notice.
 func ovhNotAbuseReason(flat string) string {
 	switch {
+	case isOVHMonitoring(flat):
+		return ovhMonitoringReason
 	case containsAny(flat, ovhInvoiceMarkers):
 		return "invoice, not an abuse notice"
 	case containsAny(flat, ovhNewsletterMarkers):

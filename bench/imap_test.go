@@ -1,0 +1,294 @@
+// Package bench holds the end-to-end benchmarks that need real servers and
+// the abusewatch binary. Run them with ./bench/imap.sh, which builds the
+// binary and passes its path in ABUSEWATCH_BIN.
+package bench
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/abusewatch/abusewatch/internal/testserver"
+)
+
+// fixtures returns distinct mails built from the parser's fixtures.
+func fixtures(b *testing.B, n int) [][]byte {
+	b.Helper()
+	files, err := filepath.Glob("../parser/testdata/*.eml")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no fixtures: %v", err)
+	}
+	var base [][]byte
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		base = append(base, raw)
+	}
+	mails := make([][]byte, n)
+	for i := range mails {
+		mails[i] = append(fmt.Appendf(nil, "X-Bench-Seq: %d\r\n", i), base[i%len(base)]...)
+	}
+	return mails
+}
+
+func binary(b *testing.B) string {
+	b.Helper()
+	bin := os.Getenv("ABUSEWATCH_BIN")
+	if bin == "" {
+		b.Skip("set ABUSEWATCH_BIN (bench/imap.sh does)")
+	}
+	return bin
+}
+
+func writeConfig(b *testing.B, d *testserver.Dovecot, dir string) string {
+	b.Helper()
+	cfg := fmt.Sprintf(`store:
+  path: %s/abusewatch.db
+mailboxes:
+  - name: bench
+    host: 127.0.0.1
+    port: %d
+    tls: none
+    username: %s
+    password: %s
+    after: flag
+    poll: 1h
+http:
+  listen: 127.0.0.1:0
+`, dir, d.Port, d.Username, d.Password)
+	path := filepath.Join(dir, "abusewatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// run runs a command and returns its wall time and peak RSS in MiB.
+func run(b *testing.B, name string, args ...string) (time.Duration, float64) {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s %v: %v\n%s", name, args, err, tail(out.String()))
+	}
+	elapsed := time.Since(start)
+	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return elapsed, rss
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return s[len(s)-2000:]
+	}
+	return s
+}
+
+// BenchmarkIMAPBacklog: 10,000 mails (and one of 30 MiB) in a real Dovecot,
+// ingested by `abusewatch watch --once`, against mbsync downloading the same
+// folder to a Maildir. Reports both times, their ratio and abusewatch's peak RSS.
+func BenchmarkIMAPBacklog(b *testing.B) {
+	bin := binary(b)
+	mbsync := testserver.RequireBinary(b, "mbsync")
+	const n = 10000
+	for b.Loop() {
+		d := testserver.StartDovecot(b)
+		mails := fixtures(b, n)
+		big := append([]byte("From: someone@example.org\r\nSubject: huge\r\nMessage-ID: <huge@bench>\r\n\r\n"),
+			bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n"), 30<<20/70)...)
+		mails = slices.Insert(mails, n/2, big)
+		for i := 0; i < len(mails); i += 500 {
+			d.AppendDirect(b, "INBOX", mails[i:min(i+500, len(mails))]...)
+		}
+		dir := b.TempDir()
+		cfg := writeConfig(b, d, dir)
+
+		mbDir := filepath.Join(dir, "mbsync")
+		rc := filepath.Join(dir, "mbsyncrc")
+		if err := os.WriteFile(rc, []byte(fmt.Sprintf(`IMAPAccount bench
+Host 127.0.0.1
+Port %d
+User %s
+Pass %s
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path %s/
+Inbox %s/INBOX
+
+Channel bench
+Far :remote:INBOX
+Near :local:INBOX
+Sync Pull
+Create Near
+`, d.Port, d.Username, d.Password, mbDir, mbDir)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.MkdirAll(mbDir, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		mbTime, _ := run(b, mbsync, "-q", "-c", rc, "bench")
+		awTime, awRSS := run(b, bin, "--config", cfg, "watch", "--once")
+
+		got := countMessages(b, filepath.Join(dir, "abusewatch.db"))
+		if got != n+1 {
+			b.Fatalf("abusewatch stored %d messages, want %d", got, n+1)
+		}
+		b.ReportMetric(awTime.Seconds(), "abusewatch-s")
+		b.ReportMetric(mbTime.Seconds(), "mbsync-s")
+		b.ReportMetric(awTime.Seconds()/mbTime.Seconds(), "x-mbsync")
+		b.ReportMetric(float64(n+1)/awTime.Seconds(), "mails/s")
+		b.ReportMetric(awRSS, "peak-RSS-MiB")
+	}
+}
+
+func countMessages(b *testing.B, path string) int {
+	b.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkIMAPLatency: the daemon idles on a real Dovecot (poll 1h, so
+// only IDLE can explain a fast pick-up); each of 200 mails is APPENDed and
+// timed until its incident is committed in the store. A second connection in
+// IDLE measures the server's own APPEND → EXISTS delay in the same run.
+func BenchmarkIMAPLatency(b *testing.B) {
+	bin := binary(b)
+	const n = 200
+	for b.Loop() {
+		d := testserver.StartDovecot(b)
+		dir := b.TempDir()
+		cfg := writeConfig(b, d, dir)
+		daemon := exec.Command(bin, "--config", cfg, "watch")
+		var logs bytes.Buffer
+		daemon.Stdout, daemon.Stderr = &logs, &logs
+		if err := daemon.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			_ = daemon.Process.Signal(syscall.SIGTERM)
+			_ = daemon.Wait()
+		})
+
+		exists := make(chan time.Time, n*2)
+		watcher, err := imapclient.DialInsecure(d.Addr, &imapclient.Options{
+			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+				Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+					if data.NumMessages != nil {
+						exists <- time.Now()
+					}
+				},
+			},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer watcher.Close()
+		if err := watcher.Login(d.Username, d.Password).Wait(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
+			b.Fatal(err)
+		}
+		idle, err := watcher.Idle()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer idle.Close()
+
+		db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "abusewatch.db")+"?mode=ro&_busy_timeout=1000")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		waitFor(b, func() bool {
+			var x int
+			return db.QueryRow(`SELECT count(*) FROM checkpoints`).Scan(&x) == nil && x > 0
+		}, &logs)
+
+		appender := d.Dial(b)
+		mails := fixtures(b, n)
+		var pipeline, server []time.Duration
+		for i, raw := range mails {
+			start := time.Now()
+			cmd := appender.Append("INBOX", int64(len(raw)), nil)
+			if _, err := cmd.Write(raw); err != nil {
+				b.Fatal(err)
+			}
+			if err := cmd.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := cmd.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			var got time.Time
+			select {
+			case got = <-exists:
+			case <-time.After(30 * time.Second):
+				b.Fatal("no EXISTS within 30s")
+			}
+			server = append(server, got.Sub(start))
+			want := i + 1
+			waitFor(b, func() bool { return countMessagesDB(db) >= want }, &logs)
+			pipeline = append(pipeline, time.Since(start))
+		}
+		slices.Sort(pipeline)
+		slices.Sort(server)
+		p := func(s []time.Duration, q int) float64 { return float64(s[len(s)*q/100].Microseconds()) / 1000 }
+		b.ReportMetric(p(pipeline, 50), "p50-ms")
+		b.ReportMetric(p(pipeline, 99), "p99-ms")
+		b.ReportMetric(p(server, 50), "server-p50-ms")
+		b.ReportMetric(p(server, 99), "server-p99-ms")
+		b.ReportMetric(p(pipeline, 50)-p(server, 50), "above-server-p50-ms")
+		b.ReportMetric(p(pipeline, 99)-p(server, 99), "above-server-p99-ms")
+		if strings.Contains(logs.String(), `"level":"ERROR"`) {
+			b.Logf("daemon logged errors:\n%s", tail(logs.String()))
+		}
+	}
+}
+
+func countMessagesDB(db *sql.DB) int {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// waitFor polls the local database (never the IMAP server) until cond holds.
+func waitFor(b *testing.B, cond func() bool, logs *bytes.Buffer) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out; daemon log:\n%s", tail(logs.String()))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
