@@ -3,10 +3,12 @@ GO ?= go
 .PHONY: test fmt-check vet unit build fuzz bench
 
 # The one command CI runs (through .ci/run): formatting, vet, and every test
-# under the race detector, integration tests included.
+# under the race detector, integration tests included, then the README's
+# Quick start run verbatim (scripts/readme-commands.sh).
 test: fmt-check vet
 	./scripts/test-deps.sh
 	$(GO) test -race -count=1 ./...
+	./scripts/readme-commands.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

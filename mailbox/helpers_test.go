@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -178,6 +179,20 @@ type memServer struct {
 var capsRev1 = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}}
 
 func startMemServer(t *testing.T, caps imap.CapSet) *memServer {
+	return startMemServerWith(t, memServerOptions{caps: caps})
+}
+
+type memServerOptions struct {
+	caps imap.CapSet
+	// starttls offers STARTTLS and then requires it before authentication.
+	starttls *tls.Config
+	// implicitTLS serves TLS from the first byte.
+	implicitTLS *tls.Config
+	// session, when set, replaces the memory server's password session.
+	session func(*imapmemserver.User) imapserver.Session
+}
+
+func startMemServerWith(t *testing.T, o memServerOptions) *memServer {
 	t.Helper()
 	mem := imapmemserver.New()
 	u := imapmemserver.NewUser("abuse@example.net", "secret")
@@ -187,22 +202,31 @@ func startMemServer(t *testing.T, caps imap.CapSet) *memServer {
 			t.Fatal(err)
 		}
 	}
+	newSession := func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+		if o.session != nil {
+			return o.session(u), nil, nil
+		}
+		return mem.NewSession(), nil, nil
+	}
 	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         caps,
-		InsecureAuth: true,
+		NewSession:   newSession,
+		Caps:         o.caps,
+		TLSConfig:    o.starttls,
+		InsecureAuth: o.starttls == nil && o.implicitTLS == nil,
 		Logger:       discardLogger{},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	if o.implicitTLS != nil {
+		ln = tls.NewListener(ln, o.implicitTLS)
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return &memServer{
-		Account: testserver.Account{Addr: ln.Addr().String(), Username: "abuse@example.net", Password: "secret"},
+		Account: testserver.Account{Addr: addr, Username: "abuse@example.net", Password: "secret"},
 		user:    u,
 	}
 }
@@ -246,6 +270,7 @@ type proxy struct {
 	mu        sync.Mutex
 	conns     []net.Conn
 	accepted  int
+	frozen    int // connections 1..frozen are silenced
 	commands  []string
 	responses []string
 }
@@ -275,9 +300,15 @@ func startProxy(t *testing.T, upstream string, hide ...string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, down, up)
 			p.accepted++
+			n := p.accepted
 			p.mu.Unlock()
 			go p.pipe(down, up, p.recordCommand)
-			go p.pipe(up, down, p.hideCaps)
+			go p.pipe(up, down, func(line string) string {
+				if p.isFrozen(n) {
+					return ""
+				}
+				return p.hideCaps(line)
+			})
 		}
 	}()
 	return p
@@ -324,22 +355,41 @@ func (p *proxy) hideCaps(line string) string {
 }
 
 // sent reports whether the watcher sent a command with this name.
-func (p *proxy) sent(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.commands {
-		if f := strings.Fields(c); len(f) >= 2 && strings.EqualFold(f[1], name) {
-			return true
-		}
-	}
-	return false
-}
+func (p *proxy) sent(name string) bool { return p.count(name) > 0 }
 
 // idling reports whether the server accepted an IDLE.
 func (p *proxy) idling() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.ContainsFunc(p.responses, func(l string) bool { return strings.HasPrefix(l, "+ idling") })
+}
+
+// freeze makes every connection made so far silent: the server's answers
+// are swallowed while the TCP connection stays up, as with a peer that
+// vanished without a FIN. Later connections are not affected.
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	p.frozen = p.accepted
+	p.mu.Unlock()
+}
+
+func (p *proxy) isFrozen(n int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return n <= p.frozen
+}
+
+// count returns how many commands with this name the watcher sent.
+func (p *proxy) count(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.commands {
+		if f := strings.Fields(c); len(f) >= 2 && strings.EqualFold(f[1], name) {
+			n++
+		}
+	}
+	return n
 }
 
 // cut closes every connection made so far.

@@ -137,6 +137,11 @@ type Watcher struct {
 // New returns a Watcher for a validated mailbox configuration.
 func New(cfg config.Mailbox, sink Sink, opts Options) *Watcher {
 	opts.applyDefaults()
+	if cfg.Poll <= 0 {
+		// A configuration built in code skipped config's defaults; a zero
+		// interval would poll in a busy loop.
+		cfg.Poll = time.Minute
+	}
 	return &Watcher{cfg: cfg, sink: sink, opts: opts, log: opts.Logger}
 }
 

@@ -292,6 +292,36 @@ func TestReconnectAfterCut(t *testing.T) {
 	waitHealth(t, w, "recovery", func(h Health) bool { return h.Connected && h.Failures == 0 && h.FailingSince.IsZero() })
 }
 
+func TestIdleRestartAndDeadConnection(t *testing.T) {
+	srv := startMemServer(t, capsRev1)
+	p := startProxy(t, srv.Addr)
+	sink := newMemSink()
+	w := New(mailboxConfig(p.Addr, "flag"), sink, Options{
+		Logger:         testLogger(t),
+		IdleRestart:    20 * time.Millisecond,
+		CommandTimeout: 200 * time.Millisecond,
+		MinBackoff:     10 * time.Millisecond,
+		MaxBackoff:     50 * time.Millisecond,
+	})
+	runWatcher(t, w)
+
+	// A live connection: IDLE is restarted with a NOOP in between, on the
+	// same connection.
+	waitHealth(t, w, "IDLE restarts", func(Health) bool { return p.count("IDLE") >= 3 && p.sent("NOOP") })
+	if n := p.connections(); n != 1 {
+		t.Fatalf("%d connections while the server answered, want 1", n)
+	}
+
+	// A silent one: the next restart gets no answer, the watcher gives up
+	// on it and finds the new mail over a new connection.
+	p.freeze()
+	srv.Append(t, "INBOX", mail(1))
+	sink.waitFor(t, "mail after the connection went silent", func() bool { return len(sink.got) == 1 })
+	if n := p.connections(); n < 2 {
+		t.Errorf("%d connections, want a reconnection", n)
+	}
+}
+
 func TestStopFinishesDeliveryInFlight(t *testing.T) {
 	srv := startMemServer(t, capsRev1)
 	p := startProxy(t, srv.Addr)
@@ -347,11 +377,19 @@ func TestFailingMailboxIsVisible(t *testing.T) {
 	cfg.Password = "wrong-secret"
 	w := New(cfg, newMemSink(), Options{Logger: testLogger(t), MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	stop := runWatcher(t, w)
+	healthy := newMemSink()
+	srv.Append(t, "INBOX", mail(1))
+	runWatcher(t, New(mailboxConfig(srv.Addr, "none"), healthy, Options{Logger: testLogger(t)}))
 	waitHealth(t, w, "repeated failures", func(h Health) bool { return h.Failures >= 3 })
+	healthy.waitFor(t, "the healthy mailbox", func() bool { return len(healthy.got) == 1 })
 	if err := stop(); err != nil {
 		t.Errorf("Run returned %v, want nil after cancellation", err)
 	}
 
+	// Each Watcher is independent: a healthy mailbox beside it works.
+	if n := healthy.count(); n != 1 {
+		t.Errorf("the healthy mailbox delivered %d, want 1", n)
+	}
 	h := w.Health()
 	if h.Connected || h.FailingSince.IsZero() || !h.LastSync.IsZero() {
 		t.Errorf("health %+v, want disconnected, failing, never synced", h)

@@ -75,11 +75,15 @@ func (w *Watcher) connect(ctx context.Context) (*session, error) {
 		err = s.c.WaitGreeting()
 	}
 	if !watchdog.Stop() && err != nil {
-		err = fmt.Errorf("no greeting within %s: %w", w.opts.CommandTimeout, err)
+		err = fmt.Errorf("no answer within %s: %w", w.opts.CommandTimeout, err)
 	}
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("mailbox %s: %s greeting: %w", cfg.Name, cfg.TLS, err)
+		step := "greeting"
+		if cfg.TLS == "starttls" {
+			step = "starttls"
+		}
+		return nil, fmt.Errorf("mailbox %s: %s: %w", cfg.Name, step, err)
 	}
 	if err := s.login(); err != nil {
 		s.c.Close()
@@ -376,13 +380,13 @@ func (s *session) fetchBodies(group []sized) ([]Delivery, error) {
 		defer cmd.Close()
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 			wd.kick()
+			// imapclient hands a UID FETCH only the messages whose UID it
+			// saw, so d.UID is set; missing ones were expunged meanwhile.
 			d, err := s.readMessage(msg, wd)
 			if err != nil {
 				return err
 			}
-			if d.UID != 0 {
-				ds = append(ds, d)
-			}
+			ds = append(ds, d)
 		}
 		return cmd.Close()
 	}()
@@ -426,8 +430,6 @@ func (s *session) readMessage(msg *imapclient.FetchMessageData, wd *watchdog) (D
 		}
 	}
 	switch {
-	case d.UID == 0:
-		return d, nil
 	case !haveBody:
 		return d, fmt.Errorf("server sent no body for UID %d", d.UID)
 	case raw == nil:

@@ -162,6 +162,15 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 	if err := json.Unmarshal(t.Payload, &pl); err != nil {
 		return permanent(fmt.Errorf("notify: payload: %w", err))
 	}
+	if t.IncidentID == 0 {
+		// Operational events (whitelist grants) belong to no incident: the
+		// payload carries what the message says.
+		ev, err := p.standaloneEvent(t.Payload)
+		if err != nil {
+			return permanent(err)
+		}
+		return p.send(ctx, pl.Channel, ev)
+	}
 	detail, err := p.store.Incident(ctx, t.IncidentID)
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
@@ -178,7 +187,12 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 			return nil
 		}
 	}
-	if err := p.notifier.Send(ctx, pl.Channel, ev); err != nil {
+	return p.send(ctx, pl.Channel, ev)
+}
+
+// send delivers ev; a retryable failure (5xx, 429, timeout) is tried again later.
+func (p *Pipeline) send(ctx context.Context, channel int, ev notify.Event) error {
+	if err := p.notifier.Send(ctx, channel, ev); err != nil {
 		if !notify.IsRetryable(err) {
 			return permanent(err)
 		}

@@ -18,6 +18,8 @@ type Options struct {
 	Notifier  Notifier
 	Providers StateReader
 	Triage    *Triage
+	// Firewall opens and closes whitelist grants; nil turns them off.
+	Firewall FirewallProvider
 	// BurstWindow folds the notices of one incident into one message (default 2m).
 	BurstWindow time.Duration
 	// DeadlineWarning is how long before a provider deadline to warn (default 1h).
@@ -45,6 +47,7 @@ type Pipeline struct {
 	notifier  Notifier
 	providers StateReader
 	triage    *Triage
+	firewall  FirewallProvider
 }
 
 // New builds a Pipeline from its parts.
@@ -60,6 +63,7 @@ func New(opts Options) *Pipeline {
 		notifier:  opts.Notifier,
 		providers: opts.Providers,
 		triage:    opts.Triage,
+		firewall:  opts.Firewall,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -89,6 +93,9 @@ func New(opts Options) *Pipeline {
 	}
 	if p.triage != nil {
 		p.handlers[taskTriage] = p.handleTriage
+	}
+	if p.firewall != nil {
+		p.handlers[taskExpire] = p.handleExpire
 	}
 	return p
 }

@@ -30,7 +30,14 @@ func (b *Built) Close() error { return b.Store.Close() }
 
 // FromConfig opens the store and wires every configured part: chat
 // channels, provider clients, triage jobs and the inventory.
-func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Built, error) {
+func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, options ...Option) (*Built, error) {
+	var so setupOptions
+	for _, o := range options {
+		o(&so)
+	}
+	if so.lookupTXT == nil {
+		so.lookupTXT = newDNSCache().LookupTXT
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("store directory: %w", err)
 	}
@@ -45,7 +52,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bui
 		Parser: parser.Options{
 			MaxBytes:        int(cfg.Parser.MaxMessageBytes),
 			TrustAuthservID: cfg.Parser.TrustAuthservID,
-			LookupTXT:       newDNSCache().LookupTXT,
+			LookupTXT:       so.lookupTXT,
 		},
 		Lease: cfg.Workers.Lease,
 	}
@@ -55,13 +62,19 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bui
 			return nil, errors.Join(err, st.Close())
 		}
 		b.Notifier, opts.Notifier = n, n
+		if so.metrics != nil {
+			opts.Notifier = countingNotifier{n, so.metrics}
+		}
 	}
 	if cfg.Providers.OVH != nil || cfg.Providers.Hetzner != nil {
 		reg, err := setup.FromConfig(cfg, log.With("component", "providers"))
 		if err != nil {
 			return nil, errors.Join(err, st.Close())
 		}
-		b.Registry, opts.Providers = reg, reg
+		b.Registry, opts.Providers, opts.Firewall = reg, reg, reg
+		if so.metrics != nil {
+			opts.Providers = countingProviders{reg, so.metrics}
+		}
 	}
 	if cfg.Triage.Kit || len(cfg.Triage.Jobs) > 0 {
 		inv, err := triage.NewInventory(cfg.Inventory)
@@ -73,6 +86,9 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Bui
 			Inventory: inv,
 			Runner:    triage.NewRunner(cfg.Triage, triage.Options{Logger: log.With("component", "triage")}),
 		}
+	}
+	if so.metrics != nil {
+		so.metrics.attachStore(st)
 	}
 	b.Pipeline = New(opts)
 	return b, nil

@@ -42,6 +42,8 @@ func newRootCmd() *cobra.Command {
 		newReparseCmd(a),
 		newWatchCmd(a),
 		newStatusCmd(a), newUnblockCmd(a),
+		newWhitelistCmd(a),
+		newDemoCmd(a), newConfigCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemoRunsThePipeline runs `abusewatch demo` as a user would, shortened:
+// every sample notice must end up as an incident with the provider's state
+// read from the emulators, a triage run and chat messages.
+func TestDemoRunsThePipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for 5 seconds")
+	}
+	// The demo must not depend on any config file around it.
+	t.Setenv("ABUSEWATCH_CONFIG", "/nonexistent/abusewatch.yaml")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	root := newRootCmd()
+	root.SetArgs([]string{"demo", "--duration", "5s"})
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("demo: %v\nstderr:\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	table, _, ok := strings.Cut(out[strings.Index(out, "\nIncidents:\n")+1:], "\nTriage evidence:")
+	if !ok {
+		t.Fatalf("no incidents table in the output:\n%s", out)
+	}
+	// One row per sample notice, each with the state the emulators were seeded with.
+	want := map[string]string{
+		"192.0.2.46":   "blocked",
+		"37.27.128.19": "blocked",
+		"192.0.2.63":   "rescue",
+		"95.216.40.77": "blocked",
+		"192.0.2.70":   "locked,rescue",
+		"192.0.2.80":   "blocked",
+	}
+	for ip, state := range want {
+		row := rowFor(table, ip)
+		if row == nil {
+			t.Errorf("no incident row for %s in:\n%s", ip, table)
+			continue
+		}
+		if row[7] != state {
+			t.Errorf("%s: state %q, want %q (row %q)", ip, row[7], state, row)
+		}
+		if !strings.Contains(out, "triage for "+ip) {
+			t.Errorf("%s: no triage evidence (the demo mails must pass DKIM)", ip)
+		}
+		if !hasChatLine(out, ip) {
+			t.Errorf("%s: no chat message printed", ip)
+		}
+	}
+	// The mail that arrives last came in through IDLE while the daemon ran.
+	if !strings.Contains(stderr.String(), "06-ovh-antispam-en.eml") {
+		t.Errorf("the last sample was never fed; log:\n%s", stderr.String())
+	}
+}
+
+// rowFor returns the fields of the table row whose IP column is ip.
+func rowFor(table, ip string) []string {
+	for line := range strings.SplitSeq(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 8 && f[4] == ip {
+			return f
+		}
+	}
+	return nil
+}
+
+// hasChatLine reports whether the chat receiver printed a line naming ip.
+func hasChatLine(out, ip string) bool {
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "chat | ") && strings.Contains(line, ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MailboxHealthJSON is one mailbox in the /healthz answer.
+type MailboxHealthJSON struct {
+	Name         string     `json:"name"`
+	Connected    bool       `json:"connected"`
+	LastSync     *time.Time `json:"last_sync"`
+	FailingSince *time.Time `json:"failing_since"`
+	Failures     int        `json:"failures"`
+	LastError    string     `json:"last_error,omitempty"`
+}
+
+// HealthJSON is the /healthz answer: "ok" with 200, or "failing" with 503
+// while any mailbox is failing or the store cannot be read.
+type HealthJSON struct {
+	Status    string              `json:"status"`
+	Store     string              `json:"store"`
+	Mailboxes []MailboxHealthJSON `json:"mailboxes"`
+}
+
+// Handler serves /metrics and /healthz.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+		Registry: m.registry, // counts its own scrape errors
+	}))
+	mux.HandleFunc("GET /healthz", m.serveHealth)
+	return mux
+}
+
+func (m *Metrics) serveHealth(w http.ResponseWriter, r *http.Request) {
+	h := m.health(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h) // the client went away: nothing to do
+}
+
+func (m *Metrics) health(ctx context.Context) HealthJSON {
+	st, mailboxes := m.snapshot()
+	out := HealthJSON{Status: "ok", Store: "ok", Mailboxes: []MailboxHealthJSON{}}
+	if st != nil {
+		ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
+		defer cancel()
+		if _, err := st.Stats(ctx); err != nil {
+			m.log.Warn("healthz: reading the store", "err", err)
+			out.Status, out.Store = "failing", "unreadable"
+		}
+	}
+	for name, h := range mailboxes {
+		mh := MailboxHealthJSON{Name: name, Connected: h.Connected, Failures: h.Failures, LastError: h.LastError}
+		if !h.LastSync.IsZero() {
+			mh.LastSync = &h.LastSync
+		}
+		if !h.FailingSince.IsZero() {
+			mh.FailingSince = &h.FailingSince
+			out.Status = "failing"
+		}
+		out.Mailboxes = append(out.Mailboxes, mh)
+	}
+	sort.Slice(out.Mailboxes, func(i, j int) bool { return out.Mailboxes[i].Name < out.Mailboxes[j].Name })
+	return out
+}
+
+// Serve serves Handler on ln until ctx is done, then shuts down gracefully.
+// The caller listens, so that a port in use fails before anything starts.
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           m.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	m.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("http listener: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("http listener: shutdown: %w", err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	return nil
+}
