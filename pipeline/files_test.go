@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadMbox(t *testing.T) {
+	mbox := "From abuse@ovh.net Mon Jul 14 22:15:40 2025\n" +
+		"From: abuse@ovh.net\nSubject: one\n\nbody one\n>From the quoted line\n\n" +
+		"From network-abuse@hetzner.com Tue Aug  7 09:30:21 2018\n" +
+		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
+	path := filepath.Join(t.TempDir(), "abuse.mbox")
+	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got []MailFile
+	if err := ReadMail(path, nil, 1<<20, func(m MailFile) error { got = append(got, m); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("read %d messages, want 2", len(got))
+	}
+	if got[0].Path != path+"#1" || got[1].Path != path+"#2" {
+		t.Errorf("paths %q %q", got[0].Path, got[1].Path)
+	}
+	if !strings.Contains(string(got[0].Raw), "\nFrom the quoted line\n") || strings.Contains(string(got[0].Raw), "From abuse@ovh.net Mon") {
+		t.Errorf("first message not unquoted or still has its separator:\n%s", got[0].Raw)
+	}
+	if !strings.HasPrefix(string(got[1].Raw), "From: network-abuse@hetzner.com") {
+		t.Errorf("second message:\n%s", got[1].Raw)
+	}
+}
+
+func TestListMailMaildirAndEml(t *testing.T) {
+	root := t.TempDir()
+	maildir := filepath.Join(root, "Maildir")
+	for _, f := range []string{"cur/1:2,S", "new/2", "tmp/3", "cur/.hidden"} {
+		p := filepath.Join(maildir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("From: a@b\n\nx\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eml := filepath.Join(root, "notes", "one.eml")
+	if err := os.MkdirAll(filepath.Dir(eml), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(eml, []byte("From: a@b\n\nx\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "notes", "readme.txt"), []byte("not mail"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files, err := ListMail([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(maildir, "cur", "1:2,S"), filepath.Join(maildir, "new", "2"), eml}
+	if strings.Join(files, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ListMail = %v\nwant %v (tmp/, dot files and non-mail skipped, sorted)", files, want)
+	}
+}
+
+func TestReadMailOverLimitIsTruncatedForRejection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.eml")
+	if err := os.WriteFile(path, []byte("From: a@b\n\n"+strings.Repeat("x", 5000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := ReadMail(path, nil, 1000, func(m MailFile) error { got = m.Raw; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1001 {
+		t.Errorf("read %d bytes, want limit+1 so the parser rejects it as too large", len(got))
+	}
+}
