@@ -23,6 +23,8 @@ type Mailbox struct {
 	Folder    string        `yaml:"folder"`
 	After     string        `yaml:"after"` // flag | move:FOLDER | none
 	Poll      time.Duration `yaml:"poll"`
+	// AlertAfter is how long the mailbox may fail before the team is told in chat.
+	AlertAfter time.Duration `yaml:"alert_after"`
 	// InsecureSkipVerify disables TLS certificate checks (test servers only).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
@@ -51,6 +53,9 @@ func (m *Mailbox) applyDefaults() {
 	}
 	if m.Poll == 0 {
 		m.Poll = 60 * time.Second
+	}
+	if m.AlertAfter == 0 {
+		m.AlertAfter = 15 * time.Minute
 	}
 }
 

@@ -103,11 +103,40 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 			p.enqueueEvent(ctx, inc.ID, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev), "")
 		}
 	}
+	p.planUnblock(ctx, inc.ID, st)
 	if prev != nil && (prev.Blocked != st.Blocked || prev.Locked != (st.Locked || st.Hacked) || prev.Rescue != st.Rescue) {
 		change := fmt.Sprintf("%s → %s", stateSummary(prev.Blocked, prev.Locked, prev.Rescue), stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue))
 		p.enqueueEvent(ctx, inc.ID, notify.StateChanged, fmt.Sprintf("t%d", st.CheckedAt.Unix()), change)
 	}
 	return nil
+}
+
+// planUnblock follows the blocks that the provider lets us lift ourselves
+// (OVH anti-hack and anti-spam): while one still has a wait, the state is
+// read again when the wait ends; once it has none, the team hears that
+// `abusewatch unblock` may now be run, once per block.
+func (p *Pipeline) planUnblock(ctx context.Context, incidentID int64, st *providers.State) {
+	for _, b := range st.Blocks {
+		if b.Source != providers.SourceAntihack && b.Source != providers.SourceAntispam {
+			continue
+		}
+		var since int64
+		if b.Since != nil {
+			since = b.Since.Unix()
+		}
+		block := fmt.Sprintf("%s:%d", b.Source, since)
+		if b.UnblockIn > 0 {
+			if _, _, err := p.store.Enqueue(ctx, store.NewTask{
+				Kind: taskState, Key: fmt.Sprintf("state:%d:unblock:%s", incidentID, block), IncidentID: incidentID,
+				RunAt: p.now().Add(time.Duration(b.UnblockIn)*time.Second + time.Second),
+			}); err != nil {
+				p.log.Warn("unblock re-check not planned", "incident", incidentID, "err", err)
+			}
+			continue
+		}
+		p.enqueueEvent(ctx, incidentID, notify.UnblockPossible, block,
+			fmt.Sprintf("the %s block of %s may be lifted now: abusewatch unblock %s", b.Source, st.IP, st.IP))
+	}
 }
 
 func stateSummary(blocked, locked, rescue bool) string {
@@ -147,12 +176,52 @@ func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind noti
 		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail})
 		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
 			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c%d", incidentID, kind, discriminator, c),
-			Payload: payload, IncidentID: incidentID,
+			Payload: payload, IncidentID: incidentID, RunAt: p.now(),
 		}); err != nil {
 			p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
 		}
 	}
 	p.wake()
+}
+
+// standaloneNotice is the payload of a notify task that belongs to no
+// incident (whitelist grants, a failing mailbox): the task's IncidentID is 0,
+// so the payload carries what the message says.
+type standaloneNotice struct {
+	notifyPayload
+	Provider string `json:"provider"`
+	IP       string `json:"ip"`
+}
+
+// enqueueStandalone plans an event that belongs to no incident, once per
+// key and channel.
+func (p *Pipeline) enqueueStandalone(ctx context.Context, key string, kind notify.EventKind, provider, ip, detail string) {
+	if p.notifier == nil {
+		return
+	}
+	probe := notify.Event{Kind: kind, Provider: provider, IP: ip}
+	for c := range p.notifier.Channels() {
+		if !p.notifier.Matches(c, probe) {
+			continue
+		}
+		payload, _ := json.Marshal(standaloneNotice{ // plain struct, always marshals
+			notifyPayload: notifyPayload{Event: string(kind), Channel: c, Detail: detail},
+			Provider:      provider, IP: ip,
+		})
+		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
+			Kind: taskNotify, Key: fmt.Sprintf("notify:%s:c%d", key, c), Payload: payload, RunAt: p.now(),
+		}); err != nil {
+			p.log.Warn("event not planned", "key", key, "event", kind, "err", err)
+		}
+	}
+	p.wake()
+}
+
+// MailboxFailing tells the team, once per failing spell, that a mailbox has
+// been failing since since: abuse mail is piling up unread.
+func (p *Pipeline) MailboxFailing(ctx context.Context, mailbox string, since time.Time, lastErr string) {
+	detail := fmt.Sprintf("mailbox %s failing since %s: %s", mailbox, since.UTC().Format(time.RFC3339), lastErr)
+	p.enqueueStandalone(ctx, fmt.Sprintf("mailbox:%s:%d", mailbox, since.Unix()), notify.MailboxFailing, "", "", detail)
 }
 
 // handleNotify delivers one event to one channel. The task's key makes it

@@ -162,3 +162,26 @@ func TestOutboxFoldsBurst(t *testing.T) {
 		t.Errorf("digest does not count the burst:\n%s", deliveries[1].Text)
 	}
 }
+
+func TestMailboxFailingToldOncePerSpell(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	ctx := context.Background()
+	spell := e.clock.Now().Add(-20 * time.Minute)
+	for range 3 { // the daemon looks every 30 s
+		e.p.MailboxFailing(ctx, "abuse", spell, "mailbox abuse: login: authentication failed")
+	}
+	e.drainFor(time.Minute)
+	deliveries := recv.Deliveries()
+	if len(deliveries) != 1 {
+		t.Fatalf("deliveries = %d, want 1 for one failing spell", len(deliveries))
+	}
+	if !strings.Contains(deliveries[0].Text, "mailbox abuse failing since") {
+		t.Errorf("message:\n%s", deliveries[0].Text)
+	}
+	e.p.MailboxFailing(ctx, "abuse", spell.Add(time.Hour), "connection refused") // a new spell
+	e.drainFor(time.Minute)
+	if got := len(recv.Deliveries()); got != 2 {
+		t.Fatalf("deliveries = %d, want 2 after a second spell", got)
+	}
+}

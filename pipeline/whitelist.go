@@ -557,21 +557,9 @@ func DaemonRunning(path string) (bool, error) {
 	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
-// grantNotice is the payload of a notify task about a grant. Grants belong
-// to no incident (the task's IncidentID is 0), so it carries what the
-// message says.
-type grantNotice struct {
-	notifyPayload
-	Provider string `json:"provider"`
-	IP       string `json:"ip"`
-}
-
 // enqueueGrantEvent plans the chat messages about a grant, once per grant
 // and event.
 func (p *Pipeline) enqueueGrantEvent(ctx context.Context, g *store.Grant, kind notify.EventKind, extra string) {
-	if p.notifier == nil {
-		return
-	}
 	detail := fmt.Sprintf("%s may reach %s until %s (grant %d, by %s)", g.Source, g.ServerIP, g.ExpiresAt.UTC().Format(time.RFC3339), g.ID, orUnknown(g.By))
 	if kind != notify.WhitelistGranted {
 		detail = fmt.Sprintf("%s no longer reaches %s (grant %d, by %s)", g.Source, g.ServerIP, g.ID, orUnknown(g.By))
@@ -582,22 +570,7 @@ func (p *Pipeline) enqueueGrantEvent(ctx context.Context, g *store.Grant, kind n
 	if extra != "" {
 		detail += "; " + extra
 	}
-	probe := notify.Event{Kind: kind, Provider: g.Provider, IP: g.ServerIP}
-	for c := range p.notifier.Channels() {
-		if !p.notifier.Matches(c, probe) {
-			continue
-		}
-		payload, _ := json.Marshal(grantNotice{ // plain struct, always marshals
-			notifyPayload: notifyPayload{Event: string(kind), Channel: c, Detail: detail},
-			Provider:      g.Provider, IP: g.ServerIP,
-		})
-		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
-			Kind: taskNotify, Key: fmt.Sprintf("notify:grant:%d:%s:c%d", g.ID, kind, c), Payload: payload,
-		}); err != nil {
-			p.log.Warn("event not planned", "grant", g.ID, "event", kind, "err", err)
-		}
-	}
-	p.wake()
+	p.enqueueStandalone(ctx, fmt.Sprintf("grant:%d:%s", g.ID, kind), kind, g.Provider, g.ServerIP, detail)
 }
 
 func orUnknown(s string) string {
@@ -609,7 +582,7 @@ func orUnknown(s string) string {
 
 // standaloneEvent builds the chat event of a notify task tied to no incident.
 func (p *Pipeline) standaloneEvent(payload []byte) (notify.Event, error) {
-	var n grantNotice
+	var n standaloneNotice
 	if err := json.Unmarshal(payload, &n); err != nil {
 		return notify.Event{}, fmt.Errorf("notify: payload: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/mailbox"
@@ -76,6 +77,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		wg.Go(func() { _ = w.Run(ctx) })
 	}
 	wg.Go(func() { _ = d.built.Pipeline.RunWorkers(ctx, d.cfg.Workers.Count) })
+	wg.Go(func() { d.reportFailingMailboxes(ctx, 30*time.Second) })
 	var httpErr error
 	wg.Go(func() {
 		if httpErr = d.metrics.Serve(ctx, ln); httpErr != nil {
@@ -86,6 +88,28 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	wg.Wait()
 	d.log.Info("abusewatch stopped")
 	return httpErr
+}
+
+// reportFailingMailboxes tells the team about a mailbox that has been
+// failing for longer than its alert_after: abuse mail is piling up unread.
+// The event's key holds the start of the failing spell, so each spell is
+// reported once however often this looks.
+func (d *daemon) reportFailingMailboxes(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i, w := range d.watchers {
+			mb := d.cfg.Mailboxes[i]
+			if h := w.Health(); !h.FailingSince.IsZero() && time.Since(h.FailingSince) >= mb.AlertAfter {
+				d.built.Pipeline.MailboxFailing(ctx, mb.Name, h.FailingSince, h.LastError)
+			}
+		}
+	}
 }
 
 // drain empties every mailbox (one failing mailbox does not stop the
