@@ -139,6 +139,7 @@ Far :remote:INBOX
 Near :local:INBOX
 Sync Pull
 Create Near
+SyncState *
 `, d.Port, d.Username, d.Password, mbDir, mbDir)), 0o600); err != nil {
 			b.Fatal(err)
 		}
@@ -167,8 +168,8 @@ func countMessages(b *testing.B, path string) int {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
+	n, err := messageCount(db)
+	if err != nil {
 		b.Fatal(err)
 	}
 	return n
@@ -239,9 +240,8 @@ func BenchmarkIMAPLatency(b *testing.B) {
 				b.Fatal("no EXISTS within 30s")
 			}
 			server = append(server, got.Sub(start))
-			want := i + 2
-			if !poll(func() bool { return countMessagesDB(db) >= want }) {
-				b.Fatalf("mail %d not ingested within 30s; daemon log:\n%s\ndovecot log:\n%s", i, tail(logs.String()), tail(d.Log()))
+			if err := waitMessages(db, i+2); err != nil {
+				b.Fatalf("mail %d: %v; daemon log:\n%s\ndovecot log:\n%s", i, err, tail(logs.String()), tail(d.Log()))
 			}
 			pipeline = append(pipeline, time.Since(start))
 		}
@@ -270,35 +270,23 @@ func drain(c chan time.Time) {
 	}
 }
 
-func countMessagesDB(db *sql.DB) int {
+func messageCount(db *sql.DB) (int, error) {
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil {
-		lastDBError = err
-		return -1
-	}
-	return n
+	err := db.QueryRow(`SELECT count(*) FROM messages`).Scan(&n)
+	return n, err
 }
 
-var lastDBError error
-
-func poll(cond func() bool) bool {
+// waitMessages polls the local database (never the IMAP server) until it
+// holds at least want messages; it reports the last error on a timeout.
+func waitMessages(db *sql.DB, want int) error {
 	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
+	for {
+		n, err := messageCount(db)
+		if err == nil && n >= want {
+			return nil
 		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
-// waitFor polls the local database (never the IMAP server) until cond holds.
-func waitFor(b *testing.B, cond func() bool, logs *bytes.Buffer) {
-	b.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
 		if time.Now().After(deadline) {
-			b.Fatalf("timed out (last database error: %v); daemon log:\n%s", lastDBError, tail(logs.String()))
+			return fmt.Errorf("%d messages after 30s, want %d (last error: %v)", n, want, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
