@@ -7,6 +7,8 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/pipeline"
+	"github.com/abusewatch/abusewatch/providers"
+	"github.com/abusewatch/abusewatch/providers/setup"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -31,6 +33,16 @@ func (a *app) openPipeline(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	return &env{cfg: cfg, store: built.Store, pipeline: built.Pipeline, close: built.Close}, nil
+}
+
+// registry builds the provider clients of the configuration, for the
+// commands that ask a provider directly and need no store.
+func (a *app) registry() (*providers.Registry, error) {
+	cfg, err := a.requireConfig()
+	if err != nil {
+		return nil, err
+	}
+	return setup.FromConfig(cfg, a.logger())
 }
 
 func writeJSON(w io.Writer, v any) error {

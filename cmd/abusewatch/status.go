@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/abusewatch/abusewatch/providers"
-	"github.com/abusewatch/abusewatch/providers/setup"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -26,11 +25,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("status: %q is not an IP address", args[0])
 			}
-			cfg, err := a.requireConfig()
-			if err != nil {
-				return err
-			}
-			reg, err := setup.FromConfig(cfg, a.logger())
+			reg, err := a.registry()
 			if err != nil {
 				return err
 			}

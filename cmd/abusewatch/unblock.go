@@ -5,8 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/spf13/cobra"
-
-	"github.com/abusewatch/abusewatch/providers/setup"
 )
 
 func newUnblockCmd(a *app) *cobra.Command {
@@ -19,11 +17,7 @@ func newUnblockCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("unblock: %q is not an IP address", args[0])
 			}
-			cfg, err := a.requireConfig()
-			if err != nil {
-				return err
-			}
-			reg, err := setup.FromConfig(cfg, a.logger())
+			reg, err := a.registry()
 			if err != nil {
 				return err
 			}
