@@ -168,10 +168,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("mailboxes[%d] (%s): %w", i, m.Name, err))
 		}
 	}
+	channelIDs := map[string]int{}
 	for i, ch := range c.Notify {
 		if err := ch.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("notify[%d]: %w", i, err))
 		}
+		if j, dup := channelIDs[ch.ID()]; dup {
+			// Queued messages name their channel by this identifier.
+			errs = append(errs, fmt.Errorf("notify[%d]: same name or url as notify[%d]: give each a distinct name", i, j))
+		}
+		channelIDs[ch.ID()] = i
 	}
 	if err := c.Triage.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("triage: %w", err))

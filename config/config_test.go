@@ -51,6 +51,9 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate mailbox", mailbox("    password: p\n") + "  - name: abuse\n    host: h\n    username: u\n    password: p\n", "duplicate name"},
 		{"bad inventory ip", "inventory:\n  - name: hv1\n    ips: [not-an-ip]\n", `"not-an-ip" is not an IP address`},
 		{"channel without url", "notify:\n  - min_severity: block\n", "url: required"},
+		{"two unnamed channels with one url", "notify:\n  - url: generic://h/x\n  - url: generic://h/x\n    min_severity: block\n", "notify[1]: same name or url as notify[0]"},
+		{"two channels with one name", "notify:\n  - name: ops\n    url: generic://h/x\n  - name: ops\n    url: generic://h/y\n", "notify[1]: same name or url as notify[0]"},
+		{"channel name with a colon", "notify:\n  - name: 'ops:team'\n    url: generic://h/x\n", `name "ops:team": use at most 64 letters`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ type Options struct {
 // use a fake where a real chat service does not matter.
 type Sender interface {
 	Channels() int
+	ID(channel int) string
 	Name(channel int) string
 	Matches(channel int, ev Event) bool
 	Render(channel int, ev Event) (string, error)
@@ -57,6 +58,7 @@ type Notifier struct {
 
 type channel struct {
 	url       string
+	id        string
 	name      string
 	minRank   int
 	providers map[string]bool
@@ -101,7 +103,10 @@ func New(channels []config.Channel, opts Options) (*Notifier, error) {
 }
 
 func (n *Notifier) compile(c config.Channel) (channel, error) {
-	ch := channel{url: c.URL, name: Redact(c.URL)}
+	ch := channel{url: c.URL, id: c.ID(), name: c.Name}
+	if ch.name == "" {
+		ch.name = Redact(c.URL)
+	}
 	if c.URL == "" {
 		return ch, errors.New("url: required")
 	}
@@ -169,7 +174,17 @@ func (n *Notifier) checkService(rawURL string) error {
 // Channels returns the number of channels; channel indexes run from 0.
 func (n *Notifier) Channels() int { return len(n.channels) }
 
-// Name returns the channel's redacted URL, for logs and the CLI.
+// ID returns the channel's identifier, stable across configuration reloads
+// (config.Channel.ID); "" for an index out of range.
+func (n *Notifier) ID(ch int) string {
+	if ch < 0 || ch >= len(n.channels) {
+		return ""
+	}
+	return n.channels[ch].id
+}
+
+// Name returns the channel's name, or its redacted URL when it has none, for
+// logs, metrics and the CLI.
 func (n *Notifier) Name(ch int) string {
 	if ch < 0 || ch >= len(n.channels) {
 		return fmt.Sprintf("channel %d (not configured)", ch)

@@ -15,8 +15,11 @@ import (
 )
 
 // Notifier delivers chat messages; notify.Notifier is the real one.
+// Channels are addressed by index; queued messages name them by ID, which
+// survives a configuration reload that adds or removes channels.
 type Notifier interface {
 	Channels() int
+	ID(channel int) string
 	Matches(channel int, ev notify.Event) bool
 	Send(ctx context.Context, channel int, ev notify.Event) error
 }
@@ -38,19 +41,27 @@ func severityName(sev int) string {
 	return ""
 }
 
-// channelsFor lists the channels whose filters want event about the change.
-func (p *Pipeline) channelsFor(event string, ch store.IncidentChange) []int {
-	ev := notify.Event{
+// channelsFor lists the IDs of the channels whose filters want event about
+// the change.
+func (p *Pipeline) channelsFor(event string, ch store.IncidentChange) []string {
+	return wanting(p.chat(), notify.Event{
 		Kind:     notify.EventKind(event),
 		Severity: severityName(ch.NewSeverity),
 		Provider: ch.Provider,
 		Attack:   ch.Notice.Attack,
 		IP:       ch.IP,
+	})
+}
+
+// wanting lists the IDs of the channels whose filters want ev.
+func wanting(n Notifier, ev notify.Event) []string {
+	if n == nil {
+		return nil
 	}
-	var out []int
-	for c := range p.notifier.Channels() {
-		if p.notifier.Matches(c, ev) {
-			out = append(out, c)
+	var out []string
+	for c := range n.Channels() {
+		if n.Matches(c, ev) {
+			out = append(out, n.ID(c))
 		}
 	}
 	return out
@@ -160,7 +171,7 @@ func stateSummary(blocked, locked, rescue bool) string {
 
 // enqueueEvent plans the delivery of an event outside ingest (from a task).
 func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind notify.EventKind, discriminator, detail string) {
-	if p.notifier == nil {
+	if p.chat() == nil {
 		return
 	}
 	inc, err := p.store.Incident(ctx, incidentID)
@@ -168,14 +179,10 @@ func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind noti
 		p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
 		return
 	}
-	probe := p.event(&inc.Incident, notifyPayload{Event: string(kind)})
-	for c := range p.notifier.Channels() {
-		if !p.notifier.Matches(c, probe) {
-			continue
-		}
+	for _, c := range wanting(p.chat(), p.event(&inc.Incident, notifyPayload{Event: string(kind)})) {
 		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail})
 		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
-			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c%d", incidentID, kind, discriminator, c),
+			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c-%s", incidentID, kind, discriminator, c),
 			Payload: payload, IncidentID: incidentID, RunAt: p.now(),
 		}); err != nil {
 			p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
@@ -196,20 +203,13 @@ type standaloneNotice struct {
 // enqueueStandalone plans an event that belongs to no incident, once per
 // key and channel.
 func (p *Pipeline) enqueueStandalone(ctx context.Context, key string, kind notify.EventKind, provider, ip, detail string) {
-	if p.notifier == nil {
-		return
-	}
-	probe := notify.Event{Kind: kind, Provider: provider, IP: ip}
-	for c := range p.notifier.Channels() {
-		if !p.notifier.Matches(c, probe) {
-			continue
-		}
+	for _, c := range wanting(p.chat(), notify.Event{Kind: kind, Provider: provider, IP: ip}) {
 		payload, _ := json.Marshal(standaloneNotice{ // plain struct, always marshals
 			notifyPayload: notifyPayload{Event: string(kind), Channel: c, Detail: detail},
 			Provider:      provider, IP: ip,
 		})
 		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
-			Kind: taskNotify, Key: fmt.Sprintf("notify:%s:c%d", key, c), Payload: payload, RunAt: p.now(),
+			Kind: taskNotify, Key: fmt.Sprintf("notify:%s:c-%s", key, c), Payload: payload, RunAt: p.now(),
 		}); err != nil {
 			p.log.Warn("event not planned", "key", key, "event", kind, "err", err)
 		}
@@ -259,9 +259,24 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 	return p.send(ctx, pl.Channel, ev)
 }
 
-// send delivers ev; a retryable failure (5xx, 429, timeout) is tried again later.
-func (p *Pipeline) send(ctx context.Context, channel int, ev notify.Event) error {
-	if err := p.notifier.Send(ctx, channel, ev); err != nil {
+// send delivers ev to the channel with that ID; a retryable failure (5xx,
+// 429, timeout) is tried again later. A channel removed from the
+// configuration since the message was queued fails the task for good.
+func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) error {
+	n := p.chat()
+	ch := -1
+	if n != nil {
+		for c := range n.Channels() {
+			if n.ID(c) == channelID {
+				ch = c
+				break
+			}
+		}
+	}
+	if ch < 0 {
+		return permanent(fmt.Errorf("notify: channel %q is no longer configured", channelID))
+	}
+	if err := n.Send(ctx, ch, ev); err != nil {
 		if !notify.IsRetryable(err) {
 			return permanent(err)
 		}

@@ -185,3 +185,57 @@ func TestMailboxFailingToldOncePerSpell(t *testing.T) {
 		t.Fatalf("deliveries = %d, want 2 after a second spell", got)
 	}
 }
+
+// A reload that removes a channel and moves another must not send a queued
+// message to whichever channel now has its old position.
+func TestQueuedMessagesFollowTheirChannelAcrossReload(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	channels := func(names ...string) Notifier {
+		var cs []config.Channel
+		for _, name := range names {
+			cs = append(cs, config.Channel{Name: name, URL: recv.GenericURL(name)})
+		}
+		n, err := notify.New(cs, notify.Options{Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	e := newOutboxEnv(t, recv.GenericURL("/unused"))
+	e.p.SetNotifier(channels("a", "b"))
+	e.ingest(readFixture(t, "ovh-antihack-ntp-amplification-en.eml"))
+
+	e.p.SetNotifier(channels("b", "c")) // a removed, b moved from index 1 to 0, c added
+	e.drainFor(time.Hour)
+	if got := deliveriesTo(recv); got["/a"] != 0 || got["/b"] != 1 || got["/c"] != 0 {
+		t.Errorf("deliveries after the reload = %v, want only /b:1 (queued for b; a is gone, c came later)", got)
+	}
+	failed, err := e.st.Tasks(context.Background(), "failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0].LastError, `channel "a" is no longer configured`) {
+		t.Errorf("failed tasks = %+v, want the one for channel a, saying it is no longer configured", failed)
+	}
+
+	e.ingest(readFixture(t, "ovh-antihack-syn-flood-fr.eml"))
+	e.drainFor(time.Hour)
+	if got := deliveriesTo(recv); got["/a"] != 0 || got["/b"] != 2 || got["/c"] != 1 {
+		t.Errorf("deliveries after a new incident = %v, want /b:2 /c:1 and nothing for /a", got)
+	}
+
+	e.p.SetNotifier(nil)
+	e.ingest(readFixture(t, "ovh-antispam-en.eml"))
+	e.drainFor(time.Hour)
+	if got := len(recv.Deliveries()); got != 3 {
+		t.Errorf("deliveries with every channel removed = %d, want still 3", got)
+	}
+}
+
+func deliveriesTo(recv *notifytest.Receiver) map[string]int {
+	got := map[string]int{}
+	for _, d := range recv.Deliveries() {
+		got[d.Path]++
+	}
+	return got
+}

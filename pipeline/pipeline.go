@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch/parser"
@@ -44,10 +45,30 @@ type Pipeline struct {
 	handlers map[string]func(context.Context, *store.Task) error
 	wakeCh   chan struct{}
 
-	notifier  Notifier
+	// notifier is replaced when the configuration is reloaded; read it
+	// once per use with chat().
+	notifier  atomic.Pointer[Notifier]
 	providers StateReader
 	triage    *Triage
 	firewall  FirewallProvider
+}
+
+// SetNotifier replaces the chat channels (nil: none). Messages already
+// queued go to their channel if it is still configured, by its ID.
+func (p *Pipeline) SetNotifier(n Notifier) {
+	if n == nil {
+		p.notifier.Store(nil)
+		return
+	}
+	p.notifier.Store(&n)
+}
+
+// chat returns the current chat channels, nil when there are none.
+func (p *Pipeline) chat() Notifier {
+	if n := p.notifier.Load(); n != nil {
+		return *n
+	}
+	return nil
 }
 
 // New builds a Pipeline from its parts.
@@ -60,7 +81,6 @@ func New(opts Options) *Pipeline {
 		lease:     opts.Lease,
 		attempts:  opts.MaxAttempts,
 		wakeCh:    make(chan struct{}, 1),
-		notifier:  opts.Notifier,
 		providers: opts.Providers,
 		triage:    opts.Triage,
 		firewall:  opts.Firewall,
@@ -83,11 +103,11 @@ func New(opts Options) *Pipeline {
 		triage:          opts.Triage != nil,
 		now:             p.now,
 	}
-	p.handlers = map[string]func(context.Context, *store.Task) error{}
-	if p.notifier != nil {
-		p.planner.channels = p.channelsFor
-		p.handlers[taskNotify] = p.handleNotify
-	}
+	p.SetNotifier(opts.Notifier)
+	p.planner.channels = p.channelsFor
+	// Chat channels may come and go with a reload: notify tasks always have
+	// a handler, which fails those whose channel is gone.
+	p.handlers = map[string]func(context.Context, *store.Task) error{taskNotify: p.handleNotify}
 	if p.providers != nil {
 		p.handlers[taskState] = p.handleState
 	}

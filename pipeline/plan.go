@@ -28,7 +28,7 @@ const (
 // notifyPayload is what a notify task needs beyond its incident.
 type notifyPayload struct {
 	Event   string    `json:"event"`
-	Channel int       `json:"channel"`
+	Channel string    `json:"channel_id"`    // config.Channel.ID
 	From    time.Time `json:"from,omitzero"` // digest window: notices received in [From, To)
 	To      time.Time `json:"to,omitzero"`
 	Detail  string    `json:"detail,omitempty"`
@@ -39,7 +39,7 @@ type notifyPayload struct {
 // the same change again, as reparse does, enqueues nothing new.
 type planner struct {
 	// channels returns the chat channels that want an event about the change.
-	channels func(event string, ch store.IncidentChange) []int
+	channels func(event string, ch store.IncidentChange) []string
 	// triage is true when any triage job or the kit is configured.
 	triage          bool
 	burstWindow     time.Duration
@@ -102,7 +102,7 @@ func (pl *planner) notify(ch store.IncidentChange, event, discriminator string, 
 		payload, _ := json.Marshal(p) // plain struct, always marshals
 		tasks = append(tasks, store.NewTask{
 			Kind:       taskNotify,
-			Key:        fmt.Sprintf("notify:%d:%s:%s:c%d", ch.IncidentID, event, discriminator, c),
+			Key:        fmt.Sprintf("notify:%d:%s:%s:c-%s", ch.IncidentID, event, discriminator, c),
 			Payload:    payload,
 			RunAt:      runAt,
 			IncidentID: ch.IncidentID,

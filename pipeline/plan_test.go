@@ -11,7 +11,7 @@ import (
 
 func TestPlanTrustsOnlyVerifiedMail(t *testing.T) {
 	pl := planner{triage: true, burstWindow: 2 * time.Minute, deadlineWarning: time.Hour, now: time.Now,
-		channels: func(string, store.IncidentChange) []int { return []int{0} }}
+		channels: func(string, store.IncidentChange) []string { return []string{"ops"} }}
 	for _, tt := range []struct {
 		authentic  string
 		wantTriage bool
@@ -35,7 +35,7 @@ func TestPlanTrustsOnlyVerifiedMail(t *testing.T) {
 
 func TestPlanKeysAreStable(t *testing.T) {
 	pl := planner{triage: true, burstWindow: 2 * time.Minute, deadlineWarning: time.Hour,
-		channels: func(string, store.IncidentChange) []int { return []int{0, 1} }}
+		channels: func(string, store.IncidentChange) []string { return []string{"ops", "url-0a1b2c3d4e5f"} }}
 	date := time.Date(2026, 11, 20, 10, 1, 0, 0, time.UTC)
 	deadline := date.Add(24 * time.Hour)
 	ch := store.IncidentChange{IncidentID: 9, NoticeID: 4, Provider: "hetzner", IP: "138.201.172.5",

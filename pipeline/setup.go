@@ -21,8 +21,9 @@ import (
 type Built struct {
 	Pipeline *Pipeline
 	Store    *store.Store
-	Notifier *notify.Notifier    // nil without channels
 	Registry *providers.Registry // nil without providers
+
+	metrics *Metrics
 }
 
 // Close releases the store.
@@ -45,7 +46,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	if err != nil {
 		return nil, err
 	}
-	b := &Built{Store: st}
+	b := &Built{Store: st, metrics: so.metrics}
 	opts := Options{
 		Store:  st,
 		Logger: log.With("component", "pipeline"),
@@ -56,15 +57,8 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 		},
 		Lease: cfg.Workers.Lease,
 	}
-	if len(cfg.Notify) > 0 {
-		n, err := notify.New(cfg.Notify, notify.Options{})
-		if err != nil {
-			return nil, errors.Join(err, st.Close())
-		}
-		b.Notifier, opts.Notifier = n, n
-		if so.metrics != nil {
-			opts.Notifier = countingNotifier{n, so.metrics}
-		}
+	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {
+		return nil, errors.Join(err, st.Close())
 	}
 	if cfg.Providers.OVH != nil || cfg.Providers.Hetzner != nil {
 		reg, err := setup.FromConfig(cfg, log.With("component", "providers"))
@@ -92,4 +86,22 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	}
 	b.Pipeline = New(opts)
 	return b, nil
+}
+
+// NewNotifier checks and builds chat channels, counted in the metrics like
+// the configured ones; nil when there are none. A reload builds the new
+// channels with it before it changes anything, then calls
+// Pipeline.SetNotifier.
+func (b *Built) NewNotifier(channels []config.Channel) (Notifier, error) {
+	if len(channels) == 0 {
+		return nil, nil
+	}
+	n, err := notify.New(channels, notify.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if b.metrics != nil {
+		return countingNotifier{n, b.metrics}, nil
+	}
+	return n, nil
 }

@@ -137,6 +137,7 @@ type recorder struct {
 }
 
 func (r *recorder) Channels() int                  { return 1 }
+func (r *recorder) ID(int) string                  { return "recorder" }
 func (r *recorder) Matches(int, notify.Event) bool { return true }
 func (r *recorder) Send(_ context.Context, _ int, ev notify.Event) error {
 	r.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"reflect"
 	"sync"
 	"time"
 
@@ -16,12 +18,29 @@ import (
 
 // daemon is what `watch` runs and `demo` runs too: the pipeline wired from a
 // configuration, one watcher per mailbox, and the metrics they report to.
+// Mailboxes and chat channels can be replaced while it runs (reload).
 type daemon struct {
-	cfg      *config.Config
-	built    *pipeline.Built
-	watchers []*mailbox.Watcher
-	metrics  *pipeline.Metrics
-	log      *slog.Logger
+	built   *pipeline.Built
+	metrics *pipeline.Metrics
+	log     *slog.Logger
+	// reloads, when set, asks for the configuration to be read again with
+	// load (SIGHUP).
+	reloads <-chan os.Signal
+	load    func() (*config.Config, error)
+
+	mu       sync.Mutex
+	cfg      *config.Config // what runs: the start-up config with reloaded mailboxes and channels
+	watchers []*watcher     // in configuration order
+	runCtx   context.Context
+	running  sync.WaitGroup // the started watchers
+}
+
+// watcher is one mailbox's watcher and, once started, how to stop it.
+type watcher struct {
+	cfg  config.Mailbox
+	w    *mailbox.Watcher
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // newDaemon opens the store and builds the watchers; nothing runs yet.
@@ -32,18 +51,29 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, opts .
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, built: built, metrics: metrics, log: log}
-	sink := pipeline.MailboxSink{P: built.Pipeline}
-	health := map[string]pipeline.HealthReporter{}
 	for _, mb := range cfg.Mailboxes {
-		w := mailbox.New(mb, sink, mailbox.Options{
-			MaxMessageBytes: cfg.Parser.MaxMessageBytes,
-			Logger:          log.With("component", "mailbox", "mailbox", mb.Name),
-		})
-		d.watchers = append(d.watchers, w)
-		health[mb.Name] = w
+		d.watchers = append(d.watchers, d.newWatcher(mb))
 	}
-	metrics.SetMailboxes(health)
+	d.reportMailboxes()
 	return d, nil
+}
+
+func (d *daemon) newWatcher(mb config.Mailbox) *watcher {
+	return &watcher{cfg: mb, w: mailbox.New(mb, pipeline.MailboxSink{P: d.built.Pipeline}, mailbox.Options{
+		// The parser's limit is fixed at start: a reload does not change it.
+		MaxMessageBytes: d.cfg.Parser.MaxMessageBytes,
+		Logger:          d.log.With("component", "mailbox", "mailbox", mb.Name),
+	})}
+}
+
+// reportMailboxes tells /metrics and /healthz which watchers there are.
+// The caller holds d.mu or is the only goroutine.
+func (d *daemon) reportMailboxes() {
+	health := make(map[string]pipeline.HealthReporter, len(d.watchers))
+	for _, w := range d.watchers {
+		health[w.cfg.Name] = w.w
+	}
+	d.metrics.SetMailboxes(health)
 }
 
 func (d *daemon) Close() error { return d.built.Close() }
@@ -72,12 +102,18 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	}
 	defer release()
 	d.log.Info("abusewatch watching", "mailboxes", len(d.watchers), "workers", d.cfg.Workers.Count)
-	var wg sync.WaitGroup
+	d.mu.Lock()
+	d.runCtx = ctx
 	for _, w := range d.watchers {
-		wg.Go(func() { _ = w.Run(ctx) })
+		d.start(w)
 	}
+	d.mu.Unlock()
+	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.built.Pipeline.RunWorkers(ctx, d.cfg.Workers.Count) })
 	wg.Go(func() { d.reportFailingMailboxes(ctx, 30*time.Second) })
+	if d.reloads != nil {
+		wg.Go(func() { d.reloadOnSignal(ctx) })
+	}
 	var httpErr error
 	wg.Go(func() {
 		if httpErr = d.metrics.Serve(ctx, ln); httpErr != nil {
@@ -86,8 +122,119 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	wg.Wait()
+	// No reload runs any more: the watchers started are all there will be.
+	d.running.Wait()
 	d.log.Info("abusewatch stopped")
 	return httpErr
+}
+
+// start runs a watcher until the daemon stops or a reload removes it.
+// The caller holds d.mu.
+func (d *daemon) start(w *watcher) {
+	ctx, stop := context.WithCancel(d.runCtx)
+	w.stop, w.done = stop, make(chan struct{})
+	d.running.Go(func() {
+		defer close(w.done)
+		_ = w.w.Run(ctx)
+	})
+}
+
+// reloadOnSignal reads the configuration again on every signal and applies
+// it. A configuration that does not load or whose channels do not check
+// changes nothing: the daemon keeps running as it was.
+func (d *daemon) reloadOnSignal(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.reloads:
+		}
+		next, err := d.load()
+		if err == nil {
+			err = d.reload(next)
+		}
+		if err != nil {
+			d.log.Error("configuration not reloaded; the running one stays", "err", err)
+		}
+	}
+}
+
+// reload replaces the mailboxes and the chat channels with those of next.
+// A mailbox whose settings are unchanged keeps its connection; a changed one
+// is stopped (after the message in flight) before its replacement starts, so
+// that one mailbox never has two watchers. Messages queued for a channel
+// still configured go to it whatever its new position. Other sections need
+// a restart: a change to them is logged and not applied.
+func (d *daemon) reload(next *config.Config) error {
+	chat, err := d.built.NewNotifier(next.Notify)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, section := range restartOnly(d.cfg, next) {
+		d.log.Warn("configuration changed where a reload cannot apply it; restart to apply", "section", section)
+	}
+	d.built.Pipeline.SetNotifier(chat)
+
+	old := make(map[string]*watcher, len(d.watchers))
+	for _, w := range d.watchers {
+		old[w.cfg.Name] = w
+	}
+	var watchers, added []*watcher
+	for _, mb := range next.Mailboxes {
+		if w, ok := old[mb.Name]; ok && reflect.DeepEqual(w.cfg, mb) {
+			watchers = append(watchers, w)
+			delete(old, mb.Name)
+			continue
+		}
+		w := d.newWatcher(mb)
+		watchers, added = append(watchers, w), append(added, w)
+	}
+	for _, w := range old { // removed or changed
+		if w.stop != nil {
+			w.stop()
+			<-w.done
+		}
+		d.log.Info("mailbox stopped", "mailbox", w.cfg.Name)
+	}
+	for _, w := range added {
+		if d.runCtx != nil && d.runCtx.Err() == nil {
+			d.start(w)
+		}
+		d.log.Info("mailbox started", "mailbox", w.cfg.Name)
+	}
+	d.watchers = watchers
+	d.reportMailboxes()
+	applied := *d.cfg
+	applied.Mailboxes, applied.Notify = next.Mailboxes, next.Notify
+	d.cfg = &applied
+	d.log.Info("configuration reloaded", "mailboxes", len(next.Mailboxes), "channels", len(next.Notify))
+	return nil
+}
+
+// restartOnly names the sections that differ between the running
+// configuration and next but are only read at start. Only names are
+// logged: the sections hold secrets.
+func restartOnly(running, next *config.Config) []string {
+	var changed []string
+	for _, s := range []struct {
+		name      string
+		was, will any
+	}{
+		{"store", running.Store, next.Store},
+		{"providers", running.Providers, next.Providers},
+		{"triage", running.Triage, next.Triage},
+		{"inventory", running.Inventory, next.Inventory},
+		{"http", running.HTTP, next.HTTP},
+		{"parser", running.Parser, next.Parser},
+		{"workers", running.Workers, next.Workers},
+	} {
+		if !reflect.DeepEqual(s.was, s.will) {
+			changed = append(changed, s.name)
+		}
+	}
+	return changed
 }
 
 // reportFailingMailboxes tells the team about a mailbox that has been
@@ -103,10 +250,12 @@ func (d *daemon) reportFailingMailboxes(ctx context.Context, every time.Duration
 			return
 		case <-t.C:
 		}
-		for i, w := range d.watchers {
-			mb := d.cfg.Mailboxes[i]
-			if h := w.Health(); !h.FailingSince.IsZero() && time.Since(h.FailingSince) >= mb.AlertAfter {
-				d.built.Pipeline.MailboxFailing(ctx, mb.Name, h.FailingSince, h.LastError)
+		d.mu.Lock()
+		watchers := d.watchers
+		d.mu.Unlock()
+		for _, w := range watchers {
+			if h := w.w.Health(); !h.FailingSince.IsZero() && time.Since(h.FailingSince) >= w.cfg.AlertAfter {
+				d.built.Pipeline.MailboxFailing(ctx, w.cfg.Name, h.FailingSince, h.LastError)
 			}
 		}
 	}
@@ -117,7 +266,7 @@ func (d *daemon) reportFailingMailboxes(ctx context.Context, every time.Duration
 func (d *daemon) drain(ctx context.Context) error {
 	var errs []error
 	for _, w := range d.watchers {
-		if err := w.Drain(ctx); err != nil {
+		if err := w.w.Drain(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
