@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,13 +57,19 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 	}
 	write(config([]string{mailbox("main", "INBOX")}, "a"))
 
-	var logs syncBuffer
+	var logBuf bytes.Buffer
+	logs := &syncWriter{w: &logBuf}
+	logText := func() string {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return logBuf.String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	root := newRootCmd()
 	root.SetArgs([]string{"--config", path, "--log-level", "debug", "watch"})
 	root.SetOut(&bytes.Buffer{})
-	root.SetErr(&logs)
+	root.SetErr(logs)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 	defer func() {
@@ -78,7 +83,7 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 20s; deliveries %v; log:\n%s", what, deliveriesByPath(recv), logs.String())
+				t.Fatalf("%s: not within 20s; deliveries %v; log:\n%s", what, deliveriesByPath(recv), logText())
 			}
 		}
 	}
@@ -98,7 +103,7 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(what, func() bool { return strings.Count(logs.String(), logLine) == times })
+		waitFor(what, func() bool { return strings.Count(logText(), logLine) == times })
 	}
 	fixture := func(name string) []byte {
 		raw, err := os.ReadFile(filepath.Join("..", "..", "parser", "testdata", name))
@@ -118,7 +123,7 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 	waitFor("mail in the added mailbox, told on the added channel", delivered(map[string]int{"/a": 1, "/b": 1}))
 	d.Append(t, "INBOX", fixture("ovh-antispam-en.eml"))
 	waitFor("mail in the kept mailbox", delivered(map[string]int{"/a": 1, "/b": 2}))
-	if strings.Contains(logs.String(), `"msg":"mailbox stopped","mailbox":"main"`) {
+	if strings.Contains(logText(), `"msg":"mailbox stopped","mailbox":"main"`) {
 		t.Error("the unchanged mailbox was restarted by the reload")
 	}
 	if got := healthyMailboxes(t, listen); !slices.Equal(got, []string{"main", "second"}) {
@@ -134,11 +139,11 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 	// The second mailbox out; a change that needs a restart is reported, not applied.
 	write(config([]string{mailbox("main", "INBOX")}, "b") + "workers:\n  count: 2\n")
 	reload("the second reload", "configuration reloaded", 2)
-	if n := strings.Count(logs.String(), "restart to apply"); n != 1 || !strings.Contains(logs.String(), `"section":"workers"`) {
-		t.Errorf("want one warning, for the workers section; got %d:\n%s", n, logs.String())
+	if n := strings.Count(logText(), "restart to apply"); n != 1 || !strings.Contains(logText(), `"section":"workers"`) {
+		t.Errorf("want one warning, for the workers section; got %d:\n%s", n, logText())
 	}
-	if !strings.Contains(logs.String(), `"msg":"mailbox stopped","mailbox":"second"`) {
-		t.Errorf("no log of the removed mailbox stopping:\n%s", logs.String())
+	if !strings.Contains(logText(), `"msg":"mailbox stopped","mailbox":"second"`) {
+		t.Errorf("no log of the removed mailbox stopping:\n%s", logText())
 	}
 	if got := healthyMailboxes(t, listen); !slices.Equal(got, []string{"main"}) {
 		t.Errorf("/healthz mailboxes = %v, want [main]", got)
@@ -187,23 +192,4 @@ func deliveriesByPath(recv *notifytest.Receiver) map[string]int {
 		got[d.Path]++
 	}
 	return got
-}
-
-// syncBuffer is a bytes.Buffer the daemon's goroutines may log to while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
