@@ -89,9 +89,18 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	return res, nil
 }
 
-// Reparse parses every stored message again with the current parser.
+// Reparse parses every stored message again with the current parser. A DKIM
+// verdict of pass or fail on record is kept: it was checked against the key
+// published when the mail came, which the sender may since have rotated away.
+// A mail that had none (unsigned, or DNS failing then) is verified again.
 func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
-	res, err := p.store.Reparse(ctx, p.parse, p.planner.plan)
+	res, err := p.store.Reparse(ctx, func(raw []byte, authentic string) store.Parsed {
+		parsed := p.parse(raw)
+		if authentic == string(parser.AuthPass) || authentic == string(parser.AuthFail) {
+			parsed.SetAuthentic(authentic)
+		}
+		return parsed
+	}, p.planner.plan)
 	if err != nil {
 		return res, fmt.Errorf("pipeline: reparse: %w", err)
 	}

@@ -43,6 +43,12 @@ func mail(id string, notices ...string) []byte {
 	return b.Bytes()
 }
 
+// fakeReparse is fakeParse for Reparse, which ignores the verdict on record.
+func fakeReparse(version int) ReparseFunc {
+	parse := fakeParse(version)
+	return func(raw []byte, _ string) Parsed { return parse(raw) }
+}
+
 // fakeParse is a pure ParseFunc over mail's format. Version 2 also understands
 // X-Notice2 headers and names the "scan" attack "netscan", as a parser update would.
 func fakeParse(version int) ParseFunc {

@@ -47,8 +47,21 @@ type Parsed struct {
 	Notices                               []Notice
 }
 
+// SetAuthentic sets the verdict of the mail and of each of its notices,
+// which always share it.
+func (p *Parsed) SetAuthentic(verdict string) {
+	p.Authentic = verdict
+	for i := range p.Notices {
+		p.Notices[i].Authentic = verdict
+	}
+}
+
 // ParseFunc parses raw mail. It must be pure: Reparse relies on it.
 type ParseFunc func(raw []byte) Parsed
+
+// ReparseFunc parses a stored mail again; authentic is the verdict recorded
+// when it was last parsed.
+type ReparseFunc func(raw []byte, authentic string) Parsed
 
 // IncidentChange tells a PlanFunc what one notice did to its incident.
 type IncidentChange struct {
@@ -508,22 +521,24 @@ type ReparseResult struct {
 // Unchanged notices are left alone, so a second run changes nothing; plan is asked only
 // about notices that are new or changed, and task keys dedupe what it asks for again.
 // Incident severity only ever rises: it may also carry triage findings.
-func (s *Store) Reparse(ctx context.Context, parse ParseFunc, plan PlanFunc) (ReparseResult, error) {
+func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (ReparseResult, error) {
 	var res ReparseResult
 	var after int64
 	for {
 		type stored struct {
-			id  int64
-			raw []byte
+			id        int64
+			raw       []byte
+			authentic string
 		}
 		var batch []stored
-		rows, err := s.r.QueryContext(ctx, `SELECT message, body FROM raw WHERE message > ? ORDER BY message LIMIT 100`, after)
+		rows, err := s.r.QueryContext(ctx, `SELECT r.message, r.body, m.authentic FROM raw r JOIN messages m ON m.id = r.message
+			WHERE r.message > ? ORDER BY r.message LIMIT 100`, after)
 		if err != nil {
 			return res, fmt.Errorf("store: reparse: %w", err)
 		}
 		for rows.Next() {
 			var m stored
-			if err := rows.Scan(&m.id, &m.raw); err != nil {
+			if err := rows.Scan(&m.id, &m.raw, &m.authentic); err != nil {
 				rows.Close()
 				return res, fmt.Errorf("store: reparse: %w", err)
 			}
@@ -536,7 +551,7 @@ func (s *Store) Reparse(ctx context.Context, parse ParseFunc, plan PlanFunc) (Re
 			return res, nil
 		}
 		for _, m := range batch {
-			p := parse(m.raw)
+			p := parse(m.raw, m.authentic)
 			if err := checkStatus(p.Status); err != nil {
 				return res, fmt.Errorf("store: reparse message %d: %w", m.id, err)
 			}

@@ -372,7 +372,7 @@ func TestReparse(t *testing.T) {
 	}
 
 	// The same parser finds nothing to change.
-	res, err := s.Reparse(ctx, fakeParse(1), rec.plan)
+	res, err := s.Reparse(ctx, fakeReparse(1), rec.plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestReparse(t *testing.T) {
 		t.Errorf("reparse with the same parser: %+v", res)
 	}
 
-	res, err = s.Reparse(ctx, fakeParse(2), rec.plan)
+	res, err = s.Reparse(ctx, fakeReparse(2), rec.plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func TestReparse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err = s.Reparse(ctx, fakeParse(2), rec.plan)
+	res, err = s.Reparse(ctx, fakeReparse(2), rec.plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func TestReparse(t *testing.T) {
 	}
 
 	// Going back to version 1 drops the notices only version 2 understood.
-	res, err = s.Reparse(ctx, fakeParse(1), rec.plan)
+	res, err = s.Reparse(ctx, fakeReparse(1), rec.plan)
 	if err != nil {
 		t.Fatal(err)
 	}
