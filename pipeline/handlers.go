@@ -106,12 +106,17 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 		sev = parser.KindBlock.Severity()
 	}
 	if sev > 0 {
-		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, "provider state: "+stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue))
+		escalated := inc.Incident
+		escalated.Severity = sev
+		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, "provider state: "+stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue),
+			func() []store.NewTask {
+				return p.eventTasks(&escalated, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev), "")
+			})
 		if err != nil {
 			return err
 		}
 		if raised {
-			p.enqueueEvent(ctx, inc.ID, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev), "")
+			p.wake()
 		}
 	}
 	p.planUnblock(ctx, inc.ID, st)
@@ -179,16 +184,27 @@ func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind noti
 		p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
 		return
 	}
-	for _, c := range wanting(p.chat(), p.event(&inc.Incident, notifyPayload{Event: string(kind)})) {
-		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail})
-		if _, _, err := p.store.Enqueue(ctx, store.NewTask{
-			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c-%s", incidentID, kind, discriminator, c),
-			Payload: payload, IncidentID: incidentID, RunAt: p.now(),
-		}); err != nil {
+	for _, task := range p.eventTasks(&inc.Incident, kind, discriminator, detail) {
+		if _, _, err := p.store.Enqueue(ctx, task); err != nil {
 			p.log.Warn("event not planned", "incident", incidentID, "event", kind, "err", err)
 		}
 	}
 	p.wake()
+}
+
+// eventTasks plans the delivery of an event about inc to every channel that
+// wants it, once per discriminator. It does not touch the Store, so that it
+// can plan inside a store transaction.
+func (p *Pipeline) eventTasks(inc *store.Incident, kind notify.EventKind, discriminator, detail string) []store.NewTask {
+	var tasks []store.NewTask
+	for _, c := range wanting(p.chat(), p.event(inc, notifyPayload{Event: string(kind)})) {
+		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail}) // plain struct, always marshals
+		tasks = append(tasks, store.NewTask{
+			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c-%s", inc.ID, kind, discriminator, c),
+			Payload: payload, IncidentID: inc.ID, RunAt: p.now(),
+		})
+	}
+	return tasks
 }
 
 // standaloneNotice is the payload of a notify task that belongs to no

@@ -46,39 +46,43 @@ func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
 	if len(jobs) == 0 {
 		return p.store.AddTimeline(ctx, inc.ID, "triage", fmt.Sprintf("no triage job applies to %s (not in the inventory?)", ip))
 	}
+	// A retry after a crash that followed the commit: the evidence, the
+	// escalation and the news of both are in already.
+	if done, err := p.store.TriageRecorded(ctx, t.Key); err != nil || done {
+		return err
+	}
 	results := p.triage.Runner.Run(ctx, target, jobs)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: run again later rather than keep half the evidence
 	}
-	raise := 0
+	run := store.TriageRun{IncidentID: inc.ID, Run: t.Key}
 	var findings []string
 	for _, r := range results {
-		if _, err := p.store.AddEvidence(ctx, store.Evidence{
+		run.Evidence = append(run.Evidence, store.Evidence{
 			IncidentID: inc.ID, Job: r.Job, Host: r.Host, Where: r.Where, Status: r.Status, Argv: r.Argv,
 			ExitCode: r.ExitCode, Output: r.Output, Dropped: r.Dropped, StartedAt: r.StartedAt, Duration: r.Duration,
 			Findings: r.Findings, Error: r.Error,
-		}); err != nil {
-			return err
-		}
-		raise = max(raise, r.RaiseSeverity)
+		})
+		run.Raise = max(run.Raise, r.RaiseSeverity)
 		for _, f := range r.Findings {
 			findings = append(findings, r.Job+": "+f)
 		}
 	}
-	summary := fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
-	if err := p.store.AddTimeline(ctx, inc.ID, "triage", summary); err != nil {
+	run.Summary = fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
+	run.RaiseWhy = "triage findings: " + strings.Join(findings, "; ")
+	after := inc.Incident
+	_, err = p.store.RecordTriage(ctx, run, func(raised bool) []store.NewTask {
+		var tasks []store.NewTask
+		if raised {
+			after.Severity = run.Raise
+			tasks = p.eventTasks(&after, notify.IncidentEscalated, fmt.Sprintf("sev%d", run.Raise), strings.Join(findings, "\n"))
+		}
+		return append(tasks, p.eventTasks(&after, notify.TriageFinished, t.Key, run.Summary+"\n"+strings.Join(findings, "\n"))...)
+	})
+	if err != nil {
 		return err
 	}
-	if raise > 0 {
-		raised, err := p.store.RaiseSeverity(ctx, inc.ID, raise, "triage findings: "+strings.Join(findings, "; "))
-		if err != nil {
-			return err
-		}
-		if raised {
-			p.enqueueEvent(ctx, inc.ID, notify.IncidentEscalated, fmt.Sprintf("sev%d", raise), strings.Join(findings, "\n"))
-		}
-	}
-	p.enqueueEvent(ctx, inc.ID, notify.TriageFinished, t.Key, summary+"\n"+strings.Join(findings, "\n"))
+	p.wake()
 	return nil
 }
 

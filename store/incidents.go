@@ -352,31 +352,39 @@ func (s *Store) AddTimeline(ctx context.Context, incidentID int64, kind, text st
 	return nil
 }
 
-// RaiseSeverity raises an incident's severity (a triage finding, a provider state); it
+// RaiseSeverity raises an incident's severity (a provider state, say); it
 // never lowers it. raised is false when the severity was already as high.
-func (s *Store) RaiseSeverity(ctx context.Context, incidentID int64, severity int, why string) (raised bool, err error) {
+// When it rose, the tasks then asks for are queued in the same transaction,
+// so that a crash cannot lose the news of it (then must not call the Store).
+func (s *Store) RaiseSeverity(ctx context.Context, incidentID int64, severity int, why string, then func() []NewTask) (raised bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		t := txn{ctx: ctx, tx: tx, now: time.Now()}
-		inc, ok, err := t.incidentByID(incidentID)
-		if err != nil {
+		if raised, err = t.raise(incidentID, severity, why); err != nil || !raised || then == nil {
 			return err
 		}
-		if !ok {
-			return ErrNotFound
-		}
-		if severity <= inc.severity {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE incidents SET severity = ? WHERE id = ?`, severity, incidentID); err != nil {
-			return err
-		}
-		raised = true
-		return t.timeline(incidentID, "escalated", fmt.Sprintf("severity %d → %d: %s", inc.severity, severity, why))
+		return t.enqueueTasks(then())
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: raise severity of incident %d: %w", incidentID, err)
 	}
 	return raised, nil
+}
+
+func (t *txn) raise(incidentID int64, severity int, why string) (raised bool, err error) {
+	inc, ok, err := t.incidentByID(incidentID)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, ErrNotFound
+	}
+	if severity <= inc.severity {
+		return false, nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ? WHERE id = ?`, severity, incidentID); err != nil {
+		return false, err
+	}
+	return true, t.timeline(incidentID, "escalated", fmt.Sprintf("severity %d → %d: %s", inc.severity, severity, why))
 }
 
 // SaveState stores a snapshot (incidentID 0: not tied to an incident) and returns the
@@ -449,44 +457,90 @@ func stateChange(prev *StateSnapshot, cur StateSnapshot) string {
 	return cur.Provider + " reports " + cur.IP + " " + strings.Join(parts, ", ")
 }
 
-// AddEvidence stores the result of a triage job and notes it on the incident's timeline.
-func (s *Store) AddEvidence(ctx context.Context, e Evidence) (int64, error) {
-	argv, err := json.Marshal(nonNil(e.Argv))
-	if err != nil {
-		return 0, fmt.Errorf("store: add evidence: %w", err)
+// TriageRun is what one triage task found: the evidence of every job, the
+// summary for the timeline and the severity the findings call for.
+type TriageRun struct {
+	IncidentID int64
+	// Run names the run (the task's key): a run is recorded once.
+	Run      string
+	Evidence []Evidence
+	Summary  string
+	Raise    int // 0: the findings call for nothing
+	RaiseWhy string
+}
+
+// TriageRecorded reports whether a run was recorded already: a task retried
+// after a crash that followed the commit need not run its jobs again.
+func (s *Store) TriageRecorded(ctx context.Context, run string) (bool, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM evidence WHERE run = ?`, run).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: triage run %s: %w", run, err)
 	}
-	findings, err := json.Marshal(nonNil(e.Findings))
-	if err != nil {
-		return 0, fmt.Errorf("store: add evidence: %w", err)
-	}
-	var id int64
+	return n > 0, nil
+}
+
+// RecordTriage stores a run in one transaction: its evidence, the timeline,
+// the raised severity and the tasks then asks for once it knows whether the
+// severity rose (then must not call the Store). A run recorded before is left
+// as it was and recorded is false.
+func (s *Store) RecordTriage(ctx context.Context, r TriageRun, then func(raised bool) []NewTask) (recorded bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		t := txn{ctx: ctx, tx: tx, now: time.Now()}
-		if _, ok, err := t.incidentByID(e.IncidentID); err != nil {
+		if _, ok, err := t.incidentByID(r.IncidentID); err != nil {
 			return err
 		} else if !ok {
 			return ErrNotFound
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO evidence
-			(incident_id, job, host, "where", status, argv, exit_code, output, dropped, started_at, duration_ns, findings, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			e.IncidentID, e.Job, e.Host, e.Where, e.Status, string(argv), e.ExitCode, e.Output, e.Dropped,
-			ms(e.StartedAt), int64(e.Duration), string(findings), e.Error).Scan(&id); err != nil {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM evidence WHERE run = ?`, r.Run).Scan(&n); err != nil || n > 0 {
 			return err
 		}
-		text := fmt.Sprintf("triage %s on %s: %s", e.Job, e.Host, e.Status)
-		if e.Error != "" {
-			text += ": " + e.Error
+		for _, e := range r.Evidence {
+			if err := t.insertEvidence(r.IncidentID, r.Run, e); err != nil {
+				return err
+			}
 		}
-		if len(e.Findings) > 0 {
-			text += " (" + strings.Join(e.Findings, "; ") + ")"
+		if err := t.timeline(r.IncidentID, "triage", r.Summary); err != nil {
+			return err
 		}
-		return t.timeline(e.IncidentID, "evidence", text)
+		raised, err := t.raise(r.IncidentID, r.Raise, r.RaiseWhy)
+		if err != nil {
+			return err
+		}
+		recorded = true
+		return t.enqueueTasks(then(raised))
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: add evidence to incident %d: %w", e.IncidentID, err)
+		return false, fmt.Errorf("store: record triage of incident %d: %w", r.IncidentID, err)
 	}
-	return id, nil
+	return recorded, nil
+}
+
+// insertEvidence stores the result of one job and notes it on the timeline.
+func (t *txn) insertEvidence(incidentID int64, run string, e Evidence) error {
+	argv, err := json.Marshal(nonNil(e.Argv))
+	if err != nil {
+		return err
+	}
+	findings, err := json.Marshal(nonNil(e.Findings))
+	if err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO evidence
+		(incident_id, run, job, host, "where", status, argv, exit_code, output, dropped, started_at, duration_ns, findings, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		incidentID, run, e.Job, e.Host, e.Where, e.Status, string(argv), e.ExitCode, e.Output, e.Dropped,
+		ms(e.StartedAt), int64(e.Duration), string(findings), e.Error); err != nil {
+		return fmt.Errorf("insert evidence %s: %w", e.Job, err)
+	}
+	text := fmt.Sprintf("triage %s on %s: %s", e.Job, e.Host, e.Status)
+	if e.Error != "" {
+		text += ": " + e.Error
+	}
+	if len(e.Findings) > 0 {
+		text += " (" + strings.Join(e.Findings, "; ") + ")"
+	}
+	return t.timeline(incidentID, "evidence", text)
 }
 
 func nonNil(s []string) []string {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,12 +82,18 @@ func TestIncidentDetail(t *testing.T) {
 	ingest(t, s, Source{Path: "2.eml"}, mail("2", "ovh|attack|syn_flood|51.91.10.20||3|pass"), nil)
 	other := ingest(t, s, Source{Path: "3.eml"}, mail("3", "ovh|attack|syn_flood|51.91.10.99||3|pass"), nil).Opened[0]
 
-	raised, err := s.RaiseSeverity(ctx, id, 5, "rootkit found")
+	news := func(key string) func() []NewTask {
+		return func() []NewTask { return []NewTask{{Kind: "notify", Key: key, IncidentID: id}} }
+	}
+	raised, err := s.RaiseSeverity(ctx, id, 4, "provider blocked it", news("raised-4"))
 	if err != nil || !raised {
 		t.Fatalf("RaiseSeverity: %v %v", raised, err)
 	}
-	if raised, err := s.RaiseSeverity(ctx, id, 4, "less"); err != nil || raised {
+	if raised, err := s.RaiseSeverity(ctx, id, 3, "less", news("raised-3")); err != nil || raised {
 		t.Errorf("RaiseSeverity to a lower value: %v %v", raised, err)
+	}
+	if got := queuedKeys(t, s); !slices.Equal(got, []string{"raised-4"}) {
+		t.Errorf("tasks after the raises = %v, want only the one of the raise that happened", got)
 	}
 	if err := s.AddTimeline(ctx, id, "notify", "sent to mattermost"); err != nil {
 		t.Fatal(err)
@@ -95,11 +103,29 @@ func TestIncidentDetail(t *testing.T) {
 	}
 	ev := Evidence{IncidentID: id, Job: "ps", Host: "hv1", Where: "ssh", Status: "ok", Argv: []string{"ps", "aux"},
 		Output: []byte("root 1 init\n"), Dropped: 10, StartedAt: t0, Duration: 1500 * time.Millisecond, Findings: []string{"miner running"}}
-	if ev.ID, err = s.AddEvidence(ctx, ev); err != nil {
-		t.Fatal(err)
+	run := TriageRun{IncidentID: id, Run: "triage:1:sev4", Evidence: []Evidence{ev}, Summary: "triage ran 1 job(s) on hv1: 1 ok",
+		Raise: 5, RaiseWhy: "rootkit found"}
+	then := func(raised bool) []NewTask {
+		return []NewTask{{Kind: "notify", Key: fmt.Sprintf("triage-news-raised-%v", raised), IncidentID: id}}
 	}
-	if _, err := s.AddEvidence(ctx, Evidence{IncidentID: 999, Job: "ps"}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("AddEvidence to a missing incident: %v", err)
+	if done, err := s.TriageRecorded(ctx, run.Run); err != nil || done {
+		t.Fatalf("TriageRecorded before the run = %v, %v", done, err)
+	}
+	if recorded, err := s.RecordTriage(ctx, run, then); err != nil || !recorded {
+		t.Fatalf("RecordTriage = %v, %v", recorded, err)
+	}
+	// The same run again, as after a crash between the commit and the task's completion.
+	if recorded, err := s.RecordTriage(ctx, run, then); err != nil || recorded {
+		t.Errorf("RecordTriage of a recorded run = %v, %v; want false, nil", recorded, err)
+	}
+	if done, err := s.TriageRecorded(ctx, run.Run); err != nil || !done {
+		t.Errorf("TriageRecorded after the run = %v, %v", done, err)
+	}
+	if _, err := s.RecordTriage(ctx, TriageRun{IncidentID: 999, Run: "x", Evidence: []Evidence{{Job: "ps"}}}, then); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RecordTriage on a missing incident: %v", err)
+	}
+	if got := queuedKeys(t, s); !slices.Equal(got, []string{"raised-4", "triage-news-raised-true"}) {
+		t.Errorf("tasks after the triage run = %v", got)
 	}
 
 	d := detail(t, s, id)
@@ -111,6 +137,9 @@ func TestIncidentDetail(t *testing.T) {
 		!n.Date.Equal(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("notice record %+v", n)
 	}
+	if len(d.Evidence) == 1 {
+		ev.ID = d.Evidence[0].ID
+	}
 	if len(d.Evidence) != 1 || !reflect.DeepEqual(d.Evidence[0], ev) {
 		t.Errorf("evidence %+v, want %+v", d.Evidence, ev)
 	}
@@ -119,7 +148,8 @@ func TestIncidentDetail(t *testing.T) {
 		texts = append(texts, e.Kind+": "+e.Text)
 	}
 	joined := strings.Join(texts, "\n")
-	for _, want := range []string{"notice: ovh attack syn_flood ip 51.91.10.20 (unverified)", "escalated: severity 3 → 5: rootkit found",
+	for _, want := range []string{"notice: ovh attack syn_flood ip 51.91.10.20 (unverified)", "escalated: severity 3 → 4: provider blocked it",
+		"escalated: severity 4 → 5: rootkit found", "triage: triage ran 1 job(s) on hv1: 1 ok",
 		"notify: sent to mattermost", "evidence: triage ps on hv1: ok (miner running)"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, joined)
@@ -151,4 +181,18 @@ func TestIncidentDetail(t *testing.T) {
 	if _, err := s.Incident(ctx, 999); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Incident(missing): %v", err)
 	}
+}
+
+func queuedKeys(t *testing.T, s *Store) []string {
+	t.Helper()
+	tasks, err := s.Tasks(context.Background(), "queued")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, task := range tasks {
+		keys = append(keys, task.Key)
+	}
+	slices.Sort(keys)
+	return keys
 }

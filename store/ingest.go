@@ -460,6 +460,15 @@ func (t *txn) enqueueAll(plan PlanFunc, ch IncidentChange) (created int, err err
 	return created, nil
 }
 
+func (t *txn) enqueueTasks(tasks []NewTask) error {
+	for _, nt := range tasks {
+		if _, _, err := t.enqueue(nt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t *txn) enqueue(nt NewTask) (id int64, created bool, err error) {
 	if nt.Kind == "" || nt.Key == "" {
 		return 0, false, fmt.Errorf("enqueue: task needs a kind and a key (kind %q, key %q)", nt.Kind, nt.Key)

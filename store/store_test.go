@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,20 @@ func TestOpenMigrates(t *testing.T) {
 			}
 		}, 0},
 		{"missing directory", "sub/dir/aw.db", nil, 0},
+		{"first schema, with a queued task", "aw.db", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite3", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(ms[0].sql); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = 1; PRAGMA application_id = %d;
+				INSERT INTO tasks (kind, key, run_at, created_at) VALUES ('state', 'kept', 0, 0)`, applicationID)); err != nil {
+				t.Fatal(err)
+			}
+		}, 1},
 		{"path with URI characters", "a?b#c%20d.db", nil, 0},
 		{"already migrated", "aw.db", func(t *testing.T, path string) {
 			s, err := Open(context.Background(), path)
@@ -96,7 +111,7 @@ func TestOpenRefuses(t *testing.T) {
 		wantErr string
 	}{
 		{name: "newer schema", pragma: "PRAGMA user_version = 7",
-			wantErr: "store: database schema version 7 is newer than this abusewatch knows (1); upgrade abusewatch"},
+			wantErr: "store: database schema version 7 is newer than this abusewatch knows (2); upgrade abusewatch"},
 		{name: "other application", pragma: "PRAGMA application_id = 42", wantErr: "is not abusewatch's"},
 		{name: "not a database", raw: []byte(strings.Repeat("this is not sqlite\n", 100)), wantErr: "not a database"},
 	}
