@@ -58,6 +58,17 @@ func signOVH(t *testing.T, raw []byte, selector string, key ed25519.PrivateKey) 
 	return signed.Bytes()
 }
 
+// openStore opens a store in a temporary directory, closed when the test ends.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "aw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -72,11 +83,7 @@ func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 // again; mail that could not be verified at the time is verified again.
 func TestReparseKeepsTheDKIMVerdictOnRecord(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "aw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	zone := &dnsZone{}
 	p := New(Options{Store: st, Parser: parser.Options{LookupTXT: zone.lookupTXT}})
 	verdict := func(msg int64) string {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -33,11 +32,7 @@ func (r *countingRunner) Run(_ context.Context, _ triage.Target, jobs []config.J
 // be doubled, and the escalation and the result must be told once.
 func TestTriageRetryAfterCommitIsRecordedOnce(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "aw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	zone := &dnsZone{}
 	pub, key := newKey(t)
 	zone.publish("s1", pub)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/abusewatch/abusewatch/notify/notifytest"
 	"github.com/abusewatch/abusewatch/providers/ovh/ovhtest"
 	"github.com/abusewatch/abusewatch/providers/setup"
-	"github.com/abusewatch/abusewatch/store"
 )
 
 // TestUnblockPossibleIsToldOnce: an OVH anti-hack block that may not be
@@ -37,11 +35,7 @@ func TestUnblockPossibleIsToldOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "aw.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	clk := &clock{now: time.Now()}
 	p := New(Options{Store: st, Notifier: n, Providers: reg, Now: clk.Now})
 	e := &outboxEnv{t: t, clock: clk, st: st, p: p}
