@@ -17,9 +17,8 @@ const (
 // matchARF accepts an RFC 5965 feedback report, which says so in its
 // top-level Content-Type.
 func matchARF(m *mail) bool {
-	t, params, err := m.header.ContentType()
-	return err == nil && strings.EqualFold(t, "multipart/report") &&
-		strings.EqualFold(params["report-type"], "feedback-report")
+	return strings.EqualFold(m.contentType, "multipart/report") &&
+		strings.EqualFold(m.reportType, "feedback-report")
 }
 
 // parseARF returns one notice per message/feedback-report part: a batch

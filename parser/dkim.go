@@ -36,7 +36,7 @@ func authenticate(raw []byte, m *mail, signers []string, opts Options) Authentic
 			return v
 		}
 	}
-	if opts.LookupTXT == nil || !m.header.Has("Dkim-Signature") {
+	if opts.LookupTXT == nil || !m.header.has("Dkim-Signature") {
 		return AuthNone
 	}
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{
@@ -68,7 +68,7 @@ var commentRe = regexp.MustCompile(`\([^()]*\)`)
 
 func trustedAuthResults(m *mail, signers []string, authservID string) Authenticity {
 	verdict := AuthNone
-	for _, field := range m.header.Values("Authentication-Results") {
+	for _, field := range m.header.values("Authentication-Results") {
 		id, results, err := authres.Parse(commentRe.ReplaceAllString(field, ""))
 		if err != nil || !strings.EqualFold(id, authservID) {
 			continue

@@ -24,14 +24,7 @@ var (
 // FuzzParse feeds arbitrary bytes to Parse. Seeds are every fixture mail plus
 // the corpus in testdata/fuzz/FuzzParse, which `go test` replays.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.eml")
-	for _, path := range files {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(raw)
-	}
+	addFixtureSeeds(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		res, err := Parse(raw, Options{MaxBytes: 1 << 20})
 		if err != nil {
@@ -79,5 +72,17 @@ func checkNotice(t *testing.T, n Notice) {
 	}
 	if _, err := json.Marshal(n); err != nil {
 		t.Fatalf("notice does not marshal: %v", err)
+	}
+}
+
+// addFixtureSeeds seeds a fuzz target with every fixture mail.
+func addFixtureSeeds(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.eml")
+	for _, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
 	}
 }

@@ -88,7 +88,7 @@ func categoryOf(category string) hetznerCategory {
 // AbuseID subject (a forward by a colleague). A colleague's forward that
 // carries the Hetzner mail as an attachment is left to Parse, which opens it.
 func matchHetzner(m *mail) bool {
-	if m.header.Has("X-Hetzner-AbuseID") || domainIn(m.fromDomain, hetznerDomains) {
+	if m.header.has("X-Hetzner-AbuseID") || domainIn(m.fromDomain, hetznerDomains) {
 		return true
 	}
 	if !strings.Contains(m.subject, "[AbuseID:") {
@@ -102,7 +102,7 @@ func matchHetzner(m *mail) bool {
 // else one. Robot automation and support tickets hold none.
 func parseHetzner(m *mail) ([]Notice, string) {
 	subj, _ := parseHetznerSubject(m.subject)
-	id := strings.TrimSpace(m.header.Get("X-Hetzner-AbuseID"))
+	id := strings.TrimSpace(m.header.get("X-Hetzner-AbuseID"))
 	if !isAbuseID(id) {
 		id = subj.id
 	}
@@ -284,30 +284,84 @@ func isArrowLine(line string) bool {
 func hetznerRow(line string) (Event, bool) {
 	var buf [12]string
 	f := buf[:splitFields(line, buf[:])]
-	var when time.Time
-	var err error
 	var e Event
+	var ok bool
 	switch {
 	case len(f) == 11 && f[8] == "=>":
-		when, err = time.Parse("Mon Jan 2 15:04:05 2006", strings.Join(f[:5], " "))
-		e.Proto = strings.ToLower(f[5])
+		e.Time, ok = oldHetznerTime(f[:5])
+		e.Proto = lowerProto(f[5])
 		f = f[6:]
 	case len(f) == 9 && f[4] == "->":
-		when, err = time.Parse("2006-01-02 15:04:05", f[0]+" "+f[1])
-		e.Proto = strings.ToLower(f[8])
+		e.Time, ok = newHetznerTime(f[0], f[1])
+		e.Proto = lowerProto(f[8])
 		e.Bytes = atoiOr(f[7], 0)
 		f = f[2:]
 	default:
 		return Event{}, false
 	}
 	// f is now: src src-port arrow dst dst-port …
-	if err != nil || !validIP(f[0]) || !validIP(f[3]) || !isPort(f[1]) || !isPort(f[4]) {
+	if !ok || !validIP(f[0]) || !validIP(f[3]) || !isPort(f[1]) || !isPort(f[4]) {
 		return Event{}, false
 	}
-	e.Time = when.UTC().Format(time.RFC3339)
 	e.Src = joinHostPort(f[0], f[1])
 	e.Dst = joinHostPort(f[3], f[4])
 	return e, true
+}
+
+// Rows are many, so the times in the usual form are checked and written in
+// RFC 3339 directly; the others go through time.Parse.
+
+// oldHetznerTime reads the time columns "Tue Aug 7 09:30:21 2018".
+func oldHetznerTime(f []string) (string, bool) {
+	year := -1
+	if len(f[4]) == 4 {
+		year = digitsValue(f[4])
+	}
+	day := -1
+	if len(f[2]) <= 2 {
+		day = digitsValue(f[2])
+	}
+	if t, ok := rfc3339UTC(year, monthNumber(f[1]), day, f[3]); ok && isWeekdayName(f[0]) {
+		return t, true
+	}
+	return parsedUTC("Mon Jan 2 15:04:05 2006", strings.Join(f, " "))
+}
+
+// newHetznerTime reads the time columns "2024-04-12" "06:22:17".
+func newHetznerTime(date, clock string) (string, bool) {
+	if date == "" || date[0] < '0' || date[0] > '9' {
+		return "", false // time.Parse wants the year first: the table's header line
+	}
+	if len(date) == 10 && date[4] == '-' && date[7] == '-' {
+		month := time.Month(digitsValue(date[5:7]))
+		if t, ok := rfc3339UTC(digitsValue(date[:4]), month, digitsValue(date[8:]), clock); ok {
+			return t, true
+		}
+	}
+	return parsedUTC("2006-01-02 15:04:05", date+" "+clock)
+}
+
+func parsedUTC(layout, value string) (string, bool) {
+	t, err := time.Parse(layout, value)
+	return t.UTC().Format(time.RFC3339), err == nil
+}
+
+// rfc3339UTC writes a UTC time as Format writes it in RFC 3339, from the
+// fields and the "15:04:05" clock that time.Parse read; ok is false unless
+// each is in range and the clock has two digits a field.
+func rfc3339UTC(year int, month time.Month, day int, clock string) (string, bool) {
+	if len(clock) != 8 || clock[2] != ':' || clock[5] != ':' {
+		return "", false
+	}
+	hour, minute, sec := digitsValue(clock[:2]), digitsValue(clock[3:5]), digitsValue(clock[6:])
+	if year < 0 || year > 9999 || month < time.January || month > time.December || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return "", false
+	}
+	b := make([]byte, 0, len("2006-01-02T15:04:05Z"))
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	b = append(b, byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T')
+	return string(append(append(b, clock...), 'Z')), true
 }
 
 // splitFields is strings.Fields into dst without allocating. A line with

@@ -230,3 +230,26 @@ func TestHetznerTruncatedMail(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHetznerTime checks the direct reading of log times against time.Parse.
+func FuzzHetznerTime(f *testing.F) {
+	f.Add("Tue Aug 7 09:30:21 2018", "2024-04-12 06:22:17")
+	f.Add("Thu Feb 29 23:59:59 2024", "2023-02-29 24:00:00")
+	f.Add("mon jan 07 1:02:03 0999", "2024-4-12 6:22:17")
+	f.Fuzz(func(t *testing.T, old, recent string) {
+		if f := strings.Fields(old); len(f) == 5 {
+			got, ok := oldHetznerTime(f)
+			want, wantOK := parsedUTC("Mon Jan 2 15:04:05 2006", strings.Join(f, " "))
+			if ok != wantOK || ok && got != want {
+				t.Fatalf("%q: %q %v, time.Parse %q %v", old, got, ok, want, wantOK)
+			}
+		}
+		if date, clock, found := strings.Cut(recent, " "); found {
+			got, ok := newHetznerTime(date, clock)
+			want, wantOK := parsedUTC("2006-01-02 15:04:05", date+" "+clock)
+			if ok != wantOK || ok && got != want {
+				t.Fatalf("%q: %q %v, time.Parse %q %v", recent, got, ok, want, wantOK)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package parser
 import (
 	"html"
 	"strings"
+	"unicode/utf8"
 )
 
 // htmlToText turns an HTML body into lines of text: block elements end lines,
@@ -16,10 +17,10 @@ func htmlToText(body []byte) string {
 	for len(s) > 0 {
 		lt := strings.IndexByte(s, '<')
 		if lt < 0 {
-			b.WriteString(collapse(s))
+			writeCollapsed(&b, s)
 			break
 		}
-		b.WriteString(collapse(s[:lt]))
+		writeCollapsed(&b, s[:lt])
 		s = s[lt:]
 		gt := strings.IndexByte(s, '>')
 		if gt < 0 {
@@ -30,7 +31,7 @@ func htmlToText(body []byte) string {
 		switch name {
 		case "script", "style", "head":
 			if !closing {
-				if end := strings.Index(strings.ToLower(s), "</"+name); end >= 0 {
+				if end := closingTagIndex(s, name); end >= 0 {
 					s = s[end:]
 				} else {
 					s = ""
@@ -43,6 +44,21 @@ func htmlToText(body []byte) string {
 		}
 	}
 	return html.UnescapeString(b.String())
+}
+
+// closingTagIndex returns strings.Index(strings.ToLower(s), "</"+name)
+// without lowering the whole document: up to the first byte above ASCII,
+// offsets in s and in its lower-case form are the same.
+func closingTagIndex(s, name string) int {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] >= utf8.RuneSelf:
+			return strings.Index(strings.ToLower(s), "</"+name)
+		case s[i] == '<' && strings.HasPrefix(s[i+1:], "/") && hasPrefixFold(s[i+2:], name):
+			return i
+		}
+	}
+	return -1
 }
 
 // tagName returns the lower-case element name of a tag's inside ("/td", "br/").
@@ -59,11 +75,19 @@ func tagName(inside string) (name string, closing bool) {
 	return strings.ToLower(inside), closing
 }
 
-// collapse turns the source line breaks of HTML text into spaces: in HTML only
-// elements break lines.
-func collapse(s string) string {
-	if !strings.ContainsAny(s, "\r\n") {
-		return s
+// writeCollapsed appends s with its source line breaks (\r\n, \n or \r)
+// turned into spaces: in HTML only elements break lines.
+func writeCollapsed(b *strings.Builder, s string) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\r' || c == '\n' {
+			b.WriteString(s[start:i])
+			b.WriteByte(' ')
+			if c == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			start = i + 1
+		}
 	}
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	b.WriteString(s[start:])
 }

@@ -342,12 +342,12 @@ func fallbackIP(flat string, events []Event) string {
 			return host
 		}
 	}
-	for _, ip := range allIPs(flat) {
-		if !isTarget(events, ip) {
+	for rest := flat; ; {
+		var ip string
+		if ip, rest = nextIP(rest); ip == "" || !isTarget(events, ip) {
 			return ip
 		}
 	}
-	return ""
 }
 
 func isTarget(events []Event, ip string) bool {

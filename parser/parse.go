@@ -112,6 +112,7 @@ func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
 
 // finish fills in what every notice of a mail shares.
 func finish(notices []Notice, provider string, res *Result) []Notice {
+	date := formatTime(res.Date)
 	for i := range notices {
 		n := &notices[i]
 		if n.Provider == "" {
@@ -125,7 +126,7 @@ func finish(notices []Notice, provider string, res *Result) []Notice {
 		}
 		n.Authentic = res.Authentic
 		n.MessageID = res.MessageID
-		n.Date = formatTime(res.Date)
+		n.Date = date
 		n.Subject = res.Subject
 	}
 	return notices

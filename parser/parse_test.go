@@ -73,21 +73,24 @@ had to be blocked.</p><table><tr><td>a</td><td>b</td></tr></table><script>alert(
 	}
 }
 
-func TestAllIPs(t *testing.T) {
+func TestNextIP(t *testing.T) {
 	tests := []struct {
 		in   string
 		want []string
 	}{
-		{"blocked 51.91.10.20, and 51.91.10.20 again", []string{"51.91.10.20"}},
+		{"blocked 51.91.10.20, and 51.91.10.20 again", []string{"51.91.10.20", "51.91.10.20"}},
 		{"src 141.94.78.0:59173 dst 185.211.78.1:80", []string{"141.94.78.0", "185.211.78.1"}},
 		{"version 1.2.3.4.5 is no address, nor 999.1.1.1", nil},
 		{"v6 2001:db8::1 here", []string{"2001:db8::1"}},
 		{"at the end 10.0.0.1.", []string{"10.0.0.1"}},
 	}
 	for _, tt := range tests {
-		got := allIPs(tt.in)
+		var got []string
+		for ip, rest := nextIP(tt.in); ip != ""; ip, rest = nextIP(rest) {
+			got = append(got, ip)
+		}
 		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
-			t.Errorf("allIPs(%q) = %v, want %v", tt.in, got, tt.want)
+			t.Errorf("nextIP over %q: %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

@@ -1,23 +1,21 @@
 package parser
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strings"
 )
 
 // firstIP returns the first IP address in s that is a whole word, or "".
 func firstIP(s string) string {
-	for _, ip := range allIPs(s) {
-		return ip
-	}
-	return ""
+	ip, _ := nextIP(s)
+	return ip
 }
 
-// allIPs returns the distinct IPv4 and IPv6 addresses in s, in order of
-// appearance. An address must stand as a word: "1.2.3.4.5" is no address.
-func allIPs(s string) []string {
-	var out []string
-	seen := map[string]bool{}
+// nextIP returns the first IPv4 or IPv6 address in s and the rest of s after
+// it, or "" when there is none. An address must stand as a word: "1.2.3.4.5"
+// is no address.
+func nextIP(s string) (ip, rest string) {
 	for i := 0; i < len(s); {
 		if !isIPChar(s[i]) {
 			i++
@@ -42,17 +40,11 @@ func allIPs(s string) []string {
 		if strings.Count(tok, ".") != 3 && strings.Count(tok, ":") < 2 {
 			continue
 		}
-		addr, err := netip.ParseAddr(tok)
-		if err != nil || addr.Zone() != "" {
-			continue
-		}
-		ip := addr.String()
-		if !seen[ip] {
-			seen[ip] = true
-			out = append(out, ip)
+		if addr, err := netip.ParseAddr(tok); err == nil && addr.Zone() == "" {
+			return addr.String(), s[j:]
 		}
 	}
-	return out
+	return "", ""
 }
 
 func isIPChar(c byte) bool {
@@ -123,24 +115,46 @@ func isPort(s string) bool {
 // turned into one space and the "> " quote markers of each line dropped, so
 // that phrases wrapped or quoted across lines can be found with one search.
 func flatten(text string) string {
-	// Indexing a buffer of the input's size (the output is never longer) is
-	// faster than strings.Builder.WriteByte, and every mail goes through here.
-	buf := make([]byte, len(text))
+	// Every mail goes through here. Indexing a buffer is faster than
+	// strings.Builder.WriteByte, and a usual text fits the one on the stack,
+	// so that the result is the only allocation.
+	var stack [4 << 10]byte
+	buf := stack[:]
+	if len(text) > len(stack) {
+		buf = make([]byte, len(text)) // the output is never longer
+	}
 	n := 0
 	space, lineStart := false, true
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch {
+	for i := 0; i < len(text); {
+		switch c := text[i]; {
 		case c == '\n':
 			space, lineStart = true, true
+			i++
+			continue
 		case c == ' ' || c == '\t' || c == '\r' || lineStart && c == '>':
 			space = true
-		default:
-			if space && n > 0 {
-				buf[n] = ' '
-				n++
+			i++
+			continue
+		}
+		if space && n > 0 {
+			buf[n] = ' '
+			n++
+		}
+		space, lineStart = false, false
+		// The rest of the word, and of the words after it while they are
+		// separated by single spaces: eight bytes at a time, then by byte.
+		for ; i+8 <= len(text); i, n = i+8, n+8 {
+			w, ok := lowerPlain8(binary.LittleEndian.Uint64([]byte(text[i : i+8])))
+			if !ok {
+				break
 			}
-			space, lineStart = false, false
+			binary.LittleEndian.PutUint64(buf[n:], w)
+		}
+		for ; i < len(text); i++ {
+			c := text[i]
+			if c <= ' ' && (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+				break
+			}
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
@@ -149,4 +163,24 @@ func flatten(text string) string {
 		}
 	}
 	return string(buf[:n])
+}
+
+// lowerPlain8 lowers the ASCII capitals among the eight bytes of w, which
+// flatten may then copy as they are (ok): no byte below ' ' (tab, line end,
+// other controls), no two spaces in a row and no space last, so that each
+// space is a single one between kept bytes. The tests work on the eight
+// bytes at once (SWAR), each marking a byte in its top bit.
+func lowerPlain8(w uint64) (_ uint64, ok bool) {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	if (w-' '*ones)&^w&tops != 0 { // some byte is below ' '
+		return 0, false
+	}
+	notSpace := w ^ ' '*ones // zero where w has a space
+	spaces := ^((notSpace&^tops + ^uint64(tops)) | notSpace | ^uint64(tops))
+	if spaces&(spaces<<8) != 0 || spaces>>63 != 0 {
+		return 0, false
+	}
+	low := w &^ tops // the low seven bits: adding to them never carries
+	upper := (low + (0x80-'A')*ones) &^ (low + (0x80-'Z'-1)*ones) &^ w & tops
+	return w | upper>>2, true // 0x80>>2 is the case bit
 }

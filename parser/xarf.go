@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -49,7 +50,7 @@ type xarf4 struct {
 
 // matchXARF accepts the X-XARF header of v0.2 and the JSON document of v4.
 func matchXARF(m *mail) bool {
-	if m.header.Has("X-Xarf") {
+	if m.header.has("X-Xarf") {
 		return true
 	}
 	_, ok := xarfJSONPart(m)
@@ -124,11 +125,7 @@ func decodeXARF2(body []byte) (xarf2, error) {
 // decoder. ok is false for anything else (nesting, flow or block values,
 // double quotes, comments, repeated names), which goes to the YAML decoder.
 func flatXARF2(body []byte) (r xarf2, ok bool) {
-	fields := map[string]*string{
-		"Reported-From": &r.ReportedFrom, "Report-Type": &r.ReportType, "Report-ID": &r.ReportID,
-		"Source": &r.Source, "Port": &r.Port, "Destination": &r.Destination, "Date": &r.Date,
-	}
-	seen := map[string]bool{}
+	var seen nameSet
 	text := string(body)
 	for len(text) > 0 {
 		var line string
@@ -142,11 +139,10 @@ func flatXARF2(body []byte) (r xarf2, ok bool) {
 		if !found || name == "" || strings.ContainsAny(name[:1], " \t#-") || !plainYAMLValue(value) {
 			return xarf2{}, false
 		}
-		if seen[name] {
+		if seen.repeated(name) {
 			return xarf2{}, false // YAML rejects a repeated key
 		}
-		seen[name] = true
-		if dst := fields[name]; dst != nil {
+		if dst := r.field(name); dst != nil {
 			if strings.HasPrefix(value, "'") {
 				value = strings.ReplaceAll(value[1:len(value)-1], "''", "'")
 			}
@@ -154,6 +150,52 @@ func flatXARF2(body []byte) (r xarf2, ok bool) {
 		}
 	}
 	return r, true
+}
+
+// nameSet remembers names: in an array for the few of a usual report, in a
+// map beyond, so that a hostile report costs linear time.
+type nameSet struct {
+	few  [16]string
+	n    int
+	many map[string]bool
+}
+
+// repeated reports whether name was seen before, and remembers it.
+func (s *nameSet) repeated(name string) bool {
+	if slices.Contains(s.few[:s.n], name) || s.many[name] {
+		return true
+	}
+	if s.n < len(s.few) {
+		s.few[s.n] = name
+		s.n++
+		return false
+	}
+	if s.many == nil {
+		s.many = map[string]bool{}
+	}
+	s.many[name] = true
+	return false
+}
+
+// field returns where the report keeps the field name, or nil.
+func (r *xarf2) field(name string) *string {
+	switch name {
+	case "Reported-From":
+		return &r.ReportedFrom
+	case "Report-Type":
+		return &r.ReportType
+	case "Report-ID":
+		return &r.ReportID
+	case "Source":
+		return &r.Source
+	case "Port":
+		return &r.Port
+	case "Destination":
+		return &r.Destination
+	case "Date":
+		return &r.Date
+	}
+	return nil
 }
 
 // plainYAMLValue reports whether v means itself in YAML, or is one

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -107,6 +108,21 @@ func TestXARFFlatMatchesYAML(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("flatXARF2(%q) = %+v, YAML reads %+v", tt.doc, got, want)
+		}
+	}
+}
+
+func TestFlatXARF2RepeatedNames(t *testing.T) {
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "X-Field-%d: v\n", i)
+	}
+	if _, ok := flatXARF2([]byte(b.String() + "Source: 192.0.2.1\n")); !ok {
+		t.Error("distinct names: not read")
+	}
+	for _, repeat := range []string{"X-Field-1", "X-Field-18"} {
+		if _, ok := flatXARF2([]byte(b.String() + repeat + ": w\n")); ok {
+			t.Errorf("repeated %s: read", repeat)
 		}
 	}
 }
