@@ -35,6 +35,17 @@ func (a *app) openPipeline(ctx context.Context) (*env, error) {
 	return &env{cfg: cfg, store: built.Store, pipeline: built.Pipeline, close: built.Close}, nil
 }
 
+// withPipeline runs f with the store open and the pipeline wired, and
+// closes the store after.
+func (a *app) withPipeline(ctx context.Context, f func(*env) error) error {
+	e, err := a.openPipeline(ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	return f(e)
+}
+
 // registry builds the provider clients of the configuration, for the
 // commands that ask a provider directly and need no store.
 func (a *app) registry() (*providers.Registry, error) {

@@ -74,23 +74,20 @@ func newIncidentsListCmd(a *app) *cobra.Command {
 			default:
 				return fmt.Errorf("--status: %q is not one of open, resolved, all", status)
 			}
-			env, err := a.openPipeline(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			incidents, err := env.store.Incidents(cmd.Context(), status)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				out := make([]incidentJSON, 0, len(incidents))
-				for _, inc := range incidents {
-					out = append(out, toIncidentJSON(inc))
+			return a.withPipeline(cmd.Context(), func(env *env) error {
+				incidents, err := env.store.Incidents(cmd.Context(), status)
+				if err != nil {
+					return err
 				}
-				return writeJSON(a.stdout, out)
-			}
-			return printIncidents(a.stdout, incidents)
+				if asJSON {
+					out := make([]incidentJSON, 0, len(incidents))
+					for _, inc := range incidents {
+						out = append(out, toIncidentJSON(inc))
+					}
+					return writeJSON(a.stdout, out)
+				}
+				return printIncidents(a.stdout, incidents)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
@@ -159,19 +156,16 @@ func newIncidentsShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			env, err := a.openPipeline(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			d, err := env.store.Incident(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(a.stdout, incidentDetailJSON(d))
-			}
-			return printIncident(a.stdout, d)
+			return a.withPipeline(cmd.Context(), func(env *env) error {
+				d, err := env.store.Incident(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, incidentDetailJSON(d))
+				}
+				return printIncident(a.stdout, d)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -189,16 +183,13 @@ func newIncidentsResolveCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			env, err := a.openPipeline(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			if err := env.store.ResolveIncident(cmd.Context(), id, note); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "incident %d resolved\n", id)
-			return nil
+			return a.withPipeline(cmd.Context(), func(env *env) error {
+				if err := env.store.ResolveIncident(cmd.Context(), id, note); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "incident %d resolved\n", id)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "why it is resolved (kept in the timeline)")

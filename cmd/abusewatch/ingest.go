@@ -32,55 +32,52 @@ func newIngestCmd(a *app) *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			env, err := a.openPipeline(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			files, err := pipeline.ListMail(args)
-			if err != nil {
-				return err
-			}
-			progress := newProgress(a.stderr, len(files))
-			incidents := map[int64]bool{}
-			var sum ingestSummary
-			for i, path := range files {
-				err := pipeline.ReadMail(path, cmd.InOrStdin(), env.cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
-					sum.Read++
-					res, err := env.pipeline.Ingest(ctx, store.Message{
-						Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw)), ReceivedAt: time.Now(),
-					})
-					if err != nil {
-						return err
-					}
-					sum.add(res, incidents)
-					return nil
-				})
+			return a.withPipeline(ctx, func(env *env) error {
+				files, err := pipeline.ListMail(args)
 				if err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					sum.Errors++
-					fmt.Fprintf(a.stderr, "abusewatch: %s: %v\n", path, err)
-				}
-				progress.update(i + 1)
-			}
-			progress.done()
-			sum.Incidents = len(incidents)
-			if drain {
-				if err := env.pipeline.Drain(ctx); err != nil {
 					return err
 				}
-			}
-			if asJSON {
-				return writeJSON(a.stdout, sum)
-			}
-			fmt.Fprintf(a.stdout, "read %d, new %d, duplicate %d, notices %d, incidents %d, unparsed %d\n",
-				sum.Read, sum.New, sum.Duplicate, sum.Notices, sum.Incidents, sum.Unparsed)
-			if sum.Errors > 0 {
-				return fmt.Errorf("%d file(s) could not be read", sum.Errors)
-			}
-			return nil
+				progress := newProgress(a.stderr, len(files))
+				incidents := map[int64]bool{}
+				var sum ingestSummary
+				for i, path := range files {
+					err := pipeline.ReadMail(path, cmd.InOrStdin(), env.cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
+						sum.Read++
+						res, err := env.pipeline.Ingest(ctx, store.Message{
+							Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw)), ReceivedAt: time.Now(),
+						})
+						if err != nil {
+							return err
+						}
+						sum.add(res, incidents)
+						return nil
+					})
+					if err != nil {
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
+						sum.Errors++
+						fmt.Fprintf(a.stderr, "abusewatch: %s: %v\n", path, err)
+					}
+					progress.update(i + 1)
+				}
+				progress.done()
+				sum.Incidents = len(incidents)
+				if drain {
+					if err := env.pipeline.Drain(ctx); err != nil {
+						return err
+					}
+				}
+				if asJSON {
+					return writeJSON(a.stdout, sum)
+				}
+				fmt.Fprintf(a.stdout, "read %d, new %d, duplicate %d, notices %d, incidents %d, unparsed %d\n",
+					sum.Read, sum.New, sum.Duplicate, sum.Notices, sum.Incidents, sum.Unparsed)
+				if sum.Errors > 0 {
+					return fmt.Errorf("%d file(s) could not be read", sum.Errors)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")

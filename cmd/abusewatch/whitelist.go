@@ -60,25 +60,22 @@ Without --source inside an SSH session, the SSH client's address is offered.`,
 				return err
 			}
 			ctx := cmd.Context()
-			env, err := a.openPipeline(ctx)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			g, err := env.pipeline.Grant(ctx, pipeline.GrantRequest{
-				ServerIP: ip, Source: src, For: dur, Force: force, By: operator(), Reason: reason,
+			return a.withPipeline(ctx, func(env *env) error {
+				g, err := env.pipeline.Grant(ctx, pipeline.GrantRequest{
+					ServerIP: ip, Source: src, For: dur, Force: force, By: operator(), Reason: reason,
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "grant %d: %s may reach %s (%s) until %s (%s)\n", g.Grant.ID, g.Grant.Source, g.Grant.ServerIP,
+					g.Grant.Provider, g.Grant.ExpiresAt.UTC().Format(time.RFC3339), dur)
+				if g.Rule.State == "unfiltered" {
+					fmt.Fprintf(a.stdout, "note: no firewall filters %s at the provider; nothing had to be opened\n", ip)
+				}
+				fmt.Fprintf(a.stdout, "revoke it early with: abusewatch whitelist revoke %d\n", g.Grant.ID)
+				warnNoDaemon(a.stderr, env.cfg.Store.Path)
+				return nil
 			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "grant %d: %s may reach %s (%s) until %s (%s)\n", g.Grant.ID, g.Grant.Source, g.Grant.ServerIP,
-				g.Grant.Provider, g.Grant.ExpiresAt.UTC().Format(time.RFC3339), dur)
-			if g.Rule.State == "unfiltered" {
-				fmt.Fprintf(a.stdout, "note: no firewall filters %s at the provider; nothing had to be opened\n", ip)
-			}
-			fmt.Fprintf(a.stdout, "revoke it early with: abusewatch whitelist revoke %d\n", g.Grant.ID)
-			warnNoDaemon(a.stderr, env.cfg.Store.Path)
-			return nil
 		},
 	}
 	cmd.Flags().StringVar(&source, "source", "", "admin IP or prefix to let in (default: the SSH client, after confirmation)")
@@ -171,23 +168,20 @@ func newWhitelistListCmd(a *app) *cobra.Command {
 		Short: "List whitelist grants, live and past",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := a.openPipeline(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			grants, err := env.store.Grants(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				out := make([]grantJSON, 0, len(grants))
-				for _, g := range grants {
-					out = append(out, toGrantJSON(g))
+			return a.withPipeline(cmd.Context(), func(env *env) error {
+				grants, err := env.store.Grants(cmd.Context())
+				if err != nil {
+					return err
 				}
-				return writeJSON(a.stdout, out)
-			}
-			return printGrants(a.stdout, grants)
+				if asJSON {
+					out := make([]grantJSON, 0, len(grants))
+					for _, g := range grants {
+						out = append(out, toGrantJSON(g))
+					}
+					return writeJSON(a.stdout, out)
+				}
+				return printGrants(a.stdout, grants)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
@@ -232,17 +226,14 @@ func newWhitelistRevokeCmd(a *app) *cobra.Command {
 			if _, err := a.requireConfig(); err != nil {
 				return err
 			}
-			env, err := a.openPipeline(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			g, err := env.pipeline.RevokeGrant(cmd.Context(), id, operator())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "grant %d revoked: %s no longer reaches %s\n", g.ID, g.Source, g.ServerIP)
-			return nil
+			return a.withPipeline(cmd.Context(), func(env *env) error {
+				g, err := env.pipeline.RevokeGrant(cmd.Context(), id, operator())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "grant %d revoked: %s no longer reaches %s\n", g.ID, g.Source, g.ServerIP)
+				return nil
+			})
 		},
 	}
 }
@@ -256,14 +247,11 @@ func newWhitelistExpireCmd(a *app) *cobra.Command {
 			if _, err := a.requireConfig(); err != nil {
 				return err
 			}
-			env, err := a.openPipeline(cmd.Context())
-			if err != nil {
+			return a.withPipeline(cmd.Context(), func(env *env) error {
+				res, err := env.pipeline.ReconcileGrants(cmd.Context())
+				fmt.Fprintf(a.stdout, "expired %d grants, marked %d interrupted grants failed, removed %d orphan rules\n", res.Expired, res.Failed, res.Orphans)
 				return err
-			}
-			defer env.Close()
-			res, err := env.pipeline.ReconcileGrants(cmd.Context())
-			fmt.Fprintf(a.stdout, "expired %d grants, marked %d interrupted grants failed, removed %d orphan rules\n", res.Expired, res.Failed, res.Orphans)
-			return err
+			})
 		},
 	}
 }
