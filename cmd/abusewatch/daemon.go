@@ -101,7 +101,9 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer release()
-	d.log.Info("abusewatch watching", "mailboxes", len(d.watchers), "workers", d.cfg.Workers.Count)
+	// Read before any reload may replace d.cfg; workers are fixed at start.
+	workers := d.cfg.Workers.Count
+	d.log.Info("abusewatch watching", "mailboxes", len(d.watchers), "workers", workers)
 	d.mu.Lock()
 	d.runCtx = ctx
 	for _, w := range d.watchers {
@@ -109,7 +111,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	}
 	d.mu.Unlock()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = d.built.Pipeline.RunWorkers(ctx, d.cfg.Workers.Count) })
+	wg.Go(func() { _ = d.built.Pipeline.RunWorkers(ctx, workers) })
 	wg.Go(func() { d.reportFailingMailboxes(ctx, 30*time.Second) })
 	if d.reloads != nil {
 		wg.Go(func() { d.reloadOnSignal(ctx) })
