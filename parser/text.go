@@ -80,17 +80,6 @@ func joinHostPort(host, port string) string {
 	return host + ":" + port
 }
 
-// containsFold reports whether s contains substr, ignoring ASCII case.
-func containsFold(s, substr string) bool {
-	n := len(substr)
-	for i := 0; i+n <= len(s); i++ {
-		if strings.EqualFold(s[i:i+n], substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // maxEvents bounds the log lines kept per notice: a hostile or huge log must
 // not make the work or the stored notice unbounded.
 const maxEvents = 1000
