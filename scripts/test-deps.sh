@@ -13,7 +13,6 @@ command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v clamscan >/dev/null 2>&1 || need+=(clamav)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
-command -v clamscan >/dev/null 2>&1 || need+=(clamav)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
