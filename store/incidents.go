@@ -47,6 +47,7 @@ type IncidentDetail struct {
 	NoticeRecords []NoticeRecord
 	Timeline      []TimelineEntry // oldest first
 	Evidence      []Evidence
+	Runs          []TriageRunRecord // oldest first
 }
 
 // StateSnapshot is what a provider said about a server at one time.
@@ -60,6 +61,7 @@ type StateSnapshot struct {
 // Evidence is the captured result of one triage job.
 type Evidence struct {
 	ID, IncidentID           int64
+	Run                      string // the triage run (task key) that made it
 	Job, Host, Where, Status string
 	Argv                     []string
 	ExitCode                 int
@@ -229,6 +231,9 @@ func incidentDetail(ctx context.Context, tx *sql.Tx, id int64) (*IncidentDetail,
 	if d.Evidence, err = incidentEvidence(ctx, tx, id); err != nil {
 		return nil, fmt.Errorf("read evidence: %w", err)
 	}
+	if d.Runs, err = triageRuns(ctx, tx, id); err != nil {
+		return nil, fmt.Errorf("read triage runs: %w", err)
+	}
 	return d, nil
 }
 
@@ -278,7 +283,7 @@ func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord,
 }
 
 func incidentEvidence(ctx context.Context, tx *sql.Tx, id int64) ([]Evidence, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, job, host, "where", status, argv, exit_code, output,
+	rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, run, job, host, "where", status, argv, exit_code, output,
 		dropped, started_at, duration_ns, findings, error FROM evidence WHERE incident_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err
@@ -289,7 +294,7 @@ func incidentEvidence(ctx context.Context, tx *sql.Tx, id int64) ([]Evidence, er
 		var e Evidence
 		var argv, findings string
 		var started, dur int64
-		if err := rows.Scan(&e.ID, &e.IncidentID, &e.Job, &e.Host, &e.Where, &e.Status, &argv, &e.ExitCode, &e.Output,
+		if err := rows.Scan(&e.ID, &e.IncidentID, &e.Run, &e.Job, &e.Host, &e.Where, &e.Status, &argv, &e.ExitCode, &e.Output,
 			&e.Dropped, &started, &dur, &findings, &e.Error); err != nil {
 			return nil, err
 		}
@@ -462,11 +467,16 @@ func stateChange(prev *StateSnapshot, cur StateSnapshot) string {
 type TriageRun struct {
 	IncidentID int64
 	// Run names the run (the task's key): a run is recorded once.
-	Run      string
-	Evidence []Evidence
-	Summary  string
-	Raise    int // 0: the findings call for nothing
-	RaiseWhy string
+	Run string
+	// Trigger says what made the run happen: the trust that allowed it
+	// (a verified notice, the provider's API) or an operator.
+	Trigger   string
+	StartedAt time.Time // zero: now
+	Evidence  []Evidence
+	Suspects  []Suspect // best first
+	Summary   string
+	Raise     int // 0: the findings call for nothing
+	RaiseWhy  string
 }
 
 // TriageRecorded reports whether a run was recorded already: a task retried
@@ -493,6 +503,9 @@ func (s *Store) RecordTriage(ctx context.Context, r TriageRun, then func(raised 
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM evidence WHERE run = ?`, r.Run).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		if err := t.insertRun(r); err != nil {
 			return err
 		}
 		for _, e := range r.Evidence {

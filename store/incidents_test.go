@@ -103,8 +103,13 @@ func TestIncidentDetail(t *testing.T) {
 	}
 	ev := Evidence{IncidentID: id, Job: "ps", Host: "hv1", Where: "ssh", Status: "ok", Argv: []string{"ps", "aux"},
 		Output: []byte("root 1 init\n"), Dropped: 10, StartedAt: t0, Duration: 1500 * time.Millisecond, Findings: []string{"miner running"}}
-	run := TriageRun{IncidentID: id, Run: "triage:1:sev4", Evidence: []Evidence{ev}, Summary: "triage ran 1 job(s) on hv1: 1 ok",
-		Raise: 5, RaiseWhy: "rootkit found"}
+	suspects := []Suspect{
+		{Kind: "container", Name: "gitlab", Host: "hv1", Container: "gitlab", Why: []string{"0.0.0.0:123 published by gitlab"}},
+		{Kind: "process", Name: "wate", Host: "hv1", PID: 4242, User: "git", Exe: "/tmp/.x/wate", Container: "gitlab",
+			Why: []string{"812 sockets to 203.0.113.50:80", "exe under /tmp"}},
+	}
+	run := TriageRun{IncidentID: id, Run: "triage:1:sev4", Trigger: "notice: DKIM pass for hetzner.com", StartedAt: t0,
+		Evidence: []Evidence{ev}, Suspects: suspects, Summary: "triage ran 1 job(s) on hv1: 1 ok", Raise: 5, RaiseWhy: "rootkit found"}
 	then := func(raised bool) []NewTask {
 		return []NewTask{{Kind: "notify", Key: fmt.Sprintf("triage-news-raised-%v", raised), IncidentID: id}}
 	}
@@ -138,7 +143,16 @@ func TestIncidentDetail(t *testing.T) {
 		t.Errorf("notice record %+v", n)
 	}
 	if len(d.Evidence) == 1 {
-		ev.ID = d.Evidence[0].ID
+		ev.ID, ev.Run = d.Evidence[0].ID, run.Run
+	}
+	wantSuspects := slices.Clone(suspects)
+	wantSuspects[0].Rank, wantSuspects[1].Rank = 1, 2
+	wantRuns := []TriageRunRecord{{Run: run.Run, Trigger: run.Trigger, StartedAt: t0, Suspects: wantSuspects}}
+	if !reflect.DeepEqual(d.Runs, wantRuns) {
+		t.Errorf("runs %+v, want %+v", d.Runs, wantRuns)
+	}
+	if runs, err := s.TriageRuns(ctx, id); err != nil || !reflect.DeepEqual(runs, wantRuns) {
+		t.Errorf("TriageRuns = %+v, %v; want %+v", runs, err, wantRuns)
 	}
 	if len(d.Evidence) != 1 || !reflect.DeepEqual(d.Evidence[0], ev) {
 		t.Errorf("evidence %+v, want %+v", d.Evidence, ev)

@@ -111,7 +111,7 @@ func TestOpenRefuses(t *testing.T) {
 		wantErr string
 	}{
 		{name: "newer schema", pragma: "PRAGMA user_version = 7",
-			wantErr: "store: database schema version 7 is newer than this abusewatch knows (2); upgrade abusewatch"},
+			wantErr: "store: database schema version 7 is newer than this abusewatch knows (3); upgrade abusewatch"},
 		{name: "other application", pragma: "PRAGMA application_id = 42", wantErr: "is not abusewatch's"},
 		{name: "not a database", raw: []byte(strings.Repeat("this is not sqlite\n", 100)), wantErr: "not a database"},
 	}
@@ -182,5 +182,61 @@ func TestGrants(t *testing.T) {
 	}
 	if err := s.UpdateGrant(ctx, Grant{ID: id + 1}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("UpdateGrant(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestMigrationRebuildsMessagesKeepingTheirRows: migration 3 rebuilds the
+// messages table to widen its status vocabulary; every row, and every notice and
+// raw body that points at one, must survive it.
+func TestMigrationRebuildsMessagesKeepingTheirRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aw.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:2] {
+		if _, err := db.Exec(m.sql); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = 2; PRAGMA application_id = %d;
+		INSERT INTO messages (id, sha256, size, received_at, status, reason, subject) VALUES (7, x'01', 5, 1000, 'none', 'not abuse', 'hello');
+		INSERT INTO raw (message, body) VALUES (7, x'68656c6c6f');
+		INSERT INTO incidents (id, provider, ip, status, opened_at) VALUES (3, 'ovh', '51.91.10.20', 'open', 1000);
+		INSERT INTO notices (message, seq, incident_id, provider, kind, severity) VALUES (7, 0, 3, 'ovh', 'block', 4);`, applicationID)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open over version 2: %v", err)
+	}
+	defer s.Close()
+	var subject, status string
+	var body []byte
+	if err := s.r.QueryRow(`SELECT m.subject, m.status, r.body FROM messages m JOIN raw r ON r.message = m.id WHERE m.id = 7`).Scan(&subject, &status, &body); err != nil {
+		t.Fatalf("message 7 after the rebuild: %v", err)
+	}
+	if subject != "hello" || status != "none" || string(body) != "hello" {
+		t.Errorf("message 7 = %q %q %q", subject, status, body)
+	}
+	rows, err := s.r.Query(`PRAGMA foreign_key_check`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		t.Error("foreign key violations after the rebuild")
+	}
+	if _, err := s.w.Exec(`INSERT INTO messages (size, received_at, status, reason) VALUES (1, 1, 'oversize', 'x')`); err != nil {
+		t.Errorf("status oversize refused after migration 3: %v", err)
+	}
+	if _, err := s.w.Exec(`INSERT INTO messages (size, received_at, status, reason) VALUES (1, 1, 'bogus', 'x')`); err == nil {
+		t.Error("status bogus accepted")
 	}
 }
