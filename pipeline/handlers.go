@@ -8,37 +8,31 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// Notifier delivers chat messages; notify.Notifier is the real one.
-// Channels are addressed by index; queued messages name them by ID, which
-// survives a configuration reload that adds or removes channels.
-type Notifier interface {
-	Channels() int
-	ID(channel int) string
-	Matches(channel int, ev notify.Event) bool
-	Send(ctx context.Context, channel int, ev notify.Event) error
-}
-
 // StateReader reads what a provider did to an IP; providers.Registry is the real one.
 type StateReader interface {
 	State(ctx context.Context, ip netip.Addr) (*providers.State, error)
 }
 
-// severityKinds names severities by the notice kind that carries them.
-var severityKinds = [...]parser.Kind{parser.KindStatus, parser.KindComplaint, parser.KindAttack, parser.KindBlock, parser.KindRescue}
-
-func severityName(sev int) string {
-	for _, k := range severityKinds {
-		if k.Severity() == sev {
-			return string(k)
-		}
+// severityName is the name of an incident's severity for chat, "" for none:
+// notify reads "" as an event without a severity.
+func severityName(rank int) string {
+	if rank <= 0 {
+		return ""
 	}
-	return ""
+	return config.SeverityName(rank)
+}
+
+// severityOf is the rank of a notice kind.
+func severityOf(k parser.Kind) int {
+	rank, _ := config.SeverityRank(string(k))
+	return rank
 }
 
 // channelsFor lists the IDs of the channels whose filters want event about
@@ -54,14 +48,11 @@ func (p *Pipeline) channelsFor(event string, ch store.IncidentChange) []string {
 }
 
 // wanting lists the IDs of the channels whose filters want ev.
-func wanting(n Notifier, ev notify.Event) []string {
-	if n == nil {
-		return nil
-	}
+func wanting(n *notify.Notifier, ev notify.Event) []string {
 	var out []string
-	for c := range n.Channels() {
-		if n.Matches(c, ev) {
-			out = append(out, n.ID(c))
+	for _, c := range n.Channels() {
+		if c.Matches(ev) {
+			out = append(out, c.ID())
 		}
 	}
 	return out
@@ -101,9 +92,9 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 	sev := 0
 	switch {
 	case st.Rescue:
-		sev = parser.KindRescue.Severity()
+		sev = severityOf(parser.KindRescue)
 	case st.Blocked || st.Locked || st.Hacked:
-		sev = parser.KindBlock.Severity()
+		sev = severityOf(parser.KindBlock)
 	}
 	if sev > 0 {
 		escalated := inc.Incident
@@ -279,20 +270,11 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 // 429, timeout) is tried again later. A channel removed from the
 // configuration since the message was queued fails the task for good.
 func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) error {
-	n := p.chat()
-	ch := -1
-	if n != nil {
-		for c := range n.Channels() {
-			if n.ID(c) == channelID {
-				ch = c
-				break
-			}
-		}
-	}
-	if ch < 0 {
+	ch := p.chat().Channel(channelID)
+	if ch == nil {
 		return permanent(fmt.Errorf("notify: channel %q is no longer configured", channelID))
 	}
-	if err := n.Send(ctx, ch, ev); err != nil {
+	if err := ch.Send(ctx, ev); err != nil {
 		if !notify.IsRetryable(err) {
 			return permanent(err)
 		}

@@ -190,7 +190,7 @@ func TestMailboxFailingToldOncePerSpell(t *testing.T) {
 // message to whichever channel now has its old position.
 func TestQueuedMessagesFollowTheirChannelAcrossReload(t *testing.T) {
 	recv := notifytest.NewReceiver(t)
-	channels := func(names ...string) Notifier {
+	channels := func(names ...string) *notify.Notifier {
 		var cs []config.Channel
 		for _, name := range names {
 			cs = append(cs, config.Channel{Name: name, URL: recv.GenericURL(name)})
