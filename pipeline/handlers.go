@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
@@ -99,9 +100,11 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 	if sev > 0 {
 		escalated := inc.Incident
 		escalated.Severity = sev
-		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, "provider state: "+stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue),
+		why := "provider state: " + stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue)
+		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, why,
 			func() []store.NewTask {
-				return p.eventTasks(&escalated, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev), "")
+				return p.eventTasks(&escalated, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev),
+					fmt.Sprintf("raised from %s: %s", severityName(inc.Severity), why))
 			})
 		if err != nil {
 			return err
@@ -189,7 +192,7 @@ func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind noti
 func (p *Pipeline) eventTasks(inc *store.Incident, kind notify.EventKind, discriminator, detail string) []store.NewTask {
 	var tasks []store.NewTask
 	for _, c := range wanting(p.chat(), p.event(inc, notifyPayload{Event: string(kind)})) {
-		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail}) // plain struct, always marshals
+		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail, Severity: inc.Severity}) // plain struct, always marshals
 		tasks = append(tasks, store.NewTask{
 			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c-%s", inc.ID, kind, discriminator, c),
 			Payload: payload, IncidentID: inc.ID, RunAt: p.now(),
@@ -252,18 +255,66 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	ev := p.event(&detail.Incident, pl)
+	ev.Deadline = latestDeadline(detail.NoticeRecords)
 	switch notify.EventKind(pl.Event) {
+	case notify.IncidentOpened, notify.IncidentEscalated:
+		if pl.Severity > 0 {
+			ev.Severity = severityName(pl.Severity)
+		}
 	case notify.DeadlineApproaching, notify.DeadlinePassed:
 		if detail.Status == "resolved" {
 			return nil // nobody needs a reminder for a closed case
 		}
 	case notify.IncidentUpdated:
-		ev.Count = noticesBetween(detail.NoticeRecords, pl.From, pl.To)
-		if ev.Count == 0 {
+		if !digest(&ev, noticesBetween(detail.NoticeRecords, pl.From, pl.To), pl.From, pl.To) {
 			return nil
 		}
 	}
 	return p.send(ctx, pl.Channel, ev)
+}
+
+// digest makes an update message say what is new: the notices of its
+// window, by kind and attack, and the window itself, so that two updates of
+// one incident never read the same. One unverified notice marks the update
+// unverified, even on an incident a verified notice opened. It reports
+// false when the window holds no notice (a reparse moved them).
+func digest(ev *notify.Event, notices []store.NoticeRecord, from, to time.Time) bool {
+	if len(notices) == 0 {
+		return false
+	}
+	var order []string
+	counts := map[string]int{}
+	for _, r := range notices {
+		what := r.Kind
+		if r.Attack != "" && r.Attack != string(parser.AttackUnknown) {
+			what += " " + r.Attack
+		}
+		if counts[what] == 0 {
+			order = append(order, what)
+		}
+		counts[what]++
+		if r.Authentic != string(parser.AuthPass) {
+			ev.Unverified = true
+		}
+	}
+	parts := make([]string, len(order))
+	for i, what := range order {
+		parts[i] = fmt.Sprintf("%d× %s", counts[what], what)
+	}
+	ev.Count = len(notices)
+	ev.Detail = fmt.Sprintf("new %s–%s UTC: %s", from.UTC().Format("2006-01-02 15:04"), to.UTC().Format("15:04"), strings.Join(parts, ", "))
+	return true
+}
+
+// latestDeadline is the latest deadline any notice of the incident set.
+func latestDeadline(notices []store.NoticeRecord) time.Time {
+	var d time.Time
+	for _, r := range notices {
+		if r.Deadline.After(d) {
+			d = r.Deadline
+		}
+	}
+	return d
 }
 
 // send delivers ev to the channel with that ID; a retryable failure (5xx,
@@ -283,14 +334,14 @@ func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) 
 	return nil
 }
 
-func noticesBetween(notices []store.NoticeRecord, from, to time.Time) int {
-	n := 0
+func noticesBetween(notices []store.NoticeRecord, from, to time.Time) []store.NoticeRecord {
+	var in []store.NoticeRecord
 	for _, r := range notices {
 		if !r.Date.Before(from) && r.Date.Before(to) {
-			n++
+			in = append(in, r)
 		}
 	}
-	return n
+	return in
 }
 
 // event builds the chat event for an incident from its stored facts.

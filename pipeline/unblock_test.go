@@ -61,3 +61,43 @@ func unblockMessages(recv *notifytest.Receiver) int {
 	}
 	return n
 }
+
+// An incident opened by a complaint and escalated by the provider's state
+// announces each step once: the opening says COMPLAINT even when the state
+// task raised it before the opening went out, and the escalation says what
+// raised it. No message repeats another.
+func TestEscalationDoesNotRepeatTheOpening(t *testing.T) {
+	const ip = "192.0.2.92" // the IP of the fixture below
+	emu := ovhtest.New(t)
+	emu.AddIPBlock(ovhtest.IPBlock{Block: ip + "/32", Type: "dedicated", RoutedTo: "ns2.ip-192-0-2.eu"})
+	emu.AddDedicated(ovhtest.Dedicated{Name: "ns2.ip-192-0-2.eu", State: "ok", BootType: "harddisk", PowerState: "poweron"})
+	emu.SetAntihack(ip, ovhtest.Antihack{State: "blocked", BlockedSince: time.Now().Add(-time.Minute), Time: 600})
+	cfg := config.Default()
+	cfg.Providers.OVH = &config.OVH{Endpoint: emu.URL(), ApplicationKey: ovhtest.AppKey, ApplicationSecret: ovhtest.AppSecret, ConsumerKey: ovhtest.ConsumerKey}
+	reg, err := setup.FromConfig(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := notifytest.NewReceiver(t)
+	n, err := notify.New([]config.Channel{{URL: recv.GenericURL("/hook")}}, notify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Now()}
+	st := openStore(t)
+	e := &outboxEnv{t: t, clock: clk, st: st, p: New(Options{Store: st, Notifier: n, Providers: reg, Now: clk.Now})}
+	e.ingest(readFixture(t, "ovh-abuse-malware-en.eml"))
+	e.drainFor(30 * time.Minute)
+
+	var heads []string
+	for _, d := range recv.Deliveries() {
+		head, _, _ := strings.Cut(d.Text, "\n")
+		heads = append(heads, head)
+		if strings.Contains(head, "ESCALATED") && !strings.Contains(d.Text, "raised from complaint: provider state: blocked") {
+			t.Errorf("the escalation does not say what raised it:\n%s", d.Text)
+		}
+	}
+	if len(heads) != 2 || !strings.Contains(heads[0], "COMPLAINT") || !strings.Contains(heads[1], "ESCALATED to BLOCK") {
+		t.Fatalf("messages = %q, want the COMPLAINT opening, then ESCALATED to BLOCK", heads)
+	}
+}
