@@ -97,7 +97,7 @@ func printNoticeTable(w io.Writer, notices []parser.Notice) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			n.File, dash(n.Provider), n.Kind, n.Attack, dash(n.IP), dash(n.Case), n.Authentic, note)
+			line(n.File), cell(dash(n.Provider)), cell(string(n.Kind)), cell(string(n.Attack)), cell(dash(n.IP)), cell(dash(n.Case)), cell(string(n.Authentic)), line(note))
 	}
 	return tw.Flush()
 }
