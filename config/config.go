@@ -176,7 +176,7 @@ func (c *Config) resolveSecrets() error {
 		m := &c.Mailboxes[i]
 		s, err := resolveSecret(m.Password, m.PasswordEnv, m.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("mailboxes[%s]: password: %w", m.Name, err)
+			return fmt.Errorf("mailboxes[%d] (%s): password: %w", i, m.Name, err)
 		}
 		m.Password = s
 	}

@@ -230,6 +230,8 @@ func (p *Pipeline) enqueueStandalone(ctx context.Context, key string, kind notif
 // MailboxFailing tells the team, once per failing spell, that a mailbox has
 // been failing since since: abuse mail is piling up unread.
 func (p *Pipeline) MailboxFailing(ctx context.Context, mailbox string, since time.Time, lastErr string) {
+	// The watcher's errors start with "mailbox NAME: " too: name it once.
+	lastErr = strings.TrimPrefix(lastErr, "mailbox "+mailbox+": ")
 	detail := fmt.Sprintf("mailbox %s failing since %s: %s", mailbox, since.UTC().Format(time.RFC3339), lastErr)
 	p.enqueueStandalone(ctx, fmt.Sprintf("mailbox:%s:%d", mailbox, since.Unix()), notify.MailboxFailing, "", "", detail)
 }

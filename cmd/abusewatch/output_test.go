@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/abusewatch/abusewatch/config"
 )
 
 // hostileCorpus is the mail of pipeline/testdata/hostile: markup and
@@ -213,5 +216,37 @@ func TestJSONLogDurations(t *testing.T) {
 	}
 	if rec["took"] != "1.5s" {
 		t.Errorf("took = %v (%T), want \"1.5s\"", rec["took"], rec["took"])
+	}
+}
+
+// `config example` is the reference for every key: each key of the config
+// types appears in it, as a setting or in a comment.
+func TestConfigExampleNamesEveryKey(t *testing.T) {
+	var missing []string
+	seen := map[reflect.Type]bool{}
+	var walk func(path string, typ reflect.Type)
+	walk = func(path string, typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] || typ == reflect.TypeOf(time.Time{}) {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			if !regexp.MustCompile(`(^|[\s#,])` + regexp.QuoteMeta(key) + `:`).MatchString(exampleConfig) {
+				missing = append(missing, path+key)
+			}
+			walk(path+key+".", f.Type)
+		}
+	}
+	walk("", reflect.TypeOf(config.Config{}))
+	if len(missing) > 0 {
+		t.Errorf("config example lacks %v", missing)
 	}
 }
