@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -82,4 +86,74 @@ func hasChatLine(out, ip string) bool {
 		}
 	}
 	return false
+}
+
+// TestDemoKeep: with --keep the demo's store stays, and the config it
+// prints lets the commands of its chat messages read that store.
+func TestDemoKeep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for a few seconds")
+	}
+	t.Setenv("ABUSEWATCH_CONFIG", "/nonexistent/abusewatch.yaml")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := &lockedBuffer{}
+	root := newRootCmd()
+	root.SetArgs([]string{"demo", "--duration", "3s", "--keep"})
+	root.SetOut(out)
+	root.SetErr(&bytes.Buffer{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(runCtx) }()
+	for !strings.Contains(out.String(), "still running (--keep)") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo --keep ended early: %v\n%s", err, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stop() // Ctrl-C
+	if err := <-done; err != nil {
+		t.Fatalf("demo --keep: %v", err)
+	}
+	_, rest, ok := strings.Cut(out.String(), "abusewatch --config ")
+	if !ok {
+		t.Fatalf("demo --keep printed no --config:\n%s", out.String())
+	}
+	cfg, _, _ := strings.Cut(rest, " ")
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(cfg)) })
+	id := chatIncidentID(t, out.String())
+	show, _, err := cli(t, "--config", cfg, "incidents", "show", id)
+	if err != nil || !strings.Contains(show, "Incident "+id) {
+		t.Errorf("abusewatch --config %s incidents show %s = %v:\n%s", cfg, id, err, show)
+	}
+}
+
+// chatIncidentID is the N of the first "abusewatch incidents show N" in a
+// chat message the demo printed.
+func chatIncidentID(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`chat \|.*abusewatch incidents show (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no chat line names an incident:\n%s", out)
+	}
+	return m[1]
+}
+
+// lockedBuffer is a bytes.Buffer read while the demo writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
