@@ -146,4 +146,3 @@ func waitChat(rcv *notifytest.Receiver, ip string, deadline time.Time) (time.Tim
 		time.Sleep(time.Millisecond)
 	}
 }
-
