@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/abusewatch/abusewatch/internal/testserver"
 	"github.com/abusewatch/abusewatch/notify/notifytest"
@@ -55,42 +51,8 @@ func BenchmarkChatLatency(b *testing.B) {
 		fmt.Fprintf(f, "notify:\n  - name: bench\n    url: %s\n", rcv.GenericURL("chat"))
 		f.Close()
 
-		daemon := exec.Command(bin, "--config", cfg, "--log-level", "debug", "watch")
-		var logs bytes.Buffer
-		daemon.Stdout, daemon.Stderr = &logs, &logs
-		if err := daemon.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = daemon.Process.Signal(syscall.SIGTERM)
-			_ = daemon.Wait()
-		})
-
-		exists := make(chan time.Time, n*2)
-		watcher, err := imapclient.DialInsecure(d.Addr, &imapclient.Options{
-			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-				Mailbox: func(data *imapclient.UnilateralDataMailbox) {
-					if data.NumMessages != nil {
-						exists <- time.Now()
-					}
-				},
-			},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer watcher.Close()
-		if err := watcher.Login(d.Username, d.Password).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		idle, err := watcher.Idle()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer idle.Close()
+		logs := startWatch(b, bin, cfg)
+		exists := watchExists(b, d, n)
 
 		appender := d.Dial(b)
 		mails, ips := chatMails(b, n+1)

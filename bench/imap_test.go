@@ -186,42 +186,8 @@ func BenchmarkIMAPLatency(b *testing.B) {
 		d := testserver.StartDovecot(b)
 		dir := b.TempDir()
 		cfg := writeConfig(b, d, dir, "flag")
-		daemon := exec.Command(bin, "--config", cfg, "--log-level", "debug", "watch") // debug: the log is shown on failure
-		var logs bytes.Buffer
-		daemon.Stdout, daemon.Stderr = &logs, &logs
-		if err := daemon.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = daemon.Process.Signal(syscall.SIGTERM)
-			_ = daemon.Wait()
-		})
-
-		exists := make(chan time.Time, n*2)
-		watcher, err := imapclient.DialInsecure(d.Addr, &imapclient.Options{
-			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-				Mailbox: func(data *imapclient.UnilateralDataMailbox) {
-					if data.NumMessages != nil {
-						exists <- time.Now()
-					}
-				},
-			},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer watcher.Close()
-		if err := watcher.Login(d.Username, d.Password).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		idle, err := watcher.Idle()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer idle.Close()
+		logs := startWatch(b, bin, cfg)
+		exists := watchExists(b, d, n)
 
 		db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "abusewatch.db")+"?mode=ro&_busy_timeout=1000")
 		if err != nil {
@@ -278,6 +244,55 @@ func BenchmarkIMAPLatency(b *testing.B) {
 			b.Logf("daemon logged errors:\n%s", tail(logs.String()))
 		}
 	}
+}
+
+// startWatch starts `abusewatch watch` on cfg, stopped when the benchmark
+// ends, and returns its log (debug: it is shown on failure).
+func startWatch(b *testing.B, bin, cfg string) *bytes.Buffer {
+	b.Helper()
+	daemon := exec.Command(bin, "--config", cfg, "--log-level", "debug", "watch")
+	var logs bytes.Buffer
+	daemon.Stdout, daemon.Stderr = &logs, &logs
+	if err := daemon.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = daemon.Process.Signal(syscall.SIGTERM)
+		_ = daemon.Wait()
+	})
+	return &logs
+}
+
+// watchExists idles on INBOX on a connection of its own and sends the time
+// of each EXISTS: the server's own APPEND → EXISTS delay.
+func watchExists(b *testing.B, d *testserver.Dovecot, n int) chan time.Time {
+	b.Helper()
+	exists := make(chan time.Time, n*2)
+	watcher, err := imapclient.DialInsecure(d.Addr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					exists <- time.Now()
+				}
+			},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { watcher.Close() })
+	if err := watcher.Login(d.Username, d.Password).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	idle, err := watcher.Idle()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { idle.Close() })
+	return exists
 }
 
 func drain(c chan time.Time) {

@@ -7,11 +7,9 @@ import (
 	"testing"
 )
 
-func TestReadMbox(t *testing.T) {
-	mbox := "From abuse@ovh.net Mon Jul 14 22:15:40 2025\n" +
-		"From: abuse@ovh.net\nSubject: one\n\nbody one\n>From the quoted line\n\n" +
-		"From network-abuse@hetzner.com Tue Aug  7 09:30:21 2018\n" +
-		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
+// readMboxFile writes mbox to a file and reads its messages.
+func readMboxFile(t *testing.T, mbox string) (string, []MailFile) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "abuse.mbox")
 	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
 		t.Fatal(err)
@@ -20,6 +18,15 @@ func TestReadMbox(t *testing.T) {
 	if err := ReadMail(path, nil, 1<<20, func(m MailFile) error { got = append(got, m); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	return path, got
+}
+
+func TestReadMbox(t *testing.T) {
+	mbox := "From abuse@ovh.net Mon Jul 14 22:15:40 2025\n" +
+		"From: abuse@ovh.net\nSubject: one\n\nbody one\n>From the quoted line\n\n" +
+		"From network-abuse@hetzner.com Tue Aug  7 09:30:21 2018\n" +
+		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
+	path, got := readMboxFile(t, mbox)
 	if len(got) != 2 {
 		t.Fatalf("read %d messages, want 2", len(got))
 	}
@@ -89,14 +96,7 @@ func TestReadMboxSeparators(t *testing.T) {
 		"From the logs again, after a blank line.\n\n" +
 		"From - Tue Aug  7 09:30:21 +0200 2018\n" +
 		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
-	path := filepath.Join(t.TempDir(), "abuse.mbox")
-	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var got []MailFile
-	if err := ReadMail(path, nil, 1<<20, func(m MailFile) error { got = append(got, m); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	_, got := readMboxFile(t, mbox)
 	if len(got) != 2 {
 		for _, m := range got {
 			t.Logf("%s:\n%s", m.Path, m.Raw)

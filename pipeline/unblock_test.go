@@ -24,6 +24,24 @@ func TestUnblockPossibleIsToldOnce(t *testing.T) {
 	since := time.Now().Add(-time.Minute)
 	emu.SetAntihack(ip, ovhtest.Antihack{State: "blocked", BlockedSince: since, Time: 600})
 
+	e, recv := newOVHChatEnv(t, emu)
+
+	e.ingest(readFixture(t, "ovh-antihack-syn-flood-fr.eml"))
+	e.drainFor(time.Minute)
+	if got := unblockMessages(recv); got != 0 {
+		t.Fatalf("unblock messages while the wait runs = %d, want 0", got)
+	}
+	emu.SetAntihack(ip, ovhtest.Antihack{State: "blocked", BlockedSince: since, Time: 0}) // OVH's wait is over
+	e.drainFor(30 * time.Minute)
+	if got := unblockMessages(recv); got != 1 {
+		t.Fatalf("unblock messages after the wait = %d, want exactly 1", got)
+	}
+}
+
+// newOVHChatEnv is a pipeline reading the OVH emulator's state, with one
+// chat channel to a receiver and a settable clock.
+func newOVHChatEnv(t *testing.T, emu *ovhtest.Server) (*outboxEnv, *notifytest.Receiver) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Providers.OVH = &config.OVH{Endpoint: emu.URL(), ApplicationKey: ovhtest.AppKey, ApplicationSecret: ovhtest.AppSecret, ConsumerKey: ovhtest.ConsumerKey}
 	reg, err := setup.FromConfig(cfg, slog.New(slog.DiscardHandler))
@@ -37,19 +55,7 @@ func TestUnblockPossibleIsToldOnce(t *testing.T) {
 	}
 	st := openStore(t)
 	clk := &clock{now: time.Now()}
-	p := New(Options{Store: st, Notifier: n, Providers: reg, Now: clk.Now})
-	e := &outboxEnv{t: t, clock: clk, st: st, p: p}
-
-	e.ingest(readFixture(t, "ovh-antihack-syn-flood-fr.eml"))
-	e.drainFor(time.Minute)
-	if got := unblockMessages(recv); got != 0 {
-		t.Fatalf("unblock messages while the wait runs = %d, want 0", got)
-	}
-	emu.SetAntihack(ip, ovhtest.Antihack{State: "blocked", BlockedSince: since, Time: 0}) // OVH's wait is over
-	e.drainFor(30 * time.Minute)
-	if got := unblockMessages(recv); got != 1 {
-		t.Fatalf("unblock messages after the wait = %d, want exactly 1", got)
-	}
+	return &outboxEnv{t: t, clock: clk, st: st, p: New(Options{Store: st, Notifier: n, Providers: reg, Now: clk.Now})}, recv
 }
 
 func unblockMessages(recv *notifytest.Receiver) int {
@@ -72,20 +78,7 @@ func TestEscalationDoesNotRepeatTheOpening(t *testing.T) {
 	emu.AddIPBlock(ovhtest.IPBlock{Block: ip + "/32", Type: "dedicated", RoutedTo: "ns2.ip-192-0-2.eu"})
 	emu.AddDedicated(ovhtest.Dedicated{Name: "ns2.ip-192-0-2.eu", State: "ok", BootType: "harddisk", PowerState: "poweron"})
 	emu.SetAntihack(ip, ovhtest.Antihack{State: "blocked", BlockedSince: time.Now().Add(-time.Minute), Time: 600})
-	cfg := config.Default()
-	cfg.Providers.OVH = &config.OVH{Endpoint: emu.URL(), ApplicationKey: ovhtest.AppKey, ApplicationSecret: ovhtest.AppSecret, ConsumerKey: ovhtest.ConsumerKey}
-	reg, err := setup.FromConfig(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := notifytest.NewReceiver(t)
-	n, err := notify.New([]config.Channel{{URL: recv.GenericURL("/hook")}}, notify.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{now: time.Now()}
-	st := openStore(t)
-	e := &outboxEnv{t: t, clock: clk, st: st, p: New(Options{Store: st, Notifier: n, Providers: reg, Now: clk.Now})}
+	e, recv := newOVHChatEnv(t, emu)
 	e.ingest(readFixture(t, "ovh-abuse-malware-en.eml"))
 	e.drainFor(30 * time.Minute)
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,13 +10,8 @@ import (
 // runCLI executes the CLI with args and returns its stdout and error.
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	err := root.ExecuteContext(context.Background())
-	return stdout.String(), err
+	stdout, _, err := cli(t, args...)
+	return stdout, err
 }
 
 func writeConfigFile(t *testing.T, content string) string {

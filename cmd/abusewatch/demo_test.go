@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -97,7 +96,8 @@ func TestDemoKeep(t *testing.T) {
 	t.Setenv("ABUSEWATCH_CONFIG", "/nonexistent/abusewatch.yaml")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out := &lockedBuffer{}
+	var buf bytes.Buffer
+	out := &syncWriter{w: &buf}
 	root := newRootCmd()
 	root.SetArgs([]string{"demo", "--duration", "3s", "--keep"})
 	root.SetOut(out)
@@ -105,10 +105,15 @@ func TestDemoKeep(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(runCtx) }()
-	for !strings.Contains(out.String(), "still running (--keep)") {
+	printed := func() string {
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		return buf.String()
+	}
+	for !strings.Contains(printed(), "still running (--keep)") {
 		select {
 		case err := <-done:
-			t.Fatalf("demo --keep ended early: %v\n%s", err, out.String())
+			t.Fatalf("demo --keep ended early: %v\n%s", err, printed())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -116,13 +121,13 @@ func TestDemoKeep(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("demo --keep: %v", err)
 	}
-	_, rest, ok := strings.Cut(out.String(), "abusewatch --config ")
+	_, rest, ok := strings.Cut(printed(), "abusewatch --config ")
 	if !ok {
-		t.Fatalf("demo --keep printed no --config:\n%s", out.String())
+		t.Fatalf("demo --keep printed no --config:\n%s", printed())
 	}
 	cfg, _, _ := strings.Cut(rest, " ")
 	t.Cleanup(func() { os.RemoveAll(filepath.Dir(cfg)) })
-	id := chatIncidentID(t, out.String())
+	id := chatIncidentID(t, printed())
 	show, _, err := cli(t, "--config", cfg, "incidents", "show", id)
 	if err != nil || !strings.Contains(show, "Incident "+id) {
 		t.Errorf("abusewatch --config %s incidents show %s = %v:\n%s", cfg, id, err, show)
@@ -138,22 +143,4 @@ func chatIncidentID(t *testing.T, out string) string {
 		t.Fatalf("no chat line names an incident:\n%s", out)
 	}
 	return m[1]
-}
-
-// lockedBuffer is a bytes.Buffer read while the demo writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
