@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,18 +77,7 @@ func BenchmarkChatLatency(b *testing.B) {
 			}
 			chat = append(chat, at.Sub(start))
 		}
-		slices.Sort(chat)
-		slices.Sort(server)
-		p := func(s []time.Duration, q int) float64 { return float64(s[len(s)*q/100].Microseconds()) / 1000 }
-		b.ReportMetric(p(chat, 50), "p50-ms")
-		b.ReportMetric(p(chat, 99), "p99-ms")
-		b.ReportMetric(p(server, 50), "server-p50-ms")
-		b.ReportMetric(p(server, 99), "server-p99-ms")
-		b.ReportMetric(p(chat, 50)-p(server, 50), "above-server-p50-ms")
-		b.ReportMetric(p(chat, 99)-p(server, 99), "above-server-p99-ms")
-		if strings.Contains(logs.String(), `"level":"ERROR"`) {
-			b.Logf("daemon logged errors:\n%s", tail(logs.String()))
-		}
+		reportLatency(b, chat, server, logs)
 	}
 }
 

@@ -230,19 +230,8 @@ func BenchmarkIMAPLatency(b *testing.B) {
 		if incidents == 0 {
 			b.Fatal("no mail opened or updated an incident: the fixtures are not notices")
 		}
-		slices.Sort(pipeline)
-		slices.Sort(server)
-		p := func(s []time.Duration, q int) float64 { return float64(s[len(s)*q/100].Microseconds()) / 1000 }
-		b.ReportMetric(p(pipeline, 50), "p50-ms")
-		b.ReportMetric(p(pipeline, 99), "p99-ms")
-		b.ReportMetric(p(server, 50), "server-p50-ms")
-		b.ReportMetric(p(server, 99), "server-p99-ms")
-		b.ReportMetric(p(pipeline, 50)-p(server, 50), "above-server-p50-ms")
-		b.ReportMetric(p(pipeline, 99)-p(server, 99), "above-server-p99-ms")
+		reportLatency(b, pipeline, server, logs)
 		b.ReportMetric(float64(incidents), "mails-with-incident")
-		if strings.Contains(logs.String(), `"level":"ERROR"`) {
-			b.Logf("daemon logged errors:\n%s", tail(logs.String()))
-		}
 	}
 }
 
@@ -293,6 +282,24 @@ func watchExists(b *testing.B, d *testserver.Dovecot, n int) chan time.Time {
 	}
 	b.Cleanup(func() { idle.Close() })
 	return exists
+}
+
+// reportLatency reports p50 and p99 of our delays and of the server's, the
+// difference of each, and the daemon's errors if it logged any.
+func reportLatency(b *testing.B, ours, server []time.Duration, logs *bytes.Buffer) {
+	b.Helper()
+	slices.Sort(ours)
+	slices.Sort(server)
+	p := func(s []time.Duration, q int) float64 { return float64(s[len(s)*q/100].Microseconds()) / 1000 }
+	b.ReportMetric(p(ours, 50), "p50-ms")
+	b.ReportMetric(p(ours, 99), "p99-ms")
+	b.ReportMetric(p(server, 50), "server-p50-ms")
+	b.ReportMetric(p(server, 99), "server-p99-ms")
+	b.ReportMetric(p(ours, 50)-p(server, 50), "above-server-p50-ms")
+	b.ReportMetric(p(ours, 99)-p(server, 99), "above-server-p99-ms")
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		b.Logf("daemon logged errors:\n%s", tail(logs.String()))
+	}
 }
 
 func drain(c chan time.Time) {
