@@ -250,3 +250,26 @@ func TestConfigExampleNamesEveryKey(t *testing.T) {
 		t.Errorf("config example lacks %v", missing)
 	}
 }
+
+// parse reads mbox files as ingest does: one line per message.
+func TestParseReadsMbox(t *testing.T) {
+	var mbox bytes.Buffer
+	for i, f := range []string{"ovh-antispam-en.eml", "hetzner-lock-one.eml"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "parser", "testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&mbox, "From abuse@example.net Mon Jul 14 22:15:4%d 2025\n%s\n", i, raw)
+	}
+	path := filepath.Join(t.TempDir(), "abuse.mbox")
+	if err := os.WriteFile(path, mbox.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := cli(t, "parse", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, path+"#1  ovh") || !strings.Contains(out, path+"#2  hetzner") {
+		t.Errorf("parse of an mbox:\n%s", out)
+	}
+}
