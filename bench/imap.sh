@@ -4,6 +4,8 @@
 #            beside mbsync downloading the same folder; ratio and peak RSS
 #   latency  APPEND -> message committed with IDLE, p50/p99 over 200 mails,
 #            beside Dovecot's own APPEND -> EXISTS delay on a second connection
+#   chat     APPEND -> chat message at a local webhook receiver, p50/p99 over
+#            200 mails, as the delay above the same APPEND -> EXISTS
 # Usage: bench/imap.sh            (results on stdout, in go test -bench format)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +13,4 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go build -o "$out/abusewatch" ./cmd/abusewatch
-ABUSEWATCH_BIN="$out/abusewatch" go test ./bench -run '^$' -bench 'IMAP' -benchtime 1x -timeout 30m -v
+ABUSEWATCH_BIN="$out/abusewatch" go test ./bench -run '^$' -bench 'IMAP|Chat' -benchtime 1x -timeout 30m -v

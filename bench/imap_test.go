@@ -186,42 +186,8 @@ func BenchmarkIMAPLatency(b *testing.B) {
 		d := testserver.StartDovecot(b)
 		dir := b.TempDir()
 		cfg := writeConfig(b, d, dir, "flag")
-		daemon := exec.Command(bin, "--config", cfg, "--log-level", "debug", "watch") // debug: the log is shown on failure
-		var logs bytes.Buffer
-		daemon.Stdout, daemon.Stderr = &logs, &logs
-		if err := daemon.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = daemon.Process.Signal(syscall.SIGTERM)
-			_ = daemon.Wait()
-		})
-
-		exists := make(chan time.Time, n*2)
-		watcher, err := imapclient.DialInsecure(d.Addr, &imapclient.Options{
-			UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-				Mailbox: func(data *imapclient.UnilateralDataMailbox) {
-					if data.NumMessages != nil {
-						exists <- time.Now()
-					}
-				},
-			},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer watcher.Close()
-		if err := watcher.Login(d.Username, d.Password).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		idle, err := watcher.Idle()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer idle.Close()
+		logs := startWatch(b, bin, cfg)
+		exists := watchExists(b, d, n)
 
 		db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "abusewatch.db")+"?mode=ro&_busy_timeout=1000")
 		if err != nil {
@@ -264,19 +230,75 @@ func BenchmarkIMAPLatency(b *testing.B) {
 		if incidents == 0 {
 			b.Fatal("no mail opened or updated an incident: the fixtures are not notices")
 		}
-		slices.Sort(pipeline)
-		slices.Sort(server)
-		p := func(s []time.Duration, q int) float64 { return float64(s[len(s)*q/100].Microseconds()) / 1000 }
-		b.ReportMetric(p(pipeline, 50), "p50-ms")
-		b.ReportMetric(p(pipeline, 99), "p99-ms")
-		b.ReportMetric(p(server, 50), "server-p50-ms")
-		b.ReportMetric(p(server, 99), "server-p99-ms")
-		b.ReportMetric(p(pipeline, 50)-p(server, 50), "above-server-p50-ms")
-		b.ReportMetric(p(pipeline, 99)-p(server, 99), "above-server-p99-ms")
+		reportLatency(b, pipeline, server, logs)
 		b.ReportMetric(float64(incidents), "mails-with-incident")
-		if strings.Contains(logs.String(), `"level":"ERROR"`) {
-			b.Logf("daemon logged errors:\n%s", tail(logs.String()))
-		}
+	}
+}
+
+// startWatch starts `abusewatch watch` on cfg, stopped when the benchmark
+// ends, and returns its log (debug: it is shown on failure).
+func startWatch(b *testing.B, bin, cfg string) *bytes.Buffer {
+	b.Helper()
+	daemon := exec.Command(bin, "--config", cfg, "--log-level", "debug", "watch")
+	var logs bytes.Buffer
+	daemon.Stdout, daemon.Stderr = &logs, &logs
+	if err := daemon.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = daemon.Process.Signal(syscall.SIGTERM)
+		_ = daemon.Wait()
+	})
+	return &logs
+}
+
+// watchExists idles on INBOX on a connection of its own and sends the time
+// of each EXISTS: the server's own APPEND → EXISTS delay.
+func watchExists(b *testing.B, d *testserver.Dovecot, n int) chan time.Time {
+	b.Helper()
+	exists := make(chan time.Time, n*2)
+	watcher, err := imapclient.DialInsecure(d.Addr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					exists <- time.Now()
+				}
+			},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { watcher.Close() })
+	if err := watcher.Login(d.Username, d.Password).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := watcher.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	idle, err := watcher.Idle()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { idle.Close() })
+	return exists
+}
+
+// reportLatency reports p50 and p99 of our delays and of the server's, the
+// difference of each, and the daemon's errors if it logged any.
+func reportLatency(b *testing.B, ours, server []time.Duration, logs *bytes.Buffer) {
+	b.Helper()
+	slices.Sort(ours)
+	slices.Sort(server)
+	p := func(s []time.Duration, q int) float64 { return float64(s[len(s)*q/100].Microseconds()) / 1000 }
+	b.ReportMetric(p(ours, 50), "p50-ms")
+	b.ReportMetric(p(ours, 99), "p99-ms")
+	b.ReportMetric(p(server, 50), "server-p50-ms")
+	b.ReportMetric(p(server, 99), "server-p99-ms")
+	b.ReportMetric(p(ours, 50)-p(server, 50), "above-server-p50-ms")
+	b.ReportMetric(p(ours, 99)-p(server, 99), "above-server-p99-ms")
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		b.Logf("daemon logged errors:\n%s", tail(logs.String()))
 	}
 }
 

@@ -94,8 +94,43 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadWithoutSecrets is Load for the commands that only read the store
+// (incidents, whitelist list): the file is decoded and validated, but no
+// secret is read, so that they run outside the service's environment. The
+// secret fields of the result are empty unless written in clear.
+func LoadWithoutSecrets(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := decode(data)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
 // Parse decodes a configuration from YAML bytes, strictly, and validates it.
 func Parse(data []byte) (*Config, error) {
+	cfg, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.resolveSecrets(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decode reads YAML strictly and fills in the defaults.
+func decode(data []byte) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -103,12 +138,6 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err
 	}
 	cfg.applyDefaults()
-	if err := cfg.resolveSecrets(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	return &cfg, nil
 }
 
@@ -147,9 +176,20 @@ func (c *Config) resolveSecrets() error {
 		m := &c.Mailboxes[i]
 		s, err := resolveSecret(m.Password, m.PasswordEnv, m.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("mailboxes[%s]: password: %w", m.Name, err)
+			return fmt.Errorf("mailboxes[%d] (%s): password: %w", i, m.Name, err)
 		}
 		m.Password = s
+	}
+	for i := range c.Notify {
+		ch := &c.Notify[i]
+		s, err := resolveSecret(ch.URL, ch.URLEnv, ch.URLFile)
+		if err != nil {
+			return fmt.Errorf("notify[%d]: url: %w", i, err)
+		}
+		ch.URL = s
+	}
+	if err := c.Triage.resolveSecrets(); err != nil {
+		return err
 	}
 	return c.Providers.resolveSecrets()
 }

@@ -70,7 +70,7 @@ func (m *Mailbox) validate() error {
 	if m.Username == "" {
 		errs = append(errs, errors.New("username: required"))
 	}
-	if m.Password == "" && m.TokenFile == "" {
+	if m.Password == "" && m.PasswordEnv == "" && m.PasswordFile == "" && m.TokenFile == "" {
 		errs = append(errs, errors.New("password: set password, password_env, password_file or token_file"))
 	}
 	switch m.TLS {

@@ -13,7 +13,11 @@ type Channel struct {
 	// Name identifies the channel in logs, metrics and queued messages; by
 	// default an identifier derived from the URL is used.
 	Name string `yaml:"name"`
-	URL  string `yaml:"url"`
+	// URL holds the service's token: prefer URLEnv or URLFile, which keep
+	// it out of the file (DESIGN.md: every secret has _env and _file forms).
+	URL     string `yaml:"url"`
+	URLEnv  string `yaml:"url_env"`
+	URLFile string `yaml:"url_file"`
 	// MinSeverity drops events of lower severity (status < complaint < attack < block < rescue).
 	MinSeverity string `yaml:"min_severity"`
 	// Providers, when set, keeps only events about incidents of these providers.
@@ -27,12 +31,22 @@ type Channel struct {
 // ID identifies the channel across configuration reloads, so that a queued
 // message goes to the channel it was meant for even after channels were
 // added or removed around it. It is the name when set, else "url-" and a
-// hash of the URL, which holds a secret and is never shown itself.
+// hash of the URL (or of the variable or file it is read from), which holds
+// a secret and is never shown itself.
 func (c Channel) ID() string {
 	if c.Name != "" {
 		return c.Name
 	}
-	sum := sha256.Sum256([]byte(c.URL))
+	// A URL read from the environment or a file is known by where it is
+	// read from: the ID survives a token rotation, and needs no secret.
+	src := c.URL
+	switch {
+	case c.URLEnv != "":
+		src = "env:" + c.URLEnv
+	case c.URLFile != "":
+		src = "file:" + c.URLFile
+	}
+	sum := sha256.Sum256([]byte(src))
 	return "url-" + hex.EncodeToString(sum[:6])
 }
 
@@ -40,8 +54,16 @@ func (c Channel) validate() error {
 	if c.Name != "" && !validChannelName(c.Name) {
 		return fmt.Errorf("name %q: use at most 64 letters, digits, '.', '_' or '-'", c.Name)
 	}
+	if c.MinSeverity != "" {
+		if _, ok := SeverityRank(c.MinSeverity); !ok {
+			return fmt.Errorf("min_severity: %q is not one of %s", c.MinSeverity, severityList())
+		}
+	}
 	if c.URL == "" {
-		return errors.New("url: required")
+		if c.URLEnv != "" || c.URLFile != "" {
+			return nil // read later, with the other secrets (LoadWithoutSecrets)
+		}
+		return errors.New("url: required (url, url_env or url_file)")
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme == "" {

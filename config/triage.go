@@ -59,26 +59,6 @@ const KitPrefix = "kit."
 
 var placeholderRE = regexp.MustCompile(`\{[A-Za-z_]+\}`)
 
-// SeverityRank maps a severity name (the kinds of a notice, DESIGN.md) to
-// its rank: status 1 < complaint 2 < attack 3 < block 4 < rescue 5.
-// The same order as parser.Kind.Severity, restated here because config
-// validates min_severity and imports nothing of ours.
-func SeverityRank(name string) (int, bool) {
-	switch name {
-	case "status":
-		return 1, true
-	case "complaint":
-		return 2, true
-	case "attack":
-		return 3, true
-	case "block":
-		return 4, true
-	case "rescue":
-		return 5, true
-	}
-	return 0, false
-}
-
 // When selects the incidents a job runs for; an empty list matches anything.
 type When struct {
 	Providers   []string `yaml:"providers"`
@@ -120,6 +100,23 @@ func (t *Triage) applyDefaults() {
 	}
 }
 
+// resolveSecrets reads the webhook jobs' secrets from their _env or _file.
+func (t *Triage) resolveSecrets() error {
+	var errs []error
+	for i := range t.Jobs {
+		j := &t.Jobs[i]
+		if j.Where != "webhook" {
+			continue
+		}
+		s, err := resolveSecret(j.Secret, j.SecretEnv, j.SecretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("triage.jobs[%d] (%s): secret: %w", i, j.Name, err))
+		}
+		j.Secret = s
+	}
+	return errors.Join(errs...)
+}
+
 func (t *Triage) validate() error {
 	var errs []error
 	names := map[string]bool{}
@@ -140,7 +137,7 @@ func (t *Triage) validate() error {
 		}
 		if j.When.MinSeverity != "" {
 			if _, ok := SeverityRank(j.When.MinSeverity); !ok {
-				errs = append(errs, fmt.Errorf("jobs[%d] (%s): when.min_severity: %q is not one of status, complaint, attack, block, rescue", i, j.Name, j.When.MinSeverity))
+				errs = append(errs, fmt.Errorf("jobs[%d] (%s): when.min_severity: %q is not one of %s", i, j.Name, j.When.MinSeverity, severityList()))
 			}
 		}
 		switch j.Tool {
@@ -160,14 +157,10 @@ func (t *Triage) validate() error {
 			if j.URL == "" {
 				errs = append(errs, fmt.Errorf("jobs[%d] (%s): url: required for a webhook", i, j.Name))
 			}
-			s, err := resolveSecret(j.Secret, j.SecretEnv, j.SecretFile)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("jobs[%d] (%s): secret: %w", i, j.Name, err))
-			} else if s == "" {
+			if j.Secret == "" && j.SecretEnv == "" && j.SecretFile == "" {
 				// Receivers verify the signature to know a run request is ours.
 				errs = append(errs, fmt.Errorf("jobs[%d] (%s): secret: required for a webhook (secret, secret_env or secret_file)", i, j.Name))
 			}
-			j.Secret = s
 		default:
 			errs = append(errs, fmt.Errorf("jobs[%d] (%s): where: %q is not one of local, ssh, ssh-hypervisor, webhook", i, j.Name, j.Where))
 		}

@@ -1,9 +1,6 @@
 package notify
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // EventKind names what happened. The pipeline's notification idempotency key
 // is (incident, kind, …), so every kind that deserves its own chat message
@@ -72,21 +69,4 @@ type Event struct {
 	// expiry, a state change description…
 	Detail string
 	At     time.Time
-}
-
-// severityRank orders severities for min_severity filters; 0 means unknown.
-func severityRank(s string) int {
-	switch strings.ToLower(s) {
-	case "status":
-		return 1
-	case "complaint":
-		return 2
-	case "attack":
-		return 3
-	case "block":
-		return 4
-	case "rescue":
-		return 5
-	}
-	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -29,41 +30,37 @@ const DefaultTimeout = 10 * time.Second
 type Options struct {
 	// Timeout bounds one delivery attempt on top of the caller's context.
 	Timeout time.Duration
+	// OnSend, when set, is told the outcome of every delivery attempt, by
+	// channel name (metrics).
+	OnSend func(channel string, err error)
 }
 
-// Sender is what the pipeline needs from a Notifier, so that its tests can
-// use a fake where a real chat service does not matter.
-type Sender interface {
-	Channels() int
-	ID(channel int) string
-	Name(channel int) string
-	Matches(channel int, ev Event) bool
-	Render(channel int, ev Event) (string, error)
-	Send(ctx context.Context, channel int, ev Event) error
-}
-
-var _ Sender = (*Notifier)(nil)
-
-// Notifier sends events to the configured channels. It is immutable after
-// New and safe for concurrent use.
+// Notifier holds the configured channels. It is immutable after New and
+// safe for concurrent use; a nil *Notifier has no channels.
 type Notifier struct {
-	channels []channel
-	router   *router.ServiceRouter
-	secrets  scrubber // of every channel: any of them may leak into any text
-	timeout  time.Duration
-	// transport is shared by the sends whose shoutrrr service lets us reach
-	// its HTTP client, so that their requests follow our context.
-	transport http.RoundTripper
+	channels []*Channel
 }
 
-type channel struct {
+// Channel is one configured chat destination, known by an ID that survives
+// configuration reloads (config.Channel.ID).
+type Channel struct {
 	url       string
 	id        string
 	name      string
+	esc       escaper
 	minRank   int
 	providers map[string]bool
 	kinds     map[EventKind]bool
 	tmpl      *template.Template
+
+	// Shared by the channels of one Notifier.
+	router  *router.ServiceRouter
+	secrets *scrubber // of every channel: any of them may leak into any text
+	timeout time.Duration
+	onSend  func(string, error)
+	// transport is shared by the sends whose shoutrrr service lets us reach
+	// its HTTP client, so that their requests follow our context.
+	transport http.RoundTripper
 }
 
 // New checks every channel up front — the shoutrrr URL is parsed and its
@@ -71,25 +68,26 @@ type channel struct {
 // configuration fails at start and not at the first incident. Errors name
 // channels by index and redacted URL, never by their token.
 func New(channels []config.Channel, opts Options) (*Notifier, error) {
-	n := &Notifier{timeout: opts.Timeout}
-	if n.timeout <= 0 {
-		n.timeout = DefaultTimeout
+	shared := Channel{timeout: opts.Timeout, onSend: opts.OnSend, secrets: &scrubber{}}
+	if shared.timeout <= 0 {
+		shared.timeout = DefaultTimeout
 	}
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		n.transport = t.Clone()
+		shared.transport = t.Clone()
 	} else {
-		n.transport = http.DefaultTransport
+		shared.transport = http.DefaultTransport
 	}
 	var err error
-	if n.router, err = router.New(nil); err != nil {
+	if shared.router, err = router.New(nil); err != nil {
 		return nil, fmt.Errorf("notify: shoutrrr router: %w", err)
 	}
 	for _, c := range channels {
-		n.secrets.add(c.URL)
+		shared.secrets.add(c.URL)
 	}
+	n := &Notifier{}
 	var errs []error
 	for i, c := range channels {
-		ch, err := n.compile(c)
+		ch, err := shared.compile(c)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("notify[%d] %s: %w", i, Redact(c.URL), err))
 			continue
@@ -102,24 +100,30 @@ func New(channels []config.Channel, opts Options) (*Notifier, error) {
 	return n, nil
 }
 
-func (n *Notifier) compile(c config.Channel) (channel, error) {
-	ch := channel{url: c.URL, id: c.ID(), name: c.Name}
+// compile builds a channel from its configuration, sharing the router,
+// secrets and transport of shared.
+func (shared *Channel) compile(c config.Channel) (*Channel, error) {
+	ch := *shared
+	ch.url, ch.id, ch.name = c.URL, c.ID(), c.Name
 	if ch.name == "" {
 		ch.name = Redact(c.URL)
 	}
 	if c.URL == "" {
-		return ch, errors.New("url: required")
+		return nil, errors.New("url: required")
 	}
-	if u, err := url.Parse(c.URL); err != nil || u.Scheme == "" {
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme == "" {
 		// url.Parse quotes the URL in its error: say nothing more.
-		return ch, errors.New("url: not a valid URL (scheme://…)")
+		return nil, errors.New("url: not a valid URL (scheme://…)")
 	}
-	if err := n.checkService(c.URL); err != nil {
-		return ch, fmt.Errorf("url: %s", n.secrets.scrubError(err.Error()))
+	if err := ch.checkService(c.URL); err != nil {
+		return nil, fmt.Errorf("url: %s", ch.secrets.scrubError(err.Error()))
 	}
+	ch.esc = escaperFor(u)
 	if c.MinSeverity != "" {
-		if ch.minRank = severityRank(c.MinSeverity); ch.minRank == 0 {
-			return ch, fmt.Errorf("min_severity %q: want status, complaint, attack, block or rescue", c.MinSeverity)
+		var ok bool
+		if ch.minRank, ok = config.SeverityRank(c.MinSeverity); !ok {
+			return nil, fmt.Errorf("min_severity %q: want one of %s", c.MinSeverity, strings.Join(config.Severities(), ", "))
 		}
 	}
 	if len(c.Providers) > 0 {
@@ -133,7 +137,7 @@ func (n *Notifier) compile(c config.Channel) (channel, error) {
 		for _, e := range c.Events {
 			k := EventKind(e)
 			if !validKind(k) {
-				return ch, fmt.Errorf("events: unknown event kind %q", e)
+				return nil, fmt.Errorf("events: unknown event kind %q", e)
 			}
 			ch.kinds[k] = true
 		}
@@ -141,19 +145,19 @@ func (n *Notifier) compile(c config.Channel) (channel, error) {
 	if c.Template != "" {
 		t, err := template.New("message").Funcs(templateFuncs()).Parse(c.Template)
 		if err != nil {
-			return ch, fmt.Errorf("template: %w", err)
+			return nil, fmt.Errorf("template: %w", err)
 		}
 		ch.tmpl = t
 	}
-	return ch, nil
+	return &ch, nil
 }
 
 // checkService initializes the URL's shoutrrr service. The router reports a
 // failed initialization without its cause ("slack: failed to initialize
 // service"), so the service is initialized once more on its own to tell the
 // operator what is wrong with the URL.
-func (n *Notifier) checkService(rawURL string) error {
-	_, err := n.router.Locate(rawURL)
+func (c *Channel) checkService(rawURL string) error {
+	_, err := c.router.Locate(rawURL)
 	if err == nil || !errors.Is(err, router.ErrInitializeFailed) {
 		return err
 	}
@@ -161,7 +165,7 @@ func (n *Notifier) checkService(rawURL string) error {
 	if perr != nil || strings.Contains(u.Scheme, "+") {
 		return err
 	}
-	svc, serr := n.router.NewService(u.Scheme)
+	svc, serr := c.router.NewService(u.Scheme)
 	if serr != nil {
 		return err
 	}
@@ -171,74 +175,80 @@ func (n *Notifier) checkService(rawURL string) error {
 	return err
 }
 
-// Channels returns the number of channels; channel indexes run from 0.
-func (n *Notifier) Channels() int { return len(n.channels) }
-
-// ID returns the channel's identifier, stable across configuration reloads
-// (config.Channel.ID); "" for an index out of range.
-func (n *Notifier) ID(ch int) string {
-	if ch < 0 || ch >= len(n.channels) {
-		return ""
+// Channels returns the configured channels, in configuration order.
+func (n *Notifier) Channels() []*Channel {
+	if n == nil {
+		return nil
 	}
-	return n.channels[ch].id
+	return slices.Clone(n.channels)
 }
 
-// Name returns the channel's name, or its redacted URL when it has none, for
+// Channel returns the channel with that ID, nil when none has it (it was
+// removed from the configuration since a message was queued for it).
+func (n *Notifier) Channel(id string) *Channel {
+	if n == nil {
+		return nil
+	}
+	for _, c := range n.channels {
+		if c.id == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// ID is the channel's identifier, stable across configuration reloads
+// (config.Channel.ID).
+func (c *Channel) ID() string { return c.id }
+
+// Name is the channel's name, or its redacted URL when it has none, for
 // logs, metrics and the CLI.
-func (n *Notifier) Name(ch int) string {
-	if ch < 0 || ch >= len(n.channels) {
-		return fmt.Sprintf("channel %d (not configured)", ch)
-	}
-	return n.channels[ch].name
-}
+func (c *Channel) Name() string { return c.name }
 
 // Matches applies the channel's filters. Events without a severity
 // (mailbox_failing, whitelist_*) are operational news: min_severity does
 // not drop them, an `events` filter does.
-func (n *Notifier) Matches(ch int, ev Event) bool {
-	if ch < 0 || ch >= len(n.channels) {
-		return false
-	}
-	c := n.channels[ch]
+func (c *Channel) Matches(ev Event) bool {
 	if c.kinds != nil && !c.kinds[ev.Kind] {
 		return false
 	}
 	if c.providers != nil && !c.providers[strings.ToLower(ev.Provider)] {
 		return false
 	}
-	if c.minRank > 0 && ev.Severity != "" && severityRank(ev.Severity) < c.minRank {
+	if rank, _ := config.SeverityRank(ev.Severity); c.minRank > 0 && ev.Severity != "" && rank < c.minRank {
 		return false
 	}
 	return true
 }
 
 // Render returns the message text for the channel: its template, or the
-// default text. Secrets of every channel URL are masked in the result, since
+// default text. Every string of the event is escaped for the channel's chat
+// service first (it may come from mail), the result is cut to the service's
+// length limit, and the secrets of every channel URL are masked in it, since
 // event text (a mailbox error, a triage finding) can quote anything.
-func (n *Notifier) Render(ch int, ev Event) (string, error) {
-	if ch < 0 || ch >= len(n.channels) {
-		return "", fmt.Errorf("notify: channel %d not configured", ch)
-	}
-	text, err := n.render(n.channels[ch], ev)
+func (c *Channel) Render(ev Event) (string, error) {
+	text, err := c.render(ev)
 	if err != nil {
-		return "", fmt.Errorf("notify %s: %w", n.channels[ch].name, err)
+		return "", fmt.Errorf("notify %s: %w", c.name, err)
 	}
 	return text, nil
 }
 
-func (n *Notifier) render(c channel, ev Event) (string, error) {
+func (c *Channel) render(ev Event) (string, error) {
+	// Secrets first: escaping could split a token into a form scrub misses.
+	ev = c.esc.event(c.secrets.event(ev))
 	text := defaultText(ev)
 	if c.tmpl != nil {
 		var b strings.Builder
 		if err := c.tmpl.Execute(&b, templateData{Event: ev, Default: text}); err != nil {
-			return "", fmt.Errorf("template: %s", n.secrets.scrub(err.Error()))
+			return "", fmt.Errorf("template: %s", c.secrets.scrub(err.Error()))
 		}
 		text = strings.TrimSpace(b.String())
 		if text == "" {
 			return "", errors.New("template rendered an empty message")
 		}
 	}
-	return n.secrets.scrub(text), nil
+	return c.esc.shorten(c.secrets.scrub(unmask(text))), nil
 }
 
 // httpClientService is implemented by shoutrrr services that expose their
@@ -252,35 +262,39 @@ type httpClientService interface {
 // Send makes one delivery attempt of ev to the channel. The error, if any,
 // is a *SendError: scrubbed of secrets and classified for IsRetryable.
 // Send does not check Matches: the pipeline filters when it enqueues.
-func (n *Notifier) Send(ctx context.Context, ch int, ev Event) error {
-	if ch < 0 || ch >= len(n.channels) {
-		return &SendError{Channel: n.Name(ch), msg: "not configured"}
+func (c *Channel) Send(ctx context.Context, ev Event) error {
+	err := c.send(ctx, ev)
+	if c.onSend != nil {
+		c.onSend(c.name, err)
 	}
-	c := n.channels[ch]
-	text, err := n.render(c, ev)
+	return err
+}
+
+func (c *Channel) send(ctx context.Context, ev Event) error {
+	text, err := c.render(ev)
 	if err != nil {
 		// The same event renders the same way next time: permanent.
 		return &SendError{Channel: c.name, msg: err.Error()}
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if err := ctx.Err(); err != nil {
 		// Do not start a request that cannot be waited for: a service
 		// without a reachable HTTP client would still deliver it.
-		return n.sendError(c, err)
+		return c.sendError(err)
 	}
 
 	// A fresh service per attempt: shoutrrr services keep per-send state in
 	// their config (mattermost applies params to it) and are not safe to share
 	// between concurrent sends.
-	svc, err := n.router.Locate(c.url)
+	svc, err := c.router.Locate(c.url)
 	if err != nil {
-		return n.sendError(c, err)
+		return c.sendError(err)
 	}
 	if hc, ok := svc.(httpClientService); ok {
 		if client := hc.GetHTTPClient(); client != nil {
-			client.Transport = contextTransport{ctx: ctx, base: n.transport}
+			client.Transport = contextTransport{ctx: ctx, base: c.transport}
 		}
 	}
 
@@ -292,13 +306,13 @@ func (n *Notifier) Send(ctx context.Context, ch int, ev Event) error {
 		err = fmt.Errorf("no answer from %s: %w", svc.GetID(), ctx.Err())
 	}
 	if err != nil {
-		return n.sendError(c, err)
+		return c.sendError(err)
 	}
 	return nil
 }
 
-func (n *Notifier) sendError(c channel, err error) error {
-	text := n.secrets.scrubError(err.Error())
+func (c *Channel) sendError(err error) error {
+	text := c.secrets.scrubError(err.Error())
 	status, retry := classify(err, text)
 	se := &SendError{Channel: c.name, StatusCode: status, Retryable: retry, msg: text}
 	switch {

@@ -46,15 +46,12 @@ func TestMatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for ch := range n.Channels() {
-				if got := n.Matches(ch, tt.ev); got != tt.want[ch] {
-					t.Errorf("Matches(%s) = %v, want %v", n.Name(ch), got, tt.want[ch])
+			for i, ch := range n.Channels() {
+				if got := ch.Matches(tt.ev); got != tt.want[i] {
+					t.Errorf("Matches(%s) = %v, want %v", ch.Name(), got, tt.want[i])
 				}
 			}
 		})
-	}
-	if n.Matches(len(chans), notify.Event{Kind: notify.MailboxFailing}) {
-		t.Error("Matches on an unknown channel index returned true")
 	}
 }
 
@@ -64,7 +61,7 @@ func TestRedact(t *testing.T) {
 		want string
 	}{
 		{"mattermost://chat.example.net/" + token + "/abuse", "mattermost://chat.example.net/***/abuse"},
-		{"mattermost://bot@chat.example.net:8065/" + token + "?disabletls=yes", "mattermost://***@chat.example.net:8065/***?disabletls=yes"},
+		{"mattermost://bot@chat.example.net:8065/" + token + "?disabletls=yes", "mattermost://bot@chat.example.net:8065/***?disabletls=yes"},
 		{"generic://hooks.example.net/api/" + token + "?template=json&@Authorization=Bearer+" + token + "&$env=prod",
 			"generic://hooks.example.net/***?$env=***&@Authorization=***&template=json"},
 		{"generic+https://hooks.example.net/" + token, "generic+https://hooks.example.net/***"},
@@ -74,9 +71,9 @@ func TestRedact(t *testing.T) {
 		{"teams://group@tenant/altId/groupOwner?host=org.webhook.office.com", "teams://***@***/***?host=***"},
 		{"telegram://" + token + "@telegram?chats=@abuse", "telegram://***@***?chats=***"},
 		{"pushover://shoutrrr:" + token + "@userkey/?devices=phone", "pushover://***@***?devices=***"},
-		{"smtp://user:" + token + "@mail.example.net:587/?from=a@example.net&to=b@example.net", "smtp://***@mail.example.net:587?from=***&to=***"},
+		{"smtp://user:" + token + "@mail.example.net:587/?from=a@example.net&to=b@example.net", "smtp://user:***@mail.example.net:587?from=***&to=***"},
 		{"gotify://push.example.net/" + token, "gotify://push.example.net/***"},
-		{"ntfy://user:" + token + "@ntfy.example.net/topic", "ntfy://***@ntfy.example.net/***"},
+		{"ntfy://user:" + token + "@ntfy.example.net/topic", "ntfy://user:***@ntfy.example.net/***"},
 		{"://" + token, "***"},
 		{"mattermost://host/%zz" + token, "***"},
 		{"", "***"},
@@ -95,13 +92,34 @@ func TestRedact(t *testing.T) {
 func TestNameIsRedacted(t *testing.T) {
 	n := newNotifier(t, notify.Options{}, "mattermost://chat.example.net/"+token+"/abuse", "generic://hooks.example.net/in/"+token)
 	want := []string{"mattermost://chat.example.net/***/abuse", "generic://hooks.example.net/***"}
-	for ch, w := range want {
-		if got := n.Name(ch); got != w {
-			t.Errorf("Name(%d) = %q, want %q", ch, got, w)
+	for i, ch := range n.Channels() {
+		if got := ch.Name(); got != want[i] {
+			t.Errorf("Name(%d) = %q, want %q", i, got, want[i])
 		}
 	}
-	if got := n.Name(2); !strings.Contains(got, "not configured") {
-		t.Errorf("Name(2) = %q, want a 'not configured' name", got)
+}
+
+// Channels are found by their ID, which a reload keeps; an ID no channel
+// has (a channel removed since a message was queued) finds nothing.
+func TestChannelByID(t *testing.T) {
+	n, err := notify.New([]config.Channel{{Name: "team", URL: "generic://h/" + token}, {URL: "generic://h/other"}}, notify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range n.Channels() {
+		if got := n.Channel(c.ID()); got != c {
+			t.Errorf("Channel(%q) = %v, want the channel itself", c.ID(), got)
+		}
+	}
+	if n.Channels()[0].ID() != "team" {
+		t.Errorf("named channel ID = %q, want its name", n.Channels()[0].ID())
+	}
+	if c := n.Channel("gone"); c != nil {
+		t.Errorf("Channel(gone) = %v, want nil", c)
+	}
+	var none *notify.Notifier
+	if none.Channel("team") != nil || len(none.Channels()) != 0 {
+		t.Error("a nil Notifier should have no channels")
 	}
 }
 
@@ -140,8 +158,8 @@ func TestNewRejects(t *testing.T) {
 
 func TestNewWithoutChannels(t *testing.T) {
 	n, err := notify.New(nil, notify.Options{})
-	if err != nil || n.Channels() != 0 {
-		t.Fatalf("New(nil) = %v channels, %v; want 0, nil", n.Channels(), err)
+	if err != nil || len(n.Channels()) != 0 {
+		t.Fatalf("New(nil) = %v channels, %v; want 0, nil", len(n.Channels()), err)
 	}
 }
 

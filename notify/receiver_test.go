@@ -14,7 +14,7 @@ import (
 func TestReceiverOutageAndRecovery(t *testing.T) {
 	rcv := notifytest.NewReceiver(t)
 	n := newNotifier(t, notify.Options{}, rcv.MattermostURL(token))
-	send := func() error { return n.Send(context.Background(), 0, blockEvent()) }
+	send := func() error { return n.Channels()[0].Send(context.Background(), blockEvent()) }
 
 	rcv.FailNext(2, http.StatusServiceUnavailable)
 	for i := range 2 {

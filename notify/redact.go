@@ -32,7 +32,15 @@ func Redact(rawURL string) string {
 	b.WriteString(scheme)
 	b.WriteString("://")
 	if u.User != nil {
-		b.WriteString(mask + "@")
+		if name := u.User.Username(); userIsName(base) && name != "" {
+			b.WriteString(url.PathEscape(name))
+			if _, ok := u.User.Password(); ok {
+				b.WriteString(":" + mask)
+			}
+			b.WriteString("@")
+		} else {
+			b.WriteString(mask + "@")
+		}
 	}
 	if hostIsServer(base) {
 		b.WriteString(u.Host)
@@ -90,6 +98,20 @@ func hostIsServer(base string) bool {
 	return false
 }
 
+// userIsName reports whether the user part of a URL of this scheme names a
+// user or a bot (mattermost://abusewatch@host/TOKEN, smtp://user:pass@host)
+// rather than holding a token (discord://TOKEN@ID, telegram://TOKEN@telegram,
+// teams://GROUP@TENANT/…, slack://xoxb:TOKEN@…). A name is no secret: masking
+// it would mask every ordinary word it equals in every message. Unknown
+// schemes keep the user part masked.
+func userIsName(base string) bool {
+	switch base {
+	case "mattermost", "rocketchat", "smtp", "matrix", "zulip", "generic", "http", "https", "ntfy", "signal":
+		return true
+	}
+	return false
+}
+
 // pathSegmentShown reports whether path segment i of this scheme is known not
 // to be a secret: only Mattermost's optional channel (token first) qualifies.
 func pathSegmentShown(base string, i int) bool {
@@ -138,9 +160,11 @@ func (s *scrubber) add(rawURL string) {
 	if u, err := url.Parse(rawURL); err == nil {
 		base, _, _ := strings.Cut(strings.ToLower(u.Scheme), "+")
 		if u.User != nil {
-			forms = append(forms, u.User.Username(), u.User.String())
+			if !userIsName(base) {
+				forms = append(forms, u.User.Username())
+			}
 			if p, ok := u.User.Password(); ok {
-				forms = append(forms, p)
+				forms = append(forms, p, u.User.String())
 			}
 		}
 		if !hostIsServer(base) {
@@ -179,6 +203,29 @@ func (s *scrubber) add(rawURL string) {
 	}
 	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
 }
+
+// maskMark stands for a mask in text that is still to be escaped for a chat
+// service, which must not escape the mask itself; unmask turns it into the
+// mask. It is a private-use character: no text of ours holds one, and one
+// in a mail only shows as a mask.
+const maskMark = "\ue000"
+
+// event masks every free-text string of ev with maskMark.
+func (s *scrubber) event(ev Event) Event {
+	ev.Service, ev.Case, ev.Detail = s.mark(ev.Service), s.mark(ev.Case), s.mark(ev.Detail)
+	findings := make([]string, len(ev.Findings))
+	for i, f := range ev.Findings {
+		findings[i] = s.mark(f)
+	}
+	ev.Findings = findings
+	return ev
+}
+
+func (s *scrubber) mark(text string) string {
+	return strings.ReplaceAll(s.scrub(text), mask, maskMark)
+}
+
+func unmask(text string) string { return strings.ReplaceAll(text, maskMark, mask) }
 
 // scrub masks every known secret in text. Rendered messages go through it:
 // their other URLs (a provider's ticket link) stay readable.

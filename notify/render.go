@@ -138,7 +138,11 @@ func defaultText(ev Event) string {
 		cd = append(cd, "case "+ev.Case)
 	}
 	if !ev.Deadline.IsZero() {
-		cd = append(cd, "deadline "+formatTime(ev.Deadline))
+		dl := "deadline " + formatTime(ev.Deadline)
+		if !ev.At.IsZero() && !ev.Deadline.After(ev.At) && ev.Kind != DeadlinePassed {
+			dl += " (passed)"
+		}
+		cd = append(cd, dl)
 	}
 	if len(cd) > 0 {
 		lines = append(lines, strings.Join(cd, ", "))

@@ -108,7 +108,7 @@ func TestRenderDefault(t *testing.T) {
 	n := newNotifier(t, notify.Options{}, "generic://127.0.0.1:1/x?disabletls=yes")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := n.Render(0, tt.ev)
+			got, err := n.Channels()[0].Render(tt.ev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestRenderEveryKindHasHeadline(t *testing.T) {
 	n := newNotifier(t, notify.Options{}, "generic://127.0.0.1:1/x?disabletls=yes")
 	seen := map[string]notify.EventKind{}
 	for _, k := range notify.Kinds() {
-		got, err := n.Render(0, notify.Event{Kind: k, Severity: "attack"})
+		got, err := n.Channels()[0].Render(notify.Event{Kind: k, Severity: "attack"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestRenderTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := n.Render(0, tt.ev)
+			got, err := n.Channels()[0].Render(tt.ev)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Render error = %v, want one about %q", err, tt.wantErr)
@@ -220,21 +220,14 @@ func TestRenderMasksChannelSecrets(t *testing.T) {
 	ev := blockEvent()
 	ev.Detail = "send failed: POST https://chat.example.net/hooks/" + token + ": 500"
 	ev.Findings = []string{"found " + token + " in a config file"}
-	for ch := range n.Channels() {
-		got, err := n.Render(ch, ev)
+	for ch, c := range n.Channels() {
+		got, err := c.Render(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
 		assertNoSecret(t, "rendered message", got)
-		if !strings.Contains(got, "https://chat.example.net/hooks/***") {
+		if !strings.Contains(got, "hxxps://chat.example.net/hooks/***") {
 			t.Errorf("channel %d: the rest of the text should stay readable: %q", ch, got)
 		}
-	}
-}
-
-func TestRenderUnknownChannel(t *testing.T) {
-	n := newNotifier(t, notify.Options{})
-	if _, err := n.Render(0, blockEvent()); err == nil {
-		t.Error("Render on a notifier without channels succeeded")
 	}
 }

@@ -73,11 +73,11 @@ func TestSendDeliversRenderedText(t *testing.T) {
 			before := len(rcv.Deliveries())
 			n := newNotifier(t, notify.Options{}, tt.url)
 			ev := blockEvent()
-			want, err := n.Render(0, ev)
+			want, err := n.Channels()[0].Render(ev)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := n.Send(context.Background(), 0, ev); err != nil {
+			if err := n.Channels()[0].Send(context.Background(), ev); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 			got := rcv.Deliveries()[before:]
@@ -134,7 +134,7 @@ func TestSendClassifiesFailures(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(fmt.Sprintf("%s/%d", svc, tt.status), func(t *testing.T) {
 				rcv.FailNext(1, tt.status)
-				err := n.Send(context.Background(), 0, blockEvent())
+				err := n.Channels()[0].Send(context.Background(), blockEvent())
 				if err == nil {
 					t.Fatal("Send succeeded against a failing receiver")
 				}
@@ -162,9 +162,9 @@ func TestSendUnreachableIsRetryable(t *testing.T) {
 	}
 	n := newNotifier(t, notify.Options{}, urls...)
 	rcv.Stop() // the port is now closed: connection refused
-	for ch := range n.Channels() {
-		t.Run(n.Name(ch), func(t *testing.T) {
-			err := n.Send(context.Background(), ch, blockEvent())
+	for _, ch := range n.Channels() {
+		t.Run(ch.Name(), func(t *testing.T) {
+			err := ch.Send(context.Background(), blockEvent())
 			if err == nil {
 				t.Fatal("Send succeeded with the receiver stopped")
 			}
@@ -208,12 +208,12 @@ func TestSendRespectsContext(t *testing.T) {
 	}
 	for _, tt := range tests {
 		n := newNotifier(t, tt.opts, urls...)
-		for ch := range n.Channels() {
-			t.Run(tt.name+"/"+n.Name(ch), func(t *testing.T) {
+		for _, ch := range n.Channels() {
+			t.Run(tt.name+"/"+ch.Name(), func(t *testing.T) {
 				rcv.HoldNext(1)
 				ctx, cancel := tt.ctx()
 				defer cancel()
-				err := n.Send(ctx, ch, blockEvent())
+				err := ch.Send(ctx, blockEvent())
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Send = %v, want %v", err, tt.wantErr)
 				}
@@ -235,13 +235,13 @@ func TestSendConcurrent(t *testing.T) {
 	n := newNotifier(t, notify.Options{}, rcv.MattermostURL(token), rcv.GenericURL("hook"))
 	const perChannel = 8
 	var wg sync.WaitGroup
-	errs := make(chan error, perChannel*n.Channels())
-	for ch := range n.Channels() {
+	errs := make(chan error, perChannel*len(n.Channels()))
+	for _, ch := range n.Channels() {
 		for i := range perChannel {
 			wg.Go(func() {
 				ev := blockEvent()
 				ev.IncidentID = int64(i + 1)
-				errs <- n.Send(context.Background(), ch, ev)
+				errs <- ch.Send(context.Background(), ev)
 			})
 		}
 	}
@@ -252,16 +252,8 @@ func TestSendConcurrent(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if got := len(rcv.Deliveries()); got != perChannel*n.Channels() {
-		t.Errorf("receiver got %d deliveries, want %d", got, perChannel*n.Channels())
-	}
-}
-
-func TestSendUnknownChannel(t *testing.T) {
-	n := newNotifier(t, notify.Options{}, "generic://127.0.0.1:1/x?disabletls=yes")
-	err := n.Send(context.Background(), 3, blockEvent())
-	if err == nil || notify.IsRetryable(err) {
-		t.Errorf("Send to channel 3 of 1 = %v, want a permanent error", err)
+	if got := len(rcv.Deliveries()); got != perChannel*len(n.Channels()) {
+		t.Errorf("receiver got %d deliveries, want %d", got, perChannel*len(n.Channels()))
 	}
 }
 
@@ -273,7 +265,7 @@ func TestSendTemplateErrorIsPermanent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = n.Send(context.Background(), 0, blockEvent())
+	err = n.Channels()[0].Send(context.Background(), blockEvent())
 	if err == nil || notify.IsRetryable(err) {
 		t.Fatalf("Send = %v, want a permanent error", err)
 	}

@@ -20,23 +20,6 @@ const (
 	KindNone      Kind = "none"      // not an abuse notice
 )
 
-// Severity orders kinds: rescue > block > attack > complaint > status > none.
-func (k Kind) Severity() int {
-	switch k {
-	case KindRescue:
-		return 5
-	case KindBlock:
-		return 4
-	case KindAttack:
-		return 3
-	case KindComplaint:
-		return 2
-	case KindStatus:
-		return 1
-	}
-	return 0
-}
-
 // Attack is the attack vocabulary of DESIGN.md.
 type Attack string
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -49,6 +50,9 @@ func ListMail(paths []string) ([]string, error) {
 }
 
 func listDir(dir string) ([]string, error) {
+	if isMaildirFolder(dir) {
+		return listMaildirFolder(dir)
+	}
 	var files []string
 	if isMaildir(dir) {
 		for _, sub := range []string{"new", "cur"} {
@@ -85,6 +89,28 @@ func listDir(dir string) ([]string, error) {
 	return files, err
 }
 
+// isMaildirFolder reports whether dir is the cur/ or new/ folder of a
+// Maildir, given on its own (`ingest Maildir/cur`): its files are mail,
+// whatever their names.
+func isMaildirFolder(dir string) bool {
+	base := filepath.Base(filepath.Clean(dir))
+	return (base == "cur" || base == "new") && isMaildir(filepath.Dir(filepath.Clean(dir)))
+}
+
+func listMaildirFolder(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	return files, nil
+}
+
 func isMaildir(dir string) bool {
 	for _, sub := range []string{"cur", "new"} {
 		if info, err := os.Stat(filepath.Join(dir, sub)); err == nil && info.IsDir() {
@@ -109,8 +135,7 @@ func ReadMail(path string, stdin io.Reader, limit int64, fn func(MailFile) error
 		r = f
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(5)
-	if string(head) == "From " {
+	if looksLikeMbox(br) {
 		return readMbox(path, br, limit, fn)
 	}
 	raw, err := io.ReadAll(io.LimitReader(br, limit+1))
@@ -120,11 +145,33 @@ func ReadMail(path string, stdin io.Reader, limit int64, fn func(MailFile) error
 	return fn(MailFile{Path: path, Raw: raw})
 }
 
-// readMbox splits an mboxrd/mboxo file at its "From " separator lines and
-// undoes the ">From " quoting of body lines.
+// looksLikeMbox reports whether the input starts, after any blank lines,
+// with an mbox separator line.
+func looksLikeMbox(br *bufio.Reader) bool {
+	head, _ := br.Peek(4 << 10)
+	head = bytes.TrimLeft(head, "\r\n")
+	first, _, _ := bytes.Cut(head, []byte("\n"))
+	return isMboxSeparator(first)
+}
+
+// mboxSeparator is the shape of an mbox "From " line: the envelope sender
+// (or "-"), then an asctime date, "From abuse@ovh.net Mon Jul 14 22:15:40
+// 2025", with an optional zone before the year. A body line such as "From
+// the logs we saw…" does not have it.
+var mboxSeparator = regexp.MustCompile(`^From \S+ +[A-Z][a-z]{2} +[A-Z][a-z]{2} +\d{1,2} +\d{1,2}:\d{2}(:\d{2})? +(\S+ +)?\d{4}\s*$`)
+
+func isMboxSeparator(line []byte) bool {
+	return bytes.HasPrefix(line, []byte("From ")) && mboxSeparator.Match(line)
+}
+
+// readMbox splits an mboxrd/mboxo file at its separator lines — a "From "
+// line of the separator's shape at the start or after a blank line, so
+// that an unquoted "From the logs…" in a body does not split a message —
+// and undoes the ">From " quoting of body lines.
 func readMbox(path string, br *bufio.Reader, limit int64, fn func(MailFile) error) error {
 	var msg bytes.Buffer
 	n := 0
+	afterBlank := true // the start of the file counts as one
 	flush := func() error {
 		if n == 0 {
 			return nil
@@ -141,17 +188,19 @@ func readMbox(path string, br *bufio.Reader, limit int64, fn func(MailFile) erro
 			line, err = append(bytes.Clone(line), rest...), rerr
 		}
 		if len(line) > 0 {
-			if bytes.HasPrefix(line, []byte("From ")) {
+			blank := len(bytes.TrimRight(line, "\r\n")) == 0
+			if afterBlank && isMboxSeparator(bytes.TrimRight(line, "\r\n")) {
 				if ferr := flush(); ferr != nil {
 					return ferr
 				}
 				n++
-			} else if int64(msg.Len()) <= limit {
+			} else if n > 0 && int64(msg.Len()) <= limit {
 				if unquoted, ok := bytes.CutPrefix(line, []byte(">")); ok && bytes.HasPrefix(bytes.TrimLeft(unquoted, ">"), []byte("From ")) {
 					line = unquoted
 				}
 				msg.Write(line)
 			}
+			afterBlank = blank
 		}
 		if errors.Is(err, io.EOF) {
 			return flush()

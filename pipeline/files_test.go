@@ -7,11 +7,9 @@ import (
 	"testing"
 )
 
-func TestReadMbox(t *testing.T) {
-	mbox := "From abuse@ovh.net Mon Jul 14 22:15:40 2025\n" +
-		"From: abuse@ovh.net\nSubject: one\n\nbody one\n>From the quoted line\n\n" +
-		"From network-abuse@hetzner.com Tue Aug  7 09:30:21 2018\n" +
-		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
+// readMboxFile writes mbox to a file and reads its messages.
+func readMboxFile(t *testing.T, mbox string) (string, []MailFile) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "abuse.mbox")
 	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
 		t.Fatal(err)
@@ -20,6 +18,15 @@ func TestReadMbox(t *testing.T) {
 	if err := ReadMail(path, nil, 1<<20, func(m MailFile) error { got = append(got, m); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	return path, got
+}
+
+func TestReadMbox(t *testing.T) {
+	mbox := "From abuse@ovh.net Mon Jul 14 22:15:40 2025\n" +
+		"From: abuse@ovh.net\nSubject: one\n\nbody one\n>From the quoted line\n\n" +
+		"From network-abuse@hetzner.com Tue Aug  7 09:30:21 2018\n" +
+		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
+	path, got := readMboxFile(t, mbox)
 	if len(got) != 2 {
 		t.Fatalf("read %d messages, want 2", len(got))
 	}
@@ -77,5 +84,52 @@ func TestReadMailOverLimitIsTruncatedForRejection(t *testing.T) {
 	}
 	if len(got) != 1001 {
 		t.Errorf("read %d bytes, want limit+1 so the parser rejects it as too large", len(got))
+	}
+}
+
+// An mbox may start with blank lines, and a body line starting "From " that
+// is not a separator (no blank line before it, or not the separator's
+// shape) does not split its message.
+func TestReadMboxSeparators(t *testing.T) {
+	mbox := "\n\nFrom abuse@ovh.net Mon Jul 14 22:15:40 2025\n" +
+		"From: abuse@ovh.net\nSubject: one\n\nWe saw the attack.\nFrom the logs of 10:22 in 2025 it started at night.\n\n" +
+		"From the logs again, after a blank line.\n\n" +
+		"From - Tue Aug  7 09:30:21 +0200 2018\n" +
+		"From: network-abuse@hetzner.com\nSubject: two\n\nbody two\n"
+	_, got := readMboxFile(t, mbox)
+	if len(got) != 2 {
+		for _, m := range got {
+			t.Logf("%s:\n%s", m.Path, m.Raw)
+		}
+		t.Fatalf("read %d messages, want 2", len(got))
+	}
+	one := string(got[0].Raw)
+	if !strings.HasPrefix(one, "From: abuse@ovh.net\n") || !strings.Contains(one, "\nFrom the logs of 10:22") || !strings.Contains(one, "\nFrom the logs again") {
+		t.Errorf("first message lost its body lines or kept the blank lines before the separator:\n%s", one)
+	}
+	if !strings.HasPrefix(string(got[1].Raw), "From: network-abuse@hetzner.com") {
+		t.Errorf("second message:\n%s", got[1].Raw)
+	}
+}
+
+// `ingest Maildir/cur` reads that folder's mail.
+func TestListMailMaildirSubfolder(t *testing.T) {
+	maildir := filepath.Join(t.TempDir(), "Maildir")
+	for _, f := range []string{"cur/1:2,S", "cur/2:2,", "new/3", "cur/.hidden"} {
+		p := filepath.Join(maildir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("From: a@b\n\nx\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := ListMail([]string{filepath.Join(maildir, "cur")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(maildir, "cur", "1:2,S"), filepath.Join(maildir, "cur", "2:2,")}
+	if strings.Join(files, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ListMail(Maildir/cur) = %v, want %v", files, want)
 	}
 }

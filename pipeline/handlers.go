@@ -6,39 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
+	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// Notifier delivers chat messages; notify.Notifier is the real one.
-// Channels are addressed by index; queued messages name them by ID, which
-// survives a configuration reload that adds or removes channels.
-type Notifier interface {
-	Channels() int
-	ID(channel int) string
-	Matches(channel int, ev notify.Event) bool
-	Send(ctx context.Context, channel int, ev notify.Event) error
-}
-
 // StateReader reads what a provider did to an IP; providers.Registry is the real one.
 type StateReader interface {
 	State(ctx context.Context, ip netip.Addr) (*providers.State, error)
 }
 
-// severityKinds names severities by the notice kind that carries them.
-var severityKinds = [...]parser.Kind{parser.KindStatus, parser.KindComplaint, parser.KindAttack, parser.KindBlock, parser.KindRescue}
-
-func severityName(sev int) string {
-	for _, k := range severityKinds {
-		if k.Severity() == sev {
-			return string(k)
-		}
+// severityName is the name of an incident's severity for chat, "" for none:
+// notify reads "" as an event without a severity.
+func severityName(rank int) string {
+	if rank <= 0 {
+		return ""
 	}
-	return ""
+	return config.SeverityName(rank)
+}
+
+// severityOf is the rank of a notice kind.
+func severityOf(k parser.Kind) int {
+	rank, _ := config.SeverityRank(string(k))
+	return rank
 }
 
 // channelsFor lists the IDs of the channels whose filters want event about
@@ -54,14 +49,11 @@ func (p *Pipeline) channelsFor(event string, ch store.IncidentChange) []string {
 }
 
 // wanting lists the IDs of the channels whose filters want ev.
-func wanting(n Notifier, ev notify.Event) []string {
-	if n == nil {
-		return nil
-	}
+func wanting(n *notify.Notifier, ev notify.Event) []string {
 	var out []string
-	for c := range n.Channels() {
-		if n.Matches(c, ev) {
-			out = append(out, n.ID(c))
+	for _, c := range n.Channels() {
+		if c.Matches(ev) {
+			out = append(out, c.ID())
 		}
 	}
 	return out
@@ -101,16 +93,18 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 	sev := 0
 	switch {
 	case st.Rescue:
-		sev = parser.KindRescue.Severity()
+		sev = severityOf(parser.KindRescue)
 	case st.Blocked || st.Locked || st.Hacked:
-		sev = parser.KindBlock.Severity()
+		sev = severityOf(parser.KindBlock)
 	}
 	if sev > 0 {
 		escalated := inc.Incident
 		escalated.Severity = sev
-		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, "provider state: "+stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue),
+		why := "provider state: " + stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue)
+		raised, err := p.store.RaiseSeverity(ctx, inc.ID, sev, why,
 			func() []store.NewTask {
-				return p.eventTasks(&escalated, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev), "")
+				return p.eventTasks(&escalated, notify.IncidentEscalated, fmt.Sprintf("sev%d", sev),
+					fmt.Sprintf("raised from %s: %s", severityName(inc.Severity), why))
 			})
 		if err != nil {
 			return err
@@ -198,7 +192,7 @@ func (p *Pipeline) enqueueEvent(ctx context.Context, incidentID int64, kind noti
 func (p *Pipeline) eventTasks(inc *store.Incident, kind notify.EventKind, discriminator, detail string) []store.NewTask {
 	var tasks []store.NewTask
 	for _, c := range wanting(p.chat(), p.event(inc, notifyPayload{Event: string(kind)})) {
-		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail}) // plain struct, always marshals
+		payload, _ := json.Marshal(notifyPayload{Event: string(kind), Channel: c, Detail: detail, Severity: inc.Severity}) // plain struct, always marshals
 		tasks = append(tasks, store.NewTask{
 			Kind: taskNotify, Key: fmt.Sprintf("notify:%d:%s:%s:c-%s", inc.ID, kind, discriminator, c),
 			Payload: payload, IncidentID: inc.ID, RunAt: p.now(),
@@ -236,6 +230,8 @@ func (p *Pipeline) enqueueStandalone(ctx context.Context, key string, kind notif
 // MailboxFailing tells the team, once per failing spell, that a mailbox has
 // been failing since since: abuse mail is piling up unread.
 func (p *Pipeline) MailboxFailing(ctx context.Context, mailbox string, since time.Time, lastErr string) {
+	// The watcher's errors start with "mailbox NAME: " too: name it once.
+	lastErr = strings.TrimPrefix(lastErr, "mailbox "+mailbox+": ")
 	detail := fmt.Sprintf("mailbox %s failing since %s: %s", mailbox, since.UTC().Format(time.RFC3339), lastErr)
 	p.enqueueStandalone(ctx, fmt.Sprintf("mailbox:%s:%d", mailbox, since.Unix()), notify.MailboxFailing, "", "", detail)
 }
@@ -261,38 +257,77 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	ev := p.event(&detail.Incident, pl)
+	ev.Deadline = latestDeadline(detail.NoticeRecords)
 	switch notify.EventKind(pl.Event) {
+	case notify.IncidentOpened, notify.IncidentEscalated:
+		if pl.Severity > 0 {
+			ev.Severity = severityName(pl.Severity)
+		}
 	case notify.DeadlineApproaching, notify.DeadlinePassed:
 		if detail.Status == "resolved" {
 			return nil // nobody needs a reminder for a closed case
 		}
 	case notify.IncidentUpdated:
-		ev.Count = noticesBetween(detail.NoticeRecords, pl.From, pl.To)
-		if ev.Count == 0 {
+		if !digest(&ev, noticesBetween(detail.NoticeRecords, pl.From, pl.To), pl.From, pl.To) {
 			return nil
 		}
 	}
 	return p.send(ctx, pl.Channel, ev)
 }
 
+// digest makes an update message say what is new: the notices of its
+// window, by kind and attack, and the window itself, so that two updates of
+// one incident never read the same. One unverified notice marks the update
+// unverified, even on an incident a verified notice opened. It reports
+// false when the window holds no notice (a reparse moved them).
+func digest(ev *notify.Event, notices []store.NoticeRecord, from, to time.Time) bool {
+	if len(notices) == 0 {
+		return false
+	}
+	var order []string
+	counts := map[string]int{}
+	for _, r := range notices {
+		what := r.Kind
+		if r.Attack != "" && r.Attack != string(parser.AttackUnknown) {
+			what += " " + r.Attack
+		}
+		if counts[what] == 0 {
+			order = append(order, what)
+		}
+		counts[what]++
+		if r.Authentic != string(parser.AuthPass) {
+			ev.Unverified = true
+		}
+	}
+	parts := make([]string, len(order))
+	for i, what := range order {
+		parts[i] = fmt.Sprintf("%d× %s", counts[what], what)
+	}
+	ev.Count = len(notices)
+	ev.Detail = fmt.Sprintf("new %s–%s UTC: %s", from.UTC().Format("2006-01-02 15:04"), to.UTC().Format("15:04"), strings.Join(parts, ", "))
+	return true
+}
+
+// latestDeadline is the latest deadline any notice of the incident set.
+func latestDeadline(notices []store.NoticeRecord) time.Time {
+	var d time.Time
+	for _, r := range notices {
+		if r.Deadline.After(d) {
+			d = r.Deadline
+		}
+	}
+	return d
+}
+
 // send delivers ev to the channel with that ID; a retryable failure (5xx,
 // 429, timeout) is tried again later. A channel removed from the
 // configuration since the message was queued fails the task for good.
 func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) error {
-	n := p.chat()
-	ch := -1
-	if n != nil {
-		for c := range n.Channels() {
-			if n.ID(c) == channelID {
-				ch = c
-				break
-			}
-		}
-	}
-	if ch < 0 {
+	ch := p.chat().Channel(channelID)
+	if ch == nil {
 		return permanent(fmt.Errorf("notify: channel %q is no longer configured", channelID))
 	}
-	if err := n.Send(ctx, ch, ev); err != nil {
+	if err := ch.Send(ctx, ev); err != nil {
 		if !notify.IsRetryable(err) {
 			return permanent(err)
 		}
@@ -301,14 +336,14 @@ func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) 
 	return nil
 }
 
-func noticesBetween(notices []store.NoticeRecord, from, to time.Time) int {
-	n := 0
+func noticesBetween(notices []store.NoticeRecord, from, to time.Time) []store.NoticeRecord {
+	var in []store.NoticeRecord
 	for _, r := range notices {
 		if !r.Date.Before(from) && r.Date.Before(to) {
-			n++
+			in = append(in, r)
 		}
 	}
-	return n
+	return in
 }
 
 // event builds the chat event for an incident from its stored facts.

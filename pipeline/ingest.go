@@ -58,7 +58,7 @@ func storeNotice(n parser.Notice) store.Notice {
 		IP:        n.IP,
 		Service:   n.Service,
 		Case:      n.Case,
-		Severity:  n.Kind.Severity(),
+		Severity:  severityOf(n.Kind),
 		Deadline:  deadline,
 		Reporter:  n.Reporter,
 		Rate:      n.Rate,

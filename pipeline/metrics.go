@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/abusewatch/abusewatch/mailbox"
-	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -209,20 +208,13 @@ func (c mailboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// countingNotifier counts the outcome of each chat delivery.
-type countingNotifier struct {
-	*notify.Notifier
-	m *Metrics
-}
-
-func (n countingNotifier) Send(ctx context.Context, channel int, ev notify.Event) error {
-	err := n.Notifier.Send(ctx, channel, ev)
+// delivered counts the outcome of one chat delivery (notify.Options.OnSend).
+func (m *Metrics) delivered(channel string, err error) {
 	result := "ok"
 	if err != nil {
 		result = "failed"
 	}
-	n.m.deliveries.WithLabelValues(n.Name(channel), result).Inc()
-	return err
+	m.deliveries.WithLabelValues(channel, result).Inc()
 }
 
 // countingProviders counts the state reads of the state task. The providers

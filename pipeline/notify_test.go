@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/notify/notifytest"
+	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -190,7 +192,7 @@ func TestMailboxFailingToldOncePerSpell(t *testing.T) {
 // message to whichever channel now has its old position.
 func TestQueuedMessagesFollowTheirChannelAcrossReload(t *testing.T) {
 	recv := notifytest.NewReceiver(t)
-	channels := func(names ...string) Notifier {
+	channels := func(names ...string) *notify.Notifier {
 		var cs []config.Channel
 		for _, name := range names {
 			cs = append(cs, config.Channel{Name: name, URL: recv.GenericURL(name)})
@@ -238,4 +240,66 @@ func deliveriesTo(recv *notifytest.Receiver) map[string]int {
 		got[d.Path]++
 	}
 	return got
+}
+
+// mailAt is fixture with another Message-ID and Date: a later notice of the
+// same incident, in the burst window of that date.
+func mailAt(fixture []byte, i int, date time.Time) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(uniqueMail(fixture, i), []byte("\n")) {
+		if bytes.HasPrefix(bytes.ToLower(line), []byte("date:")) {
+			line = []byte("Date: " + date.Format(time.RFC1123Z) + "\r\n")
+		}
+		out.Write(line)
+	}
+	return out.Bytes()
+}
+
+// Updates say what is new, so two of them never read the same, and a forged
+// (unsigned) notice added to an incident a signed one opened is marked
+// unverified in its update.
+func TestUpdatesSayWhatIsNew(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	zone := &dnsZone{}
+	pub, key := newKey(t)
+	zone.publish("s1", pub)
+	n, err := notify.New([]config.Channel{{URL: recv.GenericURL("hook")}}, notify.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Now()}
+	p := New(Options{Store: openStore(t), Notifier: n, Now: clk.Now, Parser: parser.Options{LookupTXT: zone.lookupTXT}})
+	fixture := readFixture(t, "ovh-antihack-ntp-amplification-en.eml")
+	opened := time.Date(2025, 12, 5, 17, 4, 12, 0, time.FixedZone("", 3600))
+	p.mustIngest(t, signOVH(t, fixture, "s1", key))
+	for i, after := range []time.Duration{10 * time.Minute, 20 * time.Minute} {
+		p.mustIngest(t, mailAt(fixture, i, opened.Add(after))) // unsigned: forged
+	}
+	for range 6 {
+		if err := p.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(10 * time.Minute)
+	}
+	d := recv.Deliveries()
+	if len(d) != 3 {
+		t.Fatalf("deliveries = %d, want the opening and two updates: %+v", len(d), d)
+	}
+	if strings.Contains(d[0].Text, "unverified") {
+		t.Errorf("the signed opening is marked unverified:\n%s", d[0].Text)
+	}
+	for _, u := range d[1:] {
+		if !strings.HasPrefix(u.Text, "🔴 UPDATE") && !strings.Contains(u.Text, "UPDATE") {
+			t.Errorf("not an update:\n%s", u.Text)
+		}
+		if !strings.Contains(u.Text, "unverified sender") {
+			t.Errorf("an update for a forged notice lacks the unverified mark:\n%s", u.Text)
+		}
+		if !strings.Contains(u.Text, "1× block") && !strings.Contains(u.Text, "1× attack") {
+			t.Errorf("the update does not say what is new:\n%s", u.Text)
+		}
+	}
+	if d[1].Text == d[2].Text {
+		t.Errorf("two updates in a row read the same:\n%s", d[1].Text)
+	}
 }

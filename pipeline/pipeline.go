@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/store"
 )
@@ -16,7 +17,7 @@ type Options struct {
 	Store     *store.Store
 	Parser    parser.Options
 	Logger    *slog.Logger
-	Notifier  Notifier
+	Notifier  *notify.Notifier
 	Providers StateReader
 	Triage    *Triage
 	// Firewall opens and closes whitelist grants; nil turns them off.
@@ -47,7 +48,7 @@ type Pipeline struct {
 
 	// notifier is replaced when the configuration is reloaded; read it
 	// once per use with chat().
-	notifier  atomic.Pointer[Notifier]
+	notifier  atomic.Pointer[notify.Notifier]
 	providers StateReader
 	triage    *Triage
 	firewall  FirewallProvider
@@ -55,21 +56,11 @@ type Pipeline struct {
 
 // SetNotifier replaces the chat channels (nil: none). Messages already
 // queued go to their channel if it is still configured, by its ID.
-func (p *Pipeline) SetNotifier(n Notifier) {
-	if n == nil {
-		p.notifier.Store(nil)
-		return
-	}
-	p.notifier.Store(&n)
-}
+func (p *Pipeline) SetNotifier(n *notify.Notifier) { p.notifier.Store(n) }
 
-// chat returns the current chat channels, nil when there are none.
-func (p *Pipeline) chat() Notifier {
-	if n := p.notifier.Load(); n != nil {
-		return *n
-	}
-	return nil
-}
+// chat returns the current chat channels; nil (no channels) when none are
+// configured.
+func (p *Pipeline) chat() *notify.Notifier { return p.notifier.Load() }
 
 // New builds a Pipeline from its parts.
 func New(opts Options) *Pipeline {

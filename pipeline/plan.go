@@ -32,6 +32,11 @@ type notifyPayload struct {
 	From    time.Time `json:"from,omitzero"` // digest window: notices received in [From, To)
 	To      time.Time `json:"to,omitzero"`
 	Detail  string    `json:"detail,omitempty"`
+	// Severity is what an opening or escalation message announces: the
+	// incident's severity when it was planned, not when it is sent, so
+	// that an opening sent after a quick escalation does not announce the
+	// escalation too (BLOCK, then "ESCALATED to BLOCK").
+	Severity int `json:"severity,omitempty"`
 }
 
 // planner decides, inside the ingest transaction, what follows from a notice.
@@ -68,9 +73,9 @@ func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
 	}
 	switch {
 	case ch.Opened || ch.Reopened:
-		tasks = append(tasks, pl.notify(ch, eventOpened, fmt.Sprintf("n%d", ch.NoticeID), time.Time{}, notifyPayload{})...)
+		tasks = append(tasks, pl.notify(ch, eventOpened, fmt.Sprintf("n%d", ch.NoticeID), time.Time{}, notifyPayload{Severity: ch.NewSeverity})...)
 	case ch.Escalated:
-		tasks = append(tasks, pl.notify(ch, eventEscalated, fmt.Sprintf("sev%d", ch.NewSeverity), time.Time{}, notifyPayload{})...)
+		tasks = append(tasks, pl.notify(ch, eventEscalated, fmt.Sprintf("sev%d", ch.NewSeverity), time.Time{}, escalationPayload(ch))...)
 	default:
 		// A burst of notices becomes one message per window, sent when the
 		// window closes. The window comes from the mail's date so that the
@@ -83,9 +88,32 @@ func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
 		}
 		tasks = append(tasks, pl.notify(ch, eventUpdated, fmt.Sprintf("w%d", from.Unix()), sendAt, notifyPayload{From: from, To: to})...)
 	}
-	if !n.Deadline.IsZero() {
-		d := n.Deadline
-		tasks = append(tasks, pl.notify(ch, eventApproaching, fmt.Sprintf("d%d", d.Unix()), d.Add(-pl.deadlineWarning), notifyPayload{})...)
+	return append(tasks, pl.deadlineTasks(ch)...)
+}
+
+// escalationPayload says what raised the incident: the notice that did.
+func escalationPayload(ch store.IncidentChange) notifyPayload {
+	return notifyPayload{
+		Severity: ch.NewSeverity,
+		Detail:   fmt.Sprintf("raised from %s by a %s notice", severityName(ch.OldSeverity), ch.Notice.Kind),
+	}
+}
+
+// deadlineTasks plans the reminders of a notice's deadline. A reminder
+// whose time has already come when the mail is stored (old mail, a short
+// deadline) is not planned: it would go out at once, before the opening or
+// update message, which states the deadline itself (and that it passed).
+func (pl *planner) deadlineTasks(ch store.IncidentChange) []store.NewTask {
+	d := ch.Notice.Deadline
+	if d.IsZero() {
+		return nil
+	}
+	now := pl.now()
+	var tasks []store.NewTask
+	if warnAt := d.Add(-pl.deadlineWarning); warnAt.After(now) {
+		tasks = append(tasks, pl.notify(ch, eventApproaching, fmt.Sprintf("d%d", d.Unix()), warnAt, notifyPayload{})...)
+	}
+	if d.After(now) {
 		tasks = append(tasks, pl.notify(ch, eventPassed, fmt.Sprintf("d%d", d.Unix()), d, notifyPayload{})...)
 	}
 	return tasks

@@ -44,8 +44,15 @@ func TestPlanKeysAreStable(t *testing.T) {
 	first := pl.plan(ch)
 	pl.now = func() time.Time { return date.Add(72 * time.Hour) } // a reparse days later
 	second := pl.plan(ch)
-	if !slices.Equal(keys(first), keys(second)) {
-		t.Fatalf("keys depend on the clock:\n%v\n%v", keys(first), keys(second))
+	// Reminders whose time has passed are no longer planned; every key
+	// planned later is one planned the first time, so nothing new is queued.
+	for _, k := range keys(second) {
+		if !slices.Contains(keys(first), k) {
+			t.Fatalf("keys depend on the clock: %s planned days later, not at first:\n%v\n%v", k, keys(first), keys(second))
+		}
+	}
+	if len(keys(second)) != len(keys(first))-4 {
+		t.Errorf("a plan days after the deadline = %v, want the first plan without its 4 reminders", keys(second))
 	}
 	var digests, reminders int
 	for _, k := range keys(first) {
@@ -76,4 +83,37 @@ func keys(tasks []store.NewTask) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// An old mail whose deadline has passed, or is within the warning, plans no
+// reminder: it would go out at once, before the opening message, which
+// states the deadline itself.
+func TestPlanNoPastReminders(t *testing.T) {
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	pl := planner{burstWindow: 2 * time.Minute, deadlineWarning: time.Hour, now: func() time.Time { return now },
+		channels: func(string, store.IncidentChange) []string { return []string{"ops"} }}
+	for _, tt := range []struct {
+		name     string
+		deadline time.Time
+		want     []string
+	}{
+		{"deadline tomorrow", now.Add(24 * time.Hour), []string{eventApproaching, eventPassed}},
+		{"deadline within the warning", now.Add(30 * time.Minute), []string{eventPassed}},
+		{"deadline passed (old mail)", now.Add(-48 * time.Hour), nil},
+	} {
+		ch := store.IncidentChange{IncidentID: 1, NoticeID: 1, Opened: true, NewSeverity: 3,
+			Notice: store.Notice{Provider: "hetzner", Kind: "attack", Date: now.Add(-72 * time.Hour), Deadline: tt.deadline}}
+		var got []string
+		for _, task := range pl.plan(ch) {
+			if strings.Contains(task.Key, eventApproaching) || strings.Contains(task.Key, eventPassed) {
+				got = append(got, strings.Split(task.Key, ":")[2])
+				if task.RunAt.Before(now) {
+					t.Errorf("%s: %s planned for %s, before now", tt.name, task.Key, task.RunAt)
+				}
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: reminders %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

@@ -92,16 +92,13 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 // the configured ones; nil when there are none. A reload builds the new
 // channels with it before it changes anything, then calls
 // Pipeline.SetNotifier.
-func (b *Built) NewNotifier(channels []config.Channel) (Notifier, error) {
+func (b *Built) NewNotifier(channels []config.Channel) (*notify.Notifier, error) {
 	if len(channels) == 0 {
 		return nil, nil
 	}
-	n, err := notify.New(channels, notify.Options{})
-	if err != nil {
-		return nil, err
-	}
+	var opts notify.Options
 	if b.metrics != nil {
-		return countingNotifier{n, b.metrics}, nil
+		opts.OnSend = b.metrics.delivered
 	}
-	return n, nil
+	return notify.New(channels, opts)
 }

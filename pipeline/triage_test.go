@@ -37,9 +37,9 @@ func TestTriageRetryAfterCommitIsRecordedOnce(t *testing.T) {
 	pub, key := newKey(t)
 	zone.publish("s1", pub)
 	runner := &countingRunner{}
-	chat := &recorder{}
+	chat := newRecorder(t)
 	p := New(Options{
-		Store: st, Notifier: chat, Parser: parser.Options{LookupTXT: zone.lookupTXT},
+		Store: st, Notifier: chat.notifier, Parser: parser.Options{LookupTXT: zone.lookupTXT},
 		Triage: &Triage{Config: config.Triage{Jobs: []config.Job{{Name: "rkhunter", Where: triage.WhereLocal, Argv: []string{"rkhunter", "--check"}}}}, Runner: runner},
 	})
 	p.mustIngest(t, signOVH(t, readFixture(t, "ovh-antihack-ntp-amplification-en.eml"), "s1", key))

@@ -11,14 +11,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
+	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/notify/notifytest"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/hetzner"
 	"github.com/abusewatch/abusewatch/providers/hetzner/cloudtest"
@@ -130,40 +132,60 @@ func (e *wlEmus) ours(t *testing.T, ip string) []netip.Prefix {
 	return out
 }
 
-// recorder is a chat channel that keeps every event sent to it.
+// recorder is a real chat channel, a generic webhook to a local receiver,
+// whose template writes the event fields the tests look at, one per line.
 type recorder struct {
-	mu     sync.Mutex
-	events []notify.Event
+	notifier *notify.Notifier
+	rcv      *notifytest.Receiver
 }
 
-func (r *recorder) Channels() int                  { return 1 }
-func (r *recorder) ID(int) string                  { return "recorder" }
-func (r *recorder) Matches(int, notify.Event) bool { return true }
-func (r *recorder) Send(_ context.Context, _ int, ev notify.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	return nil
+func newRecorder(t *testing.T) *recorder {
+	t.Helper()
+	rcv := notifytest.NewReceiver(t)
+	n, err := notify.New([]config.Channel{{
+		Name: "recorder", URL: rcv.GenericURL("chat"),
+		Template: "{{.Kind}}\n{{.IncidentID}}\n{{.IP}}\n{{.Detail}}",
+	}}, notify.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recorder{notifier: n, rcv: rcv}
+}
+
+// events returns what the channel was sent, in order.
+func (r *recorder) events() []notify.Event {
+	var out []notify.Event
+	for _, d := range r.rcv.Deliveries() {
+		f := strings.SplitN(d.Text, "\n", 4)
+		for len(f) < 4 {
+			f = append(f, "")
+		}
+		id, _ := strconv.ParseInt(f[1], 10, 64)
+		out = append(out, notify.Event{Kind: notify.EventKind(f[0]), IncidentID: id, IP: f[2], Detail: f[3]})
+	}
+	return out
 }
 
 func (r *recorder) kinds() []notify.EventKind {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []notify.EventKind
-	for _, ev := range r.events {
+	for _, ev := range r.events() {
 		out = append(out, ev.Kind)
 	}
 	return out
 }
 
-func newWLPipeline(t *testing.T, reg FirewallProvider, chat Notifier) (*Pipeline, *store.Store) {
+func newWLPipeline(t *testing.T, reg FirewallProvider, chat *recorder) (*Pipeline, *store.Store) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "abusewatch.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(Options{Store: st, Firewall: reg, Notifier: chat, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), st
+	var n *notify.Notifier
+	if chat != nil {
+		n = chat.notifier
+	}
+	return New(Options{Store: st, Firewall: reg, Notifier: n, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), st
 }
 
 var wlProviders = []struct {
@@ -183,7 +205,7 @@ func TestWhitelistGrantRevoke(t *testing.T) {
 	for _, tt := range wlProviders {
 		t.Run(tt.name, func(t *testing.T) {
 			emus := newWLEmus(t)
-			chat := &recorder{}
+			chat := newRecorder(t)
 			p, st := newWLPipeline(t, emus.reg, chat)
 			ctx := context.Background()
 			before := emus.firewall(tt.ip)
@@ -237,7 +259,7 @@ func TestWhitelistGrantRevoke(t *testing.T) {
 			if k := chat.kinds(); !slices.Equal(k, []notify.EventKind{notify.WhitelistGranted, notify.WhitelistRevoked}) {
 				t.Fatalf("chat events = %v", k)
 			}
-			if ev := chat.events[1]; ev.IncidentID != 0 || ev.IP != tt.ip || !strings.Contains(ev.Detail, "revoked by bob") || !strings.Contains(ev.Detail, "fix sshd") {
+			if ev := chat.events()[1]; ev.IncidentID != 0 || ev.IP != tt.ip || !strings.Contains(ev.Detail, "revoked by bob") || !strings.Contains(ev.Detail, "fix sshd") {
 				t.Fatalf("revoke event = %+v", ev)
 			}
 		})
@@ -290,7 +312,7 @@ func TestWhitelistExpiryByDaemon(t *testing.T) {
 	for _, tt := range wlProviders {
 		t.Run(tt.name, func(t *testing.T) {
 			emus := newWLEmus(t)
-			chat := &recorder{}
+			chat := newRecorder(t)
 			p, st := newWLPipeline(t, emus.reg, chat)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
@@ -395,7 +417,7 @@ func TestWhitelistCrashRecovery(t *testing.T) {
 // revoked by the reconciliation that start-up and `whitelist expire` run.
 func TestWhitelistReconcileOverdue(t *testing.T) {
 	emus := newWLEmus(t)
-	chat := &recorder{}
+	chat := newRecorder(t)
 	p, st := newWLPipeline(t, emus.reg, chat)
 	ctx := context.Background()
 	before := emus.firewall(wlRobot)
@@ -404,7 +426,7 @@ func TestWhitelistReconcileOverdue(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An hour passes with no daemon.
-	later := New(Options{Store: st, Firewall: emus.reg, Notifier: chat, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	later := New(Options{Store: st, Firewall: emus.reg, Notifier: chat.notifier, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 	res, err := later.ReconcileGrants(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,13 +10,8 @@ import (
 // runCLI executes the CLI with args and returns its stdout and error.
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	err := root.ExecuteContext(context.Background())
-	return stdout.String(), err
+	stdout, _, err := cli(t, args...)
+	return stdout, err
 }
 
 func writeConfigFile(t *testing.T, content string) string {
@@ -37,6 +30,8 @@ var exampleSecrets = map[string]string{
 	"OVH_CONSUMER_KEY":       "leak-ovh-ck-7b3d",
 	"HETZNER_ROBOT_PASSWORD": "leak-robot-4c8a",
 	"HCLOUD_TOKEN":           "leak-hcloud-2d6f",
+	"ABUSEWATCH_CHAT_URL":    "mattermost://abusewatch@chat.example.net/leak-chat-8e1a/abuse",
+	"TRIAGE_WEBHOOK_SECRET":  "leak-webhook-3f9b",
 }
 
 func TestConfigExamplePassesCheck(t *testing.T) {
@@ -54,7 +49,7 @@ func TestConfigExamplePassesCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example fails config check: %v", err)
 	}
-	for _, want := range []string{": ok\n", "mailbox    abuse", "provider   ovh", "provider   hetzner (robot, cloud)", "2 channel(s)", "inventory 2 host(s)"} {
+	for _, want := range []string{": ok\n", "mailbox    abuse", "provider   ovh", "provider   hetzner (robot, cloud)", "3 channel(s)", "inventory 2 host(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -99,7 +94,7 @@ mailboxes:
 		{
 			name: "missing environment secret",
 			file: mailbox + "    password_env: AW_TEST_UNSET_PASSWORD\n",
-			want: []string{"line 7: mailboxes[abuse]: password: environment variable AW_TEST_UNSET_PASSWORD is not set"},
+			want: []string{"line 7: mailboxes[0] (abuse): password: environment variable AW_TEST_UNSET_PASSWORD is not set"},
 		},
 		{
 			name: "chat URL refused by the notifier, token masked",

@@ -17,6 +17,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,9 @@ Hetzner abuse notices (more arrive while it runs), emulators of the OVH and
 Hetzner APIs that know the servers involved, a temporary store, a local
 triage job and a chat receiver that prints its messages here. It runs the
 same code as "abusewatch watch", then prints the incidents and exits.
-Nothing outside this process is contacted and nothing is left behind.`,
+Nothing outside this process is contacted and nothing is left behind, unless
+--keep: then the demo runs on until interrupted, and its store stays, with a
+config file for it that the commands in the chat messages can be run with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if duration <= 0 {
@@ -73,7 +76,7 @@ Nothing outside this process is contacted and nothing is left behind.`,
 		},
 	}
 	cmd.Flags().DurationVar(&duration, "duration", time.Minute, "how long new notices keep arriving")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep running after --duration, with /metrics and /healthz up, until interrupted")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep running after --duration, with /metrics and /healthz up, until interrupted; keep the store and write a config for it")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of /metrics and /healthz (port 0: any free port)")
 	return cmd
 }
@@ -110,7 +113,14 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: temporary directory: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	keptConfig := ""
+	if o.keep {
+		if keptConfig, err = writeDemoConfig(dir); err != nil {
+			return err
+		}
+	} else {
+		defer os.RemoveAll(dir)
+	}
 
 	emu := startDemoEmulators()
 	defer emu.close()
@@ -148,7 +158,11 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	fmt.Fprintf(out, "abusewatch demo: %d notices in the mailbox, %d more arriving over %s\n", demoPreloaded, len(mails)-demoPreloaded, o.duration)
 	fmt.Fprintf(out, "  IMAP    127.0.0.1:%d (user %s)\n", imapSrv.port(), demoUser)
 	fmt.Fprintf(out, "  metrics http://%s/metrics  health http://%s/healthz\n", ln.Addr(), ln.Addr())
-	fmt.Fprintf(out, "  chat    messages are printed below, prefixed with \"chat |\"\n\n")
+	fmt.Fprintf(out, "  chat    messages are printed below, prefixed with \"chat |\"\n")
+	if keptConfig != "" {
+		fmt.Fprintf(out, "  config  %s: run the commands of the chat messages as abusewatch --config %s incidents show N\n", keptConfig, keptConfig)
+	}
+	fmt.Fprintln(out)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -173,7 +187,20 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	if err := d.drain(final); err != nil {
 		return fmt.Errorf("demo: final drain: %w", err)
 	}
-	return printDemoSummary(final, out, d)
+	return printDemoSummary(final, out, d, keptConfig)
+}
+
+// writeDemoConfig writes a config file naming the demo's store, which the
+// read commands need and nothing else: `abusewatch --config FILE incidents
+// list` then looks at what the demo did, while it runs and after.
+func writeDemoConfig(dir string) (string, error) {
+	path := filepath.Join(dir, "abusewatch.yaml")
+	yaml := "# Written by abusewatch demo --keep: the demo's store.\nstore:\n  path: " +
+		strconv.Quote(filepath.Join(dir, "abusewatch.db")) + "\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		return "", fmt.Errorf("demo: config: %w", err)
+	}
+	return path, nil
 }
 
 // feedDemoMails delivers mails one by one, spread evenly over duration, and
@@ -206,7 +233,7 @@ func feedDemoMails(ctx context.Context, log *slog.Logger, srv *demoIMAP, mails [
 	}
 }
 
-func printDemoSummary(ctx context.Context, w io.Writer, d *daemon) error {
+func printDemoSummary(ctx context.Context, w io.Writer, d *daemon, keptConfig string) error {
 	incidents, err := d.built.Store.Incidents(ctx, "all")
 	if err != nil {
 		return err
@@ -225,7 +252,12 @@ func printDemoSummary(ctx context.Context, w io.Writer, d *daemon) error {
 			fmt.Fprintf(w, "  incident %d %s: %s (exit %d): %s\n", inc.ID, e.Job, e.Status, e.ExitCode, strings.TrimSpace(string(e.Output)))
 		}
 	}
-	fmt.Fprintln(w, "\nThe demo's store was temporary. Point abusewatch at your own mailbox with a config file: abusewatch config example")
+	if keptConfig != "" {
+		fmt.Fprintf(w, "\nThe demo's store is kept: abusewatch --config %s incidents list\n", keptConfig)
+	} else {
+		fmt.Fprintln(w, "\nThe demo's store was temporary (--keep keeps it).")
+	}
+	fmt.Fprintln(w, "Point abusewatch at your own mailbox with a config file: abusewatch config example")
 	return nil
 }
 

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +85,62 @@ func hasChatLine(out, ip string) bool {
 		}
 	}
 	return false
+}
+
+// TestDemoKeep: with --keep the demo's store stays, and the config it
+// prints lets the commands of its chat messages read that store.
+func TestDemoKeep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for a few seconds")
+	}
+	t.Setenv("ABUSEWATCH_CONFIG", "/nonexistent/abusewatch.yaml")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	out := &syncWriter{w: &buf}
+	root := newRootCmd()
+	root.SetArgs([]string{"demo", "--duration", "3s", "--keep"})
+	root.SetOut(out)
+	root.SetErr(&bytes.Buffer{})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(runCtx) }()
+	printed := func() string {
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		return buf.String()
+	}
+	for !strings.Contains(printed(), "still running (--keep)") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo --keep ended early: %v\n%s", err, printed())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stop() // Ctrl-C
+	if err := <-done; err != nil {
+		t.Fatalf("demo --keep: %v", err)
+	}
+	_, rest, ok := strings.Cut(printed(), "abusewatch --config ")
+	if !ok {
+		t.Fatalf("demo --keep printed no --config:\n%s", printed())
+	}
+	cfg, _, _ := strings.Cut(rest, " ")
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(cfg)) })
+	id := chatIncidentID(t, printed())
+	show, _, err := cli(t, "--config", cfg, "incidents", "show", id)
+	if err != nil || !strings.Contains(show, "Incident "+id) {
+		t.Errorf("abusewatch --config %s incidents show %s = %v:\n%s", cfg, id, err, show)
+	}
+}
+
+// chatIncidentID is the N of the first "abusewatch incidents show N" in a
+// chat message the demo printed.
+func chatIncidentID(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`chat \|.*abusewatch incidents show (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no chat line names an incident:\n%s", out)
+	}
+	return m[1]
 }

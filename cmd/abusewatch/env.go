@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/pipeline"
@@ -24,7 +28,7 @@ func (e *env) Close() error { return e.close() }
 
 // openPipeline opens the store and wires the pipeline from the configuration.
 func (a *app) openPipeline(ctx context.Context) (*env, error) {
-	cfg, err := a.config()
+	cfg, err := a.requireConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +48,24 @@ func (a *app) withPipeline(ctx context.Context, f func(*env) error) error {
 	}
 	defer e.Close()
 	return f(e)
+}
+
+// withStore runs f with the store open, for the commands that only read it
+// (and mark incidents resolved): they need no secret and wire nothing.
+func (a *app) withStore(ctx context.Context, f func(*store.Store) error) error {
+	cfg, err := a.readConfig()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.Store.Path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no store at %s (store.path of %s): nothing was ingested there yet", cfg.Store.Path, cfg.Path)
+	}
+	st, err := store.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return f(st)
 }
 
 // registry builds the provider clients of the configuration, for the

@@ -90,39 +90,39 @@ func incidentDetailJSON(d *store.IncidentDetail) incidentDetail {
 
 func printIncident(w io.Writer, d *store.IncidentDetail) error {
 	inc := d.Incident
-	fmt.Fprintf(w, "Incident %d  %s  %s %s  %s\n", inc.ID, strings.ToUpper(severityLabel(inc.Severity)), inc.Provider, dash(inc.IP), inc.Status)
-	fmt.Fprintf(w, "  attack %s, %d notice(s), first %s, last %s\n", inc.Attack, inc.Notices,
+	fmt.Fprintf(w, "Incident %d  %s  %s %s  %s\n", inc.ID, strings.ToUpper(severityLabel(inc.Severity)), line(inc.Provider), line(dash(inc.IP)), inc.Status)
+	fmt.Fprintf(w, "  attack %s, %d notice(s), first %s, last %s\n", line(inc.Attack), inc.Notices,
 		inc.FirstSeen.Local().Format(time.DateTime), inc.LastSeen.Local().Format(time.DateTime))
 	if inc.Case != "" || inc.Service != "" {
-		fmt.Fprintf(w, "  case %s, service %s\n", dash(inc.Case), dash(inc.Service))
+		fmt.Fprintf(w, "  case %s, service %s\n", line(dash(inc.Case)), line(dash(inc.Service)))
 	}
 	if inc.Unverified {
 		fmt.Fprintln(w, "  UNVERIFIED: no notice passed DKIM; nothing was run on the server because of it")
 	}
 	if s := inc.State; s != nil {
-		fmt.Fprintf(w, "  provider state (%s): %s, checked %s\n", s.Provider, stateWords(s.Blocked, s.Locked, s.Rescue), s.CheckedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  provider state (%s): %s, checked %s\n", line(s.Provider), stateWords(s.Blocked, s.Locked, s.Rescue), s.CheckedAt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintln(w, "\nNotices:")
 	for _, n := range d.NoticeRecords {
-		line := fmt.Sprintf("  #%d %s %s/%s %s", n.ID, n.ReceivedAt.Local().Format(time.DateTime), n.Kind, n.Attack, n.Authentic)
+		l := fmt.Sprintf("  #%d %s %s/%s %s", n.ID, n.ReceivedAt.Local().Format(time.DateTime), line(n.Kind), line(n.Attack), line(n.Authentic))
 		if !n.Deadline.IsZero() {
-			line += " deadline " + n.Deadline.Local().Format(time.DateTime)
+			l += " deadline " + n.Deadline.Local().Format(time.DateTime)
 		}
-		fmt.Fprintln(w, line+"  "+n.Subject)
+		fmt.Fprintln(w, l+"  "+line(n.Subject))
 	}
 	fmt.Fprintln(w, "\nTimeline:")
 	for _, t := range d.Timeline {
-		fmt.Fprintf(w, "  %s  %-10s %s\n", t.At.Local().Format(time.DateTime), t.Kind, t.Text)
+		fmt.Fprintf(w, "  %s  %-10s %s\n", t.At.Local().Format(time.DateTime), line(t.Kind), line(t.Text))
 	}
 	if len(d.Evidence) > 0 {
 		fmt.Fprintln(w, "\nEvidence:")
 		for _, e := range d.Evidence {
-			fmt.Fprintf(w, "  #%d %s on %s: %s (exit %d, %d bytes kept, %d dropped)\n", e.ID, e.Job, dash(e.Host), e.Status, e.ExitCode, len(e.Output), e.Dropped)
+			fmt.Fprintf(w, "  #%d %s on %s: %s (exit %d, %d bytes kept, %d dropped)\n", e.ID, line(e.Job), line(dash(e.Host)), line(e.Status), e.ExitCode, len(e.Output), e.Dropped)
 			if e.Error != "" {
-				fmt.Fprintf(w, "      error: %s\n", e.Error)
+				fmt.Fprintf(w, "      error: %s\n", line(e.Error))
 			}
 			for _, f := range e.Findings {
-				fmt.Fprintf(w, "      finding: %s\n", f)
+				fmt.Fprintf(w, "      finding: %s\n", line(f))
 			}
 		}
 	}

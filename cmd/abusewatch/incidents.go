@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,16 +11,30 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/pipeline"
 	"github.com/abusewatch/abusewatch/store"
 )
 
 func newIncidentsCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "incidents",
-		Short: "List, show and resolve incidents",
-	}
+	cmd := groupCmd("incidents", "List, show and resolve incidents")
 	cmd.AddCommand(newIncidentsListCmd(a), newIncidentsShowCmd(a), newIncidentsResolveCmd(a))
 	return cmd
+}
+
+// groupCmd is a command that only holds subcommands: a mistyped one
+// (`incidents lst`) is an error, not a help text and exit status 0.
+func groupCmd(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " COMMAND",
+		Short: short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%s: a command is required (%s --help lists them)", cmd.CommandPath(), cmd.CommandPath())
+			}
+			return fmt.Errorf("%s: unknown command %q (%s --help lists them)", cmd.CommandPath(), args[0], cmd.CommandPath())
+		},
+	}
 }
 
 // incidentJSON is the public shape of `incidents list --json` (DESIGN.md).
@@ -74,8 +89,8 @@ func newIncidentsListCmd(a *app) *cobra.Command {
 			default:
 				return fmt.Errorf("--status: %q is not one of open, resolved, all", status)
 			}
-			return a.withPipeline(cmd.Context(), func(env *env) error {
-				incidents, err := env.store.Incidents(cmd.Context(), status)
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				incidents, err := st.Incidents(cmd.Context(), status)
 				if err != nil {
 					return err
 				}
@@ -107,8 +122,8 @@ func printIncidents(w io.Writer, incidents []store.Incident) error {
 		if inc.Unverified {
 			sev += "?"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", inc.ID, inc.Status, sev, inc.Provider,
-			dash(inc.IP), inc.Attack, inc.Notices, state, inc.LastSeen.Local().Format("2006-01-02 15:04"), dash(inc.Case))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", inc.ID, inc.Status, sev, cell(inc.Provider),
+			cell(dash(inc.IP)), cell(inc.Attack), inc.Notices, state, inc.LastSeen.Local().Format("2006-01-02 15:04"), cell(dash(inc.Case)))
 	}
 	if len(incidents) == 0 {
 		fmt.Fprintln(tw, "(no incidents)")
@@ -133,8 +148,26 @@ func stateWords(blocked, locked, rescue bool) string {
 	return strings.Join(words, ",")
 }
 
-func severityLabel(sev int) string {
-	return [...]string{"none", "status", "complaint", "attack", "block", "rescue"}[max(0, min(sev, 5))]
+func severityLabel(sev int) string { return config.SeverityName(sev) }
+
+// Caps of mail-derived text on a terminal: a table cell, a line of detail.
+const (
+	cellCap = 40
+	lineCap = 300
+)
+
+// cell makes mail-derived text safe for a table cell.
+func cell(s string) string { return pipeline.Printable(s, cellCap) }
+
+// line makes mail-derived text safe for a line of its own.
+func line(s string) string { return pipeline.Printable(s, lineCap) }
+
+// incidentNotFound turns the store's not-found into one clear message.
+func incidentNotFound(err error, id int64) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("incident %d not found", id)
+	}
+	return err
 }
 
 func parseID(s string) (int64, error) {
@@ -156,10 +189,10 @@ func newIncidentsShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withPipeline(cmd.Context(), func(env *env) error {
-				d, err := env.store.Incident(cmd.Context(), id)
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				d, err := st.Incident(cmd.Context(), id)
 				if err != nil {
-					return err
+					return incidentNotFound(err, id)
 				}
 				if asJSON {
 					return writeJSON(a.stdout, incidentDetailJSON(d))
@@ -183,9 +216,17 @@ func newIncidentsResolveCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withPipeline(cmd.Context(), func(env *env) error {
-				if err := env.store.ResolveIncident(cmd.Context(), id, note); err != nil {
-					return err
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				d, err := st.Incident(cmd.Context(), id)
+				if err != nil {
+					return incidentNotFound(err, id)
+				}
+				if d.Status == "resolved" {
+					fmt.Fprintf(a.stdout, "incident %d already resolved\n", id)
+					return nil
+				}
+				if err := st.ResolveIncident(cmd.Context(), id, note); err != nil {
+					return incidentNotFound(err, id)
 				}
 				fmt.Fprintf(a.stdout, "incident %d resolved\n", id)
 				return nil

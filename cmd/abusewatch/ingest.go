@@ -57,7 +57,7 @@ func newIngestCmd(a *app) *cobra.Command {
 							return ctx.Err()
 						}
 						sum.Errors++
-						fmt.Fprintf(a.stderr, "abusewatch: %s: %v\n", path, err)
+						fmt.Fprintf(a.stderr, "abusewatch: %s: %s\n", line(path), pipeline.Printable(err.Error(), 0))
 					}
 					progress.update(i + 1)
 				}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 func newParseCmd(a *app) *cobra.Command {
@@ -26,11 +26,14 @@ func newParseCmd(a *app) *cobra.Command {
 			opts := parser.Options{MaxBytes: int(cfg.Parser.MaxMessageBytes), TrustAuthservID: cfg.Parser.TrustAuthservID}
 			var notices []parser.Notice
 			for _, path := range args {
-				raw, err := readMailFile(cmd.InOrStdin(), path, cfg.Parser.MaxMessageBytes)
+				// The reader of ingest: mbox files give one line per message.
+				err := pipeline.ReadMail(path, cmd.InOrStdin(), cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
+					notices = append(notices, parseForDisplay(f.Raw, f.Path, opts)...)
+					return nil
+				})
 				if err != nil {
 					return err
 				}
-				notices = append(notices, parseForDisplay(raw, path, opts)...)
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
@@ -47,25 +50,6 @@ func newParseCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per notice per line")
 	return cmd
-}
-
-// readMailFile reads path ("-" for stdin), refusing to read far past the
-// parser's limit so that a huge file cannot exhaust memory.
-func readMailFile(stdin io.Reader, path string, limit int64) ([]byte, error) {
-	r := stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return raw, nil
 }
 
 // parseForDisplay gives the notices of one file, or its kind:none line.
@@ -97,7 +81,7 @@ func printNoticeTable(w io.Writer, notices []parser.Notice) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			n.File, dash(n.Provider), n.Kind, n.Attack, dash(n.IP), dash(n.Case), n.Authentic, note)
+			line(n.File), cell(dash(n.Provider)), cell(string(n.Kind)), cell(string(n.Attack)), cell(dash(n.IP)), cell(dash(n.Case)), cell(string(n.Authentic)), line(note))
 	}
 	return tw.Flush()
 }

@@ -168,8 +168,8 @@ func newWhitelistListCmd(a *app) *cobra.Command {
 		Short: "List whitelist grants, live and past",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withPipeline(cmd.Context(), func(env *env) error {
-				grants, err := env.store.Grants(cmd.Context())
+			return a.withStore(cmd.Context(), func(st *store.Store) error {
+				grants, err := st.Grants(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -238,9 +238,17 @@ func newWhitelistRevokeCmd(a *app) *cobra.Command {
 	}
 }
 
+// expireJSON is what `whitelist expire --json` prints.
+type expireJSON struct {
+	Expired int `json:"expired"`
+	Failed  int `json:"failed"`
+	Orphans int `json:"orphans"`
+}
+
 func newWhitelistExpireCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "expire",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "expire [--json]",
 		Short: "Revoke every overdue grant and remove rules no grant covers (for cron or a systemd timer)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -249,9 +257,17 @@ func newWhitelistExpireCmd(a *app) *cobra.Command {
 			}
 			return a.withPipeline(cmd.Context(), func(env *env) error {
 				res, err := env.pipeline.ReconcileGrants(cmd.Context())
+				if asJSON {
+					if jerr := writeJSON(a.stdout, expireJSON{Expired: res.Expired, Failed: res.Failed, Orphans: res.Orphans}); jerr != nil {
+						return errors.Join(err, jerr)
+					}
+					return err
+				}
 				fmt.Fprintf(a.stdout, "expired %d grants, marked %d interrupted grants failed, removed %d orphan rules\n", res.Expired, res.Failed, res.Orphans)
 				return err
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as JSON")
+	return cmd
 }

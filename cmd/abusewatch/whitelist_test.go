@@ -274,6 +274,11 @@ func TestWhitelistCLIExpire(t *testing.T) {
 	if _, _, err := e.run(t, "", "whitelist", "revoke", "2"); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing left to expire: the counts as JSON, as the README lists.
+	out, _, err = e.run(t, "", "whitelist", "expire", "--json")
+	if err != nil || strings.Join(strings.Fields(out), "") != `{"expired":0,"failed":0,"orphans":0}` {
+		t.Fatalf("expire --json = %q, %v", out, err)
+	}
 	if e.firewall() != before {
 		t.Fatalf("firewall = %s, want %s", e.firewall(), before)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Request is one HTTP request the receiver got.
@@ -27,6 +28,8 @@ type Request struct {
 	Text string
 	// Status is what the receiver answered; 0 for a held request.
 	Status int
+	// At is when the request's body was read (latency benchmarks).
+	At time.Time
 }
 
 // Receiver is a local HTTP server standing in for a chat service.
@@ -172,7 +175,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	q := Request{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: string(body), Text: messageText(body)}
+	q := Request{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: string(body), Text: messageText(body), At: time.Now()}
 
 	r.mu.Lock()
 	hold := r.hold > 0
