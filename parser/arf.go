@@ -147,21 +147,82 @@ func reportTime(s string) string {
 const monthNames = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec "
 
 // forwardedReport reads the source IP and attack of an ARF or X-ARF report
-// that a provider forwards inside its own mail, directly or as an attached
-// message (opened one level deep).
+// that a provider forwards inside its own mail: directly, as an attached
+// message, or as a text attachment or inline text that holds the report
+// mail (Hetzner's "Abuse Message <id>.txt"), opened one level deep. A
+// report whose mail cannot be read is still read by its fields.
 func forwardedReport(m *mail) (ip string, a Attack) {
 	if ip, a = reportSource(m); ip != "" {
 		return ip, a
 	}
 	for _, p := range m.parts {
-		if p.contentType != "message/rfc822" || !mayHoldReport(p.body) {
+		var raw []byte
+		switch {
+		case !mayHoldReport(p.body):
 			continue
+		case p.contentType == "message/rfc822":
+			raw = p.body
+		case strings.HasPrefix(p.contentType, "text/"):
+			raw = embeddedMail(p.body)
 		}
-		if inner, err := readMail(p.body); err == nil {
-			if ip, a = reportSource(inner); ip != "" {
-				return ip, a
+		if raw != nil {
+			if inner, err := readMail(raw); err == nil {
+				if ip, a = reportSource(inner); ip != "" {
+					return ip, a
+				}
 			}
 		}
+		if ip, a = reportSourceText(p.body); ip != "" {
+			return ip, a
+		}
+	}
+	return "", ""
+}
+
+// embeddedMail returns the mail that a text part carries from its first
+// header-looking line on (a forward pasted as text, or Hetzner's copy of a
+// report), or nil when no line looks like the start of a header.
+func embeddedMail(body []byte) []byte {
+	for off := 0; off < len(body) && off < 64<<10; {
+		line := body[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		if isMailHeaderStart(line) {
+			return body[off:]
+		}
+		off += len(line)
+	}
+	return nil
+}
+
+// mailHeaderStarts are fields that open a mail's header.
+var mailHeaderStarts = [][]byte{
+	[]byte("Return-Path:"), []byte("Received:"), []byte("From:"), []byte("Date:"), []byte("Message-ID:"),
+	[]byte("Message-Id:"), []byte("MIME-Version:"), []byte("Content-Type:"), []byte("Subject:"), []byte("X-XARF:"),
+	[]byte("X-Xarf:"), []byte("Delivered-To:"), []byte("To:"),
+}
+
+func isMailHeaderStart(line []byte) bool {
+	for _, f := range mailHeaderStarts {
+		if len(line) >= len(f) && bytes.EqualFold(line[:len(f)], f) {
+			return true
+		}
+	}
+	return false
+}
+
+// reportSourceText reads a feedback report's fields wherever they stand in
+// text: the report of a mail too broken to read as MIME.
+func reportSourceText(body []byte) (string, Attack) {
+	i := bytes.Index(body, []byte("Feedback-Type:"))
+	if i < 0 {
+		return "", ""
+	}
+	start := bytes.LastIndexByte(body[:i], '\n') + 1
+	f := reportFields(body[start:min(len(body), start+16<<10)])
+	if ip := firstIP(f["source-ip"]); ip != "" {
+		return ip, feedbackAttack(strings.ToLower(f["feedback-type"]))
 	}
 	return "", ""
 }

@@ -45,19 +45,22 @@ func TestHetznerCategory(t *testing.T) {
 		category string
 		kind     Kind
 		attack   Attack
+		known    bool
 	}{
-		{"NetscanOutLevel", KindAttack, AttackNetscan},
-		{"netscanoutlevel", KindAttack, AttackNetscan},
-		{"NetscanInLevel", KindAttack, AttackNetscan},
-		{"AbuseNormal", KindComplaint, ""}, // read from the complaint's words
-		{"AbuseBlacklist", KindComplaint, AttackBlacklist},
-		{"AbuseSpamvertised", KindComplaint, AttackSpamvertised},
-		{"AbuseHeavyLevel", KindComplaint, AttackUnknown},
-		{"", KindComplaint, AttackUnknown},
+		{"NetscanOutLevel", KindAttack, AttackNetscan, true},
+		{"netscanoutlevel", KindAttack, AttackNetscan, true},
+		{"NetscanInLevel", KindAttack, AttackNetscan, true},
+		{"AbuseNormal", KindComplaint, "", true}, // read from the complaint's words
+		{"AbuseBlacklist", KindComplaint, AttackBlacklist, true},
+		{"AbuseSpamvertised", KindComplaint, AttackSpamvertised, true},
+		{"AbuseInfo", KindComplaint, "", true},
+		{"AbuseFBLUnitedInternet", KindComplaint, AttackSpam, true},
+		{"AbuseHeavyLevel", KindComplaint, "", false}, // never seen: read from the words
+		{"", KindComplaint, "", false},
 	}
 	for _, tt := range tests {
-		if got := categoryOf(tt.category); got.kind != tt.kind || got.attack != tt.attack {
-			t.Errorf("categoryOf(%q) = %+v, want %s %q", tt.category, got, tt.kind, tt.attack)
+		if got, known := categoryOf(tt.category); got.kind != tt.kind || got.attack != tt.attack || known != tt.known {
+			t.Errorf("categoryOf(%q) = %+v %v, want %s %q %v", tt.category, got, known, tt.kind, tt.attack, tt.known)
 		}
 	}
 }
@@ -172,9 +175,13 @@ func TestHetznerReporter(t *testing.T) {
 		{"a notification regarding spam from our customers", "spam", ""},
 		{"a notification regarding malware", "malware", ""},
 		{"no notification here", "", ""},
+		{"We have received information regarding spam and/or abuse from trap@spam.example.org, see below", "spam and/or abuse", "trap@spam.example.org"},
+		{"We have received a notification from the German Federal Office for Information Security (BSI) for a server you have with us.", "", "German Federal Office for Information Security (BSI)"},
+		{"We have received a notification regarding an open resolver from CERT-Bund. Please check.", "an open resolver", "CERT-Bund"},
+		{"hostile: a notification regarding x from <script>alert(1)</script>", "x", ""},
 	}
 	for _, tt := range tests {
-		topic, reporter := forwardedComplaint(flatten(tt.body))
+		topic, reporter := forwardedComplaint(tt.body)
 		if topic != tt.topic || reporter != tt.reporter {
 			t.Errorf("forwardedComplaint(%q) = %q, %q; want %q, %q", tt.body, topic, reporter, tt.topic, tt.reporter)
 		}

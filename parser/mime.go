@@ -40,6 +40,17 @@ type mail struct {
 	// text/plain parts, or the HTML parts turned into text when there is none.
 	text  string
 	parts []part
+	// explain, when set, makes note record the rules that fire (--explain).
+	explain bool
+	trace   []string
+}
+
+// note records one step of the reading for --explain. It costs nothing
+// unless the caller asked for it.
+func (m *mail) note(parts ...string) {
+	if m.explain {
+		m.trace = append(m.trace, strings.Join(parts, ""))
+	}
 }
 
 // part is one leaf of the MIME tree, transfer-decoded; text/* is in UTF-8.

@@ -22,6 +22,9 @@ type Options struct {
 	// TrustAuthservID trusts the dkim results of Authentication-Results fields
 	// added by the MTA with this authserv-id (our own, which strips forged ones).
 	TrustAuthservID string
+	// Explain records in Result.Explain which format and rules read the
+	// mail (abusewatch parse --explain). It costs time: off in the pipeline.
+	Explain bool
 }
 
 // ErrTooLarge rejects a mail above Options.MaxBytes.
@@ -32,10 +35,13 @@ var ErrMalformed = errors.New("malformed mail")
 
 // format is one kind of notice mail: a provider's own, or a standard report.
 type format struct {
+	name     string // for --explain
 	provider string
 	// match says whether the mail is of this format; it must be cheap.
 	match func(m *mail) bool
 	// parse returns the notices, or none and the reason the mail holds none.
+	// A reason given with notices says the mail was not understood: the
+	// notices are the best guess, and the Result is marked unrecognised.
 	// Parse fills in the fields common to every notice of the mail.
 	parse func(m *mail) (notices []Notice, reason string)
 	// signers are the DKIM domains (and their subdomains) that vouch for the
@@ -46,10 +52,11 @@ type format struct {
 // formats are tried in order; the provider formats come before the standard
 // reports because providers forward ARF reports inside their own mail.
 var formats = [...]format{
-	{provider: ProviderHetzner, match: matchHetzner, parse: parseHetzner, signers: hetznerDomains},
-	{provider: ProviderOVH, match: matchOVH, parse: parseOVH, signers: ovhDomains},
-	{provider: ProviderGeneric, match: matchARF, parse: parseARF},
-	{provider: ProviderGeneric, match: matchXARF, parse: parseXARF},
+	{name: "hetzner", provider: ProviderHetzner, match: matchHetzner, parse: parseHetzner, signers: hetznerDomains},
+	{name: "ovh", provider: ProviderOVH, match: matchOVH, parse: parseOVH, signers: ovhDomains},
+	{name: "arf", provider: ProviderGeneric, match: matchARF, parse: parseARF},
+	{name: "xarf", provider: ProviderGeneric, match: matchXARF, parse: parseXARF},
+	{name: "ovh forwarded inline", provider: ProviderOVH, match: matchOVHInline, parse: parseOVH, signers: ovhDomains},
 }
 
 // Parse reads one raw mail and returns the abuse notices in it. A mail that is
@@ -71,6 +78,7 @@ func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
 	if err != nil {
 		return Result{Reason: err.Error()}, fmt.Errorf("parser: %w", err)
 	}
+	m.explain = opts.Explain
 	res := Result{
 		MessageID: m.messageID,
 		Date:      m.date,
@@ -78,11 +86,14 @@ func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
 		From:      m.from,
 		Authentic: AuthNone,
 	}
+	defer func() { res.Explain = m.trace }()
 	for i := range formats {
 		f := &formats[i]
 		if !f.match(m) {
 			continue
 		}
+		m.note("format ", f.name, ": ", matchWhy(f, m))
+		res.Format, res.Provider = f.name, f.provider
 		res.Authentic = authenticate(raw, m, f.signers, opts)
 		notices, reason := f.parse(m)
 		if len(notices) == 0 {
@@ -90,34 +101,72 @@ func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
 				reason = "no notice found"
 			}
 			res.Reason = f.provider + ": " + reason
+			m.note("none: ", res.Reason)
 			return res, nil
 		}
-		res.Notices = finish(notices, f.provider, &res)
+		if reason != "" {
+			res.Unrecognised = f.provider + ": " + reason
+			m.note("unrecognised: ", res.Unrecognised)
+		}
+		res.Notices = finish(notices, f.provider, &res, m)
 		return res, nil
 	}
 	if depth < maxForwardDepth {
-		for _, p := range m.parts {
-			if p.contentType != "message/rfc822" {
-				continue
-			}
-			inner, err := parseDepth(p.body, opts, depth+1)
-			if err == nil && len(inner.Notices) > 0 {
-				return inner, nil
+		for _, inner := range forwardedMails(m) {
+			r, err := parseDepth(inner, opts, depth+1)
+			if err == nil && len(r.Notices) > 0 {
+				r.Explain = append(append(m.trace, "forwarded mail inside: read as such"), r.Explain...)
+				return r, nil
 			}
 		}
 	}
 	res.Reason = "not an abuse notice: no provider or report format recognised"
+	m.note("none: ", res.Reason)
 	return res, nil
 }
 
+// matchWhy says why a format took the mail, for --explain.
+func matchWhy(f *format, m *mail) string {
+	switch {
+	case f.signers != nil && domainIn(m.fromDomain, f.signers):
+		return "sender domain " + m.fromDomain
+	case f.provider == ProviderHetzner:
+		return "AbuseID header or subject"
+	case f.name == "arf":
+		return "Content-Type multipart/report; report-type=feedback-report"
+	case f.name == "xarf":
+		return "X-XARF header or XARF JSON document"
+	}
+	return "OVH abuse id or attack log in the text of a mail from elsewhere"
+}
+
+// forwardedMails returns the mails that m carries: attached message/rfc822
+// parts, text attachments that hold a mail with a report, and a report
+// forwarded inline in the text.
+func forwardedMails(m *mail) [][]byte {
+	var out [][]byte
+	for _, p := range m.parts {
+		switch {
+		case p.contentType == "message/rfc822":
+			out = append(out, p.body)
+		case strings.HasPrefix(p.contentType, "text/") && mayHoldReport(p.body):
+			if inner := embeddedMail(p.body); inner != nil {
+				out = append(out, inner)
+			}
+		}
+	}
+	return out
+}
+
 // finish fills in what every notice of a mail shares.
-func finish(notices []Notice, provider string, res *Result) []Notice {
+func finish(notices []Notice, provider string, res *Result, m *mail) []Notice {
 	date := formatTime(res.Date)
 	for i := range notices {
 		n := &notices[i]
 		if n.Provider == "" {
 			n.Provider = provider
 		}
+		sanitize(n, n.Provider, m)
 		if n.Attack == "" {
 			n.Attack = AttackUnknown
 		}

@@ -1,0 +1,127 @@
+package parser
+
+// phraseSet finds which of many phrases occur in a text in one pass over
+// it (an Aho-Corasick automaton turned into a table-driven DFA). The phrase
+// tables of every language are compiled into one set, so that adding a
+// language adds phrases, not passes over the mail.
+//
+// A set is built once, from the tables, and never changed: it is safe for
+// concurrent use.
+type phraseSet struct {
+	class   [256]uint8 // byte → alphabet class; 0 for bytes no phrase holds
+	classes int
+	next    []int32  // next[state*classes+class]
+	out     []uint64 // signals ended at each state, with those of its suffixes
+	lang    []uint64 // the languages of those phrases
+}
+
+// phrase is one entry of a set: the text (flattened lower case, as flatten
+// makes it) and what its occurrence means.
+type phrase struct {
+	text   string
+	signal signal
+	lang   int // index of the language table, -1 for language-independent
+}
+
+// signal is one fact that phrases can establish, a bit of a mask.
+type signal uint8
+
+// has reports whether mask holds s.
+func (m signalMask) has(s signal) bool { return m&(1<<s) != 0 }
+
+type signalMask uint64
+
+// newPhraseSet compiles phrases. Empty phrases are ignored.
+func newPhraseSet(phrases []phrase) *phraseSet {
+	ps := &phraseSet{classes: 1}
+	for _, p := range phrases {
+		for i := 0; i < len(p.text); i++ {
+			if c := p.text[i]; ps.class[c] == 0 {
+				ps.class[c] = uint8(ps.classes)
+				ps.classes++
+			}
+		}
+	}
+	// The trie, with -1 for a missing edge.
+	type node struct {
+		edges []int32
+		out   uint64
+		lang  uint64
+	}
+	newNode := func() node {
+		e := make([]int32, ps.classes)
+		for i := range e {
+			e[i] = -1
+		}
+		return node{edges: e}
+	}
+	nodes := []node{newNode()}
+	for _, p := range phrases {
+		if p.text == "" {
+			continue
+		}
+		s := int32(0)
+		for i := 0; i < len(p.text); i++ {
+			c := ps.class[p.text[i]]
+			if nodes[s].edges[c] < 0 {
+				nodes = append(nodes, newNode())
+				nodes[s].edges[c] = int32(len(nodes) - 1)
+			}
+			s = nodes[s].edges[c]
+		}
+		nodes[s].out |= 1 << p.signal
+		if p.lang >= 0 {
+			nodes[s].lang |= 1 << uint(p.lang)
+		}
+	}
+	// Breadth first: each state's failure link is complete before its
+	// children need it, and missing edges become the failure's edges.
+	fail := make([]int32, len(nodes))
+	queue := make([]int32, 0, len(nodes))
+	for c := range ps.classes {
+		switch t := nodes[0].edges[c]; {
+		case t < 0 || c == 0:
+			nodes[0].edges[c] = 0
+		default:
+			fail[t] = 0
+			queue = append(queue, t)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for c := 1; c < ps.classes; c++ {
+			t := nodes[s].edges[c]
+			if t < 0 {
+				nodes[s].edges[c] = nodes[fail[s]].edges[c]
+				continue
+			}
+			f := nodes[fail[s]].edges[c]
+			fail[t] = f
+			nodes[t].out |= nodes[f].out
+			nodes[t].lang |= nodes[f].lang
+			queue = append(queue, t)
+		}
+		nodes[s].edges[0] = 0
+	}
+	ps.next = make([]int32, len(nodes)*ps.classes)
+	ps.out = make([]uint64, len(nodes))
+	ps.lang = make([]uint64, len(nodes))
+	for i, n := range nodes {
+		copy(ps.next[i*ps.classes:], n.edges)
+		ps.out[i], ps.lang[i] = n.out, n.lang
+	}
+	return ps
+}
+
+// scan returns the signals and the languages of the phrases in text.
+func (ps *phraseSet) scan(text string) (signals signalMask, langs uint64) {
+	s, k := int32(0), int32(ps.classes)
+	var out, lang uint64
+	for i := 0; i < len(text); i++ {
+		s = ps.next[s*k+int32(ps.class[text[i]])]
+		out |= ps.out[s]
+		lang |= ps.lang[s]
+	}
+	return signalMask(out), lang
+}
