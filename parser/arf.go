@@ -260,35 +260,6 @@ func reportSource(m *mail) (string, Attack) {
 	return "", ""
 }
 
-// attackWords map words of a complaint or report type to the vocabulary, in
-// order: the first that occurs wins, so the more specific words come first
-// ("exploitable NTP server used for an attack" is an open service).
-var attackWords = []struct {
-	word   string
-	attack Attack
-}{
-	{"phish", AttackPhishing},
-	{"spamvertis", AttackSpamvertised},
-	{"spam", AttackSpam},
-	{"malware", AttackMalware},
-	{"virus", AttackMalware},
-	{"botnet", AttackMalware},
-	{"trojan", AttackMalware},
-	{"copyright", AttackCopyright},
-	{"dmca", AttackCopyright},
-	{"infring", AttackCopyright},
-	{"exploitable", AttackOpenService},
-	{"openresolver", AttackOpenService},
-	{"openservice", AttackOpenService},
-	{"vulnerab", AttackOpenService},
-	{"login", AttackBruteforce},
-	{"brute", AttackBruteforce},
-	{"portscan", AttackPortscan},
-	{"netscan", AttackNetscan},
-	{"blacklist", AttackBlacklist},
-	{"blocklist", AttackBlacklist},
-}
-
 // attackFromWords names the attack of free text or a report type such as
 // "login-attack", "LoginAttack" or "port scan": case and separators are
 // ignored. It returns AttackUnknown when no word is known.

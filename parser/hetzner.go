@@ -75,7 +75,7 @@ var hetznerCategories = map[string]hetznerCategory{
 	"abuseblacklist":    {KindComplaint, AttackBlacklist},
 	"abusespamvertised": {KindComplaint, AttackSpamvertised},
 	// A third party's report forwarded for information: no statement due.
-	"abuseinfo": {KindComplaint, ""},
+	"abuseinfo":              {KindComplaint, ""},
 	"abusefblunitedinternet": {KindComplaint, AttackSpam}, // a mail provider's feedback loop
 }
 

@@ -114,7 +114,15 @@ func readMail(raw []byte) (*mail, error) {
 	if !ok {
 		var err error
 		if m, err = readMailGoMessage(raw); err != nil {
-			return nil, err
+			// fail2ban's X-ARF puts the first log lines in the header block
+			// of the log part: end such a block where the fields end.
+			repaired, changed := endPartHeaders(raw)
+			if !changed {
+				return nil, err
+			}
+			if m, err = readMailGoMessage(repaired); err != nil {
+				return nil, err
+			}
 		}
 	}
 	m.readHeader()
@@ -483,4 +491,38 @@ func unfold(s string) string {
 		return strings.TrimSpace(s)
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// endPartHeaders ends the header block of each MIME part at the first line
+// that is neither a field nor a folded continuation, by inserting the blank
+// line the sender left out. The top-level header is left as it is. changed
+// is false when no block needed it.
+func endPartHeaders(raw []byte) (_ []byte, changed bool) {
+	var out bytes.Buffer
+	inPart := false // in the header block of a part, after a "--" line
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line = raw[:i+1]
+		}
+		raw = raw[len(line):]
+		body := bytes.TrimRight(line, "\r\n")
+		switch {
+		case bytes.HasPrefix(body, []byte("--")):
+			inPart = true
+		case len(body) == 0:
+			inPart = false
+		case inPart && body[0] != ' ' && body[0] != '\t' && !isFieldLine(body):
+			out.WriteString("\r\n")
+			inPart, changed = false, true
+		}
+		out.Write(line)
+	}
+	return out.Bytes(), changed
+}
+
+// isFieldLine reports "Name: value" with a valid field name.
+func isFieldLine(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
+	return i > 0 && validFieldName(string(line[:i]))
 }
