@@ -36,7 +36,7 @@ type Options struct {
 // Pipeline ingests mail and runs the task workers.
 type Pipeline struct {
 	store    *store.Store
-	parse    store.ParseFunc
+	parse    func(raw []byte) outcome
 	planner  planner
 	log      *slog.Logger
 	now      func() time.Time
@@ -75,7 +75,7 @@ func (p *Pipeline) chat() Notifier {
 func New(opts Options) *Pipeline {
 	p := &Pipeline{
 		store:     opts.Store,
-		parse:     Parse(opts.Parser),
+		parse:     parseOutcome(opts.Parser),
 		log:       opts.Logger,
 		now:       opts.Now,
 		lease:     opts.Lease,

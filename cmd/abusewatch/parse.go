@@ -4,102 +4,107 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
-	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 func newParseCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, explain bool
 	cmd := &cobra.Command{
-		Use:   "parse [--json] FILE...|-",
-		Short: "Parse mail files and print their notices; store nothing",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "parse [--json] [--explain] FILE...|-",
+		Short: "Parse mail files (.eml, mbox, Maildir) and print their notices; store nothing",
+		Long: "Parse mail files and print their notices, verifying DKIM as ingest does. " +
+			"--explain prints, per mail, the format chosen and why, the rules that gave each field, " +
+			"and for a mail that holds none or was not understood, the reason.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			opts := parser.Options{MaxBytes: int(cfg.Parser.MaxMessageBytes), TrustAuthservID: cfg.Parser.TrustAuthservID}
-			var notices []parser.Notice
-			for _, path := range args {
-				raw, err := readMailFile(cmd.InOrStdin(), path, cfg.Parser.MaxMessageBytes)
-				if err != nil {
-					return err
+			var notices []pipeline.Notice
+			enc := json.NewEncoder(a.stdout)
+			enc.SetEscapeHTML(false)
+			err = pipeline.ParseFiles(cmd.Context(), cfg, args, cmd.InOrStdin(), explain, func(f pipeline.ParsedFile) error {
+				if explain {
+					printExplain(a.stdout, f)
 				}
-				notices = append(notices, parseForDisplay(raw, path, opts)...)
-			}
-			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetEscapeHTML(false)
-				for _, n := range notices {
+				if !asJSON {
+					notices = append(notices, f.Notices...)
+					return nil
+				}
+				for _, n := range f.Notices {
 					if err := enc.Encode(n); err != nil {
 						return err
 					}
 				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
 				return nil
 			}
 			return printNoticeTable(a.stdout, notices)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per notice per line")
+	cmd.Flags().BoolVar(&explain, "explain", false, "say per mail which format and rules read it, and why it holds no notice")
 	return cmd
 }
 
-// readMailFile reads path ("-" for stdin), refusing to read far past the
-// parser's limit so that a huge file cannot exhaust memory.
-func readMailFile(stdin io.Reader, path string, limit int64) ([]byte, error) {
-	r := stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
+// printExplain writes how one mail was read, before its notices.
+func printExplain(w io.Writer, f pipeline.ParsedFile) {
+	format := f.Format
+	if format == "" {
+		format = "none"
+	}
+	fmt.Fprintf(w, "== %s: format %s\n", termSafe(f.Path), termSafe(format))
+	for _, line := range f.Explain {
+		fmt.Fprintf(w, "   %s\n", termSafe(line))
+	}
+	if f.Unrecognised != "" {
+		fmt.Fprintf(w, "   UNRECOGNISED: %s\n", termSafe(f.Unrecognised))
+	}
+	for _, n := range f.Notices {
+		if n.Kind == "none" {
+			fmt.Fprintf(w, "   NONE: %s\n", termSafe(n.Reason))
 		}
-		defer f.Close()
-		r = f
 	}
-	raw, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return raw, nil
 }
 
-// parseForDisplay gives the notices of one file, or its kind:none line.
-func parseForDisplay(raw []byte, path string, opts parser.Options) []parser.Notice {
-	res, err := parser.Parse(raw, opts)
-	notices := res.Notices
-	if err != nil || len(notices) == 0 {
-		n := res.None()
-		if err != nil {
-			n.Reason = err.Error()
-		}
-		notices = []parser.Notice{n}
-	}
-	for i := range notices {
-		notices[i].File = path
-	}
-	return notices
-}
-
-func printNoticeTable(w io.Writer, notices []parser.Notice) error {
+func printNoticeTable(w io.Writer, notices []pipeline.Notice) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tPROVIDER\tKIND\tATTACK\tIP\tCASE\tAUTH\tNOTE")
 	for _, n := range notices {
 		note := n.Reason
-		if n.Kind != parser.KindNone {
+		if n.Kind != "none" {
 			note = n.Service
 			if n.Deadline != "" {
 				note += " deadline " + n.Deadline
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			n.File, dash(n.Provider), n.Kind, n.Attack, dash(n.IP), dash(n.Case), n.Authentic, note)
+			termSafe(n.File), dash(n.Provider), n.Kind, n.Attack, dash(n.IP), termSafe(dash(n.Case)), n.Authentic, termSafe(note))
 	}
 	return tw.Flush()
+}
+
+// termSafe makes control characters from mail visible, so that a file name
+// or a reason cannot move the cursor, retitle the window or ring the bell.
+func termSafe(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }
 
 func dash(s string) string {
