@@ -50,7 +50,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 		Store:  st,
 		Logger: log.With("component", "pipeline"),
 		Parser: parserOptions(cfg, so.lookupTXT),
-		Lease: cfg.Workers.Lease,
+		Lease:  cfg.Workers.Lease,
 	}
 	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {
 		return nil, errors.Join(err, st.Close())
