@@ -236,10 +236,12 @@ func forwardedText(m *mail) string {
 		}
 	}
 	if b.Len() == 0 {
-		// Older mail pasted the report unquoted after a separator.
+		// Older mail pasted the report unquoted after a separator; AbuseInfo
+		// puts the third party's table in the body unquoted.
 		if i := strings.Index(m.text, "----- attachment"); i >= 0 {
 			return m.text[i:]
 		}
+		return m.text
 	}
 	return b.String()
 }

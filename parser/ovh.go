@@ -155,6 +155,9 @@ func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 		v.kind, v.why = KindBlock, "VPS blocked phrase"
 	case (vpsAlert || v.spam) && blocked:
 		v.kind, v.why = KindBlock, "alert or anti-spam phrase with a measure taken"
+	case v.spam && sig.has(sigSamples):
+		// OVH sends the sample lines with the port-25 block only.
+		v.kind, v.why = KindBlock, "anti-spam sample lines"
 	case vpsAlert, v.spam:
 		v.kind, v.why = KindAttack, "alert or anti-spam phrase, no measure taken"
 	case abuseCase, sig.has(sigComplaint):

@@ -73,13 +73,13 @@ func Parse(raw []byte, opts Options) (Result, error) {
 	return parseDepth(raw, opts, 0)
 }
 
-func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
+func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 	m, err := readMail(raw)
 	if err != nil {
 		return Result{Reason: err.Error()}, fmt.Errorf("parser: %w", err)
 	}
 	m.explain = opts.Explain
-	res := Result{
+	res = Result{
 		MessageID: m.messageID,
 		Date:      m.date,
 		Subject:   m.subject,
@@ -115,7 +115,8 @@ func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
 		for _, inner := range forwardedMails(m) {
 			r, err := parseDepth(inner, opts, depth+1)
 			if err == nil && len(r.Notices) > 0 {
-				r.Explain = append(append(m.trace, "forwarded mail inside: read as such"), r.Explain...)
+				m.note("forwarded mail inside: read as such")
+				m.trace = append(m.trace, r.Explain...)
 				return r, nil
 			}
 		}
