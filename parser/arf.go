@@ -264,23 +264,20 @@ func reportSource(m *mail) (string, Attack) {
 // "login-attack", "LoginAttack" or "port scan": case and separators are
 // ignored. It returns AttackUnknown when no word is known.
 func attackFromWords(s string) Attack {
-	var b strings.Builder
-	b.Grow(len(s))
+	var stack [1 << 10]byte
+	b := stack[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == ' ' || c == '-' || c == '_' || c == '\t' || c == '\n':
+		case c == ' ' || c == '-' || c == '_' || c == '\t' || c == '\n' || c == '\r':
 			continue
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	squeezed := b.String()
-	for _, w := range attackWords {
-		if strings.Contains(squeezed, w.word) {
-			return w.attack
-		}
+	if i, ok := attackWordSet.first(string(b)); ok {
+		return attackWords[i].attack
 	}
 	return AttackUnknown
 }

@@ -55,3 +55,16 @@ var attackWords = []attackWord{
 	{"blacklist", AttackBlacklist},
 	{"blocklist", AttackBlacklist},
 }
+
+// attackWordSet finds the words in one pass: each word's signal is its
+// place in the list, so the first set bit is the word that wins.
+var attackWordSet = func() *phraseSet {
+	if len(attackWords) > 64 {
+		panic("parser: more attack words than a signal mask holds")
+	}
+	phrases := make([]phrase, len(attackWords))
+	for i, w := range attackWords {
+		phrases[i] = phrase{w.word, signal(i), -1}
+	}
+	return newPhraseSet(phrases)
+}()

@@ -111,7 +111,9 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	if !isAbuseID(id) {
 		id = subj.id
 	}
-	flat := flatten(m.text)
+	// What Hetzner says (lock, follow-up, deadline, who complained) opens
+	// the mail; the logs and reports after it are read line by line.
+	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
 	locked := strings.Contains(flat, "had to block the ip address") || strings.Contains(flat, "we have blocked the following")
 	if id == "" && !locked {
 		reason, known := notAbuseReason(m, flat)
@@ -134,7 +136,7 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	n := Notice{Case: id, Events: events}
 	cat, known := categoryOf(subj.category)
 	n.Kind, n.Attack = cat.kind, cat.attack
-	topic, reporter := forwardedComplaint(m.text)
+	topic, reporter := forwardedComplaint(m.text, flat)
 	n.Reporter = reporter
 	if !strings.EqualFold(subj.category, "AbuseInfo") {
 		n.Deadline = hetznerDeadline(flat, m.date) // AbuseInfo asks for nothing
@@ -358,6 +360,9 @@ func eventsOf(events []Event, ip string) []Event {
 	return out
 }
 
+// maxHetznerProse is how much of a Hetzner mail is searched for phrases.
+const maxHetznerProse = 16 << 10
+
 // maxLockedIPs bounds the notices of one lock mail (one per IP).
 const maxLockedIPs = 256
 
@@ -557,8 +562,14 @@ var hetznerReporterLeads = []string{"notification regarding ", "information rega
 
 // forwardedComplaint reads the opening of a forwarded complaint: what it is
 // about and who complained (an address, else the organisation named).
-func forwardedComplaint(text string) (topic, reporter string) {
-	plain := strings.Join(strings.Fields(text[:min(len(text), 8<<10)]), " ")
+func forwardedComplaint(text, flat string) (topic, reporter string) {
+	// The opening sentence names the reporter: the start of the mail is
+	// read, once a lead is known to be there (most Hetzner mail has none).
+	head := text[:min(len(text), 3<<10)]
+	if !hasReporterLead(flat[:min(len(flat), 3<<10)]) {
+		return "", ""
+	}
+	plain := strings.Join(strings.Fields(head), " ")
 	lower := asciiLower(plain)
 	for _, lead := range hetznerReporterLeads {
 		i := strings.Index(lower, lead)
@@ -578,6 +589,17 @@ func forwardedComplaint(text string) (topic, reporter string) {
 		return topic, reporterOf(rest[j:])
 	}
 	return "", ""
+}
+
+// hasReporterLead is the cheap test before forwardedComplaint's work, on
+// the flattened start of the mail.
+func hasReporterLead(flatHead string) bool {
+	for _, lead := range hetznerReporterLeads {
+		if strings.Contains(flatHead, lead) {
+			return true
+		}
+	}
+	return false
 }
 
 // reporterOf reads the reporter at the start of s: an address, else the

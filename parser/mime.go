@@ -112,17 +112,20 @@ func (h header) values(name string) []string {
 func readMail(raw []byte) (*mail, error) {
 	m, ok := readMailFast(raw)
 	if !ok {
+		// fail2ban's X-ARF puts the first log lines in the header block of
+		// the log part, which no reader takes: such a block is ended where
+		// its fields end, and the repaired mail read (the blank lines it
+		// gains change no text).
+		if repaired, changed := endPartHeaders(raw); changed {
+			if m, ok = readMailFast(repaired); !ok {
+				m, ok = readMailGoMessageOK(repaired)
+			}
+		}
+	}
+	if !ok {
 		var err error
 		if m, err = readMailGoMessage(raw); err != nil {
-			// fail2ban's X-ARF puts the first log lines in the header block
-			// of the log part: end such a block where the fields end.
-			repaired, changed := endPartHeaders(raw)
-			if !changed {
-				return nil, err
-			}
-			if m, err = readMailGoMessage(repaired); err != nil {
-				return nil, err
-			}
+			return nil, err
 		}
 	}
 	m.readHeader()
@@ -144,6 +147,11 @@ func readMailGoMessage(raw []byte) (*mail, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func readMailGoMessageOK(raw []byte) (*mail, bool) {
+	m, err := readMailGoMessage(raw)
+	return m, err == nil
 }
 
 // headerOf copies the fields of a go-message header, in order.
@@ -498,6 +506,9 @@ func unfold(s string) string {
 // line the sender left out. The top-level header is left as it is. changed
 // is false when no block needed it.
 func endPartHeaders(raw []byte) (_ []byte, changed bool) {
+	if !bytes.Contains(raw, []byte("\n--")) {
+		return raw, false // no part: nothing to repair
+	}
 	var out bytes.Buffer
 	inPart := false // in the header block of a part, after a "--" line
 	for len(raw) > 0 {

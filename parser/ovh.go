@@ -29,7 +29,10 @@ const (
 	maxOVHIPs = 64 // notices of one mail: one per IP it names as ours
 	// maxOVHProse is how much of the text is searched for marker phrases:
 	// OVH says what happened before the log, which may run to 1000 rows.
-	maxOVHProse = 32 << 10
+	maxOVHProse = 12 << 10
+	// maxOVHPhraseScan is how much of it the phrase tables read: the
+	// opening sentences and the anti-spam sample lines come first.
+	maxOVHPhraseScan = 6 << 10
 )
 
 // matchOVH accepts all mail from OVH's sending domains, so that the mails that
@@ -134,9 +137,19 @@ type ovhVerdict struct {
 // The phrases of every language are found in one pass (ovhPhrases); the
 // structure of the mail decides when no phrase does.
 func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
-	sig, langs := ovhPhrases.scan(flat)
-	v := ovhVerdict{sig: sig, ips: namedIPs(flat, ovhBlockPhrases)}
-	m.note("ovh: phrases found: ", orNothing(ovhSignalList(sig)), "; languages: ", orNothing(ovhLangNames(langs)))
+	// OVH says what happened before its log, in the first lines.
+	prose := flat[:min(len(flat), maxOVHPhraseScan)]
+	if i := strings.Index(prose, "datetime srcip"); i >= 0 {
+		prose = prose[:i] // the log's header line: what follows is the log
+	}
+	sig, langs := ovhPhrases.scan(prose)
+	v := ovhVerdict{sig: sig}
+	if sig.has(sigBlocked) {
+		v.ips = namedIPs(flat, ovhBlockPhrases) // each phrase wants a "blocked" word
+	}
+	if m.explain {
+		m.note("ovh: phrases found: ", orNothing(ovhSignalList(sig)), "; languages: ", orNothing(ovhLangNames(langs)))
+	}
 	blockedIP := len(v.ips) > 0
 	if strings.Contains(flat, "spam") {
 		spamming := namedIPs(flat, ovhSpamPhrases)
@@ -367,12 +380,8 @@ func (v ovhVerdict) attackOf(events []Event, flat string) Attack {
 // complaintAttack names the attack of a complaint from its words, in the
 // order of ovhAttackOrder.
 func complaintAttack(flat string) Attack {
-	for _, a := range ovhAttackOrder {
-		for _, w := range ovhAttackWords[a] {
-			if strings.Contains(flat, w) {
-				return a
-			}
-		}
+	if i, ok := ovhAttackWordSet.first(flat); ok {
+		return ovhAttackOrder[i]
 	}
 	return AttackUnknown
 }
@@ -770,14 +779,16 @@ func lowerProto(p string) string {
 // give, to the SMTP port of the destination. The Message-ID in the reason
 // lets the operator find the mail in the host's logs.
 func spamSamples(text, ip string) []Event {
-	if !strings.Contains(text, "Destination IP") {
-		return nil
-	}
+	const label = "Destination IP"
 	var out []Event
-	for len(text) > 0 && len(out) < maxEvents {
-		var line string
-		line, text, _ = strings.Cut(text, "\n")
-		dst := valueAfter(line, "Destination IP", true)
+	for len(out) < maxEvents {
+		i := strings.Index(text, label)
+		if i < 0 {
+			break
+		}
+		line, rest, _ := strings.Cut(text[i:], "\n")
+		text = rest
+		dst := valueAfter(line, label, true)
 		if !validIP(dst) {
 			continue
 		}
@@ -787,7 +798,9 @@ func spamSamples(text, ip string) []Event {
 		}
 		for _, label := range ovhMessageIDLabels {
 			if id := valueAfter(line, label, true); id != "" {
-				reason += " Message-ID " + strings.TrimSuffix(id, "<br>")
+				if id = cleanText(strings.Trim(id, "<>"), maxCaseLen); id != "" {
+					reason += " Message-ID " + id
+				}
 				break
 			}
 		}

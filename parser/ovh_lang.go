@@ -1,5 +1,7 @@
 package parser
 
+import "slices"
+
 // OVH writes to a customer in the account's language. What each language
 // says is data: one ovhLang table per file (ovh_lang_XX.go), all compiled
 // into one phraseSet that reads a mail in one pass. The structure of the
@@ -135,7 +137,11 @@ func ovhSignalList(m signalMask) string {
 var ovhMessageIDLabels = func() []string {
 	var out []string
 	for _, l := range ovhLangs {
-		out = append(out, l.messageID...)
+		for _, label := range l.messageID {
+			if !slices.Contains(out, label) {
+				out = append(out, label)
+			}
+		}
 	}
 	return out
 }()
@@ -157,13 +163,16 @@ var ovhAttackOrder = []Attack{
 	AttackBlacklist, AttackBruteforce, AttackPortscan, AttackNetscan,
 }
 
-// ovhAttackWords are the complaint words of every language, by attack.
-var ovhAttackWords = func() map[Attack][]string {
-	out := map[Attack][]string{}
+// ovhAttackWordSet finds the complaint words of every language in one
+// pass; a word's signal is the place of its attack in ovhAttackOrder.
+var ovhAttackWordSet = func() *phraseSet {
+	var phrases []phrase
 	for _, l := range ovhLangs {
 		for _, w := range l.attackWords {
-			out[w.attack] = append(out[w.attack], w.word)
+			if i := slices.Index(ovhAttackOrder, w.attack); i >= 0 {
+				phrases = append(phrases, phrase{w.word, signal(i), -1})
+			}
 		}
 	}
-	return out
+	return newPhraseSet(phrases)
 }()

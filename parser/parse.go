@@ -92,7 +92,9 @@ func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 		if !f.match(m) {
 			continue
 		}
-		m.note("format ", f.name, ": ", matchWhy(f, m))
+		if m.explain {
+			m.note("format ", f.name, ": ", matchWhy(f, m))
+		}
 		res.Format, res.Provider = f.name, f.provider
 		res.Authentic = authenticate(raw, m, f.signers, opts)
 		notices, reason := f.parse(m)

@@ -1,5 +1,7 @@
 package parser
 
+import "math/bits"
+
 // phraseSet finds which of many phrases occur in a text in one pass over
 // it (an Aho-Corasick automaton turned into a table-driven DFA). The phrase
 // tables of every language are compiled into one set, so that adding a
@@ -10,9 +12,11 @@ package parser
 type phraseSet struct {
 	class   [256]uint8 // byte → alphabet class; 0 for bytes no phrase holds
 	classes int
-	next    []int32  // next[state*classes+class]
-	out     []uint64 // signals ended at each state, with those of its suffixes
-	lang    []uint64 // the languages of those phrases
+	// next[row+class] is the next state as its row (state*classes) shifted
+	// left by one, with the low bit set when phrases end there.
+	next []int32
+	out  []uint64 // signals ended at each state, with those of its suffixes
+	lang []uint64 // the languages of those phrases
 }
 
 // phrase is one entry of a set: the text (flattened lower case, as flatten
@@ -104,11 +108,18 @@ func newPhraseSet(phrases []phrase) *phraseSet {
 		}
 		nodes[s].edges[0] = 0
 	}
+	// The table holds rows, not states, to spare a multiplication a byte.
 	ps.next = make([]int32, len(nodes)*ps.classes)
 	ps.out = make([]uint64, len(nodes))
 	ps.lang = make([]uint64, len(nodes))
 	for i, n := range nodes {
-		copy(ps.next[i*ps.classes:], n.edges)
+		row := ps.next[i*ps.classes : (i+1)*ps.classes]
+		for c, t := range n.edges {
+			row[c] = t * int32(ps.classes) << 1
+			if nodes[t].out != 0 || nodes[t].lang != 0 {
+				row[c] |= 1
+			}
+		}
 		ps.out[i], ps.lang[i] = n.out, n.lang
 	}
 	return ps
@@ -116,12 +127,25 @@ func newPhraseSet(phrases []phrase) *phraseSet {
 
 // scan returns the signals and the languages of the phrases in text.
 func (ps *phraseSet) scan(text string) (signals signalMask, langs uint64) {
-	s, k := int32(0), int32(ps.classes)
+	v, k := int32(0), int32(ps.classes)
 	var out, lang uint64
 	for i := 0; i < len(text); i++ {
-		s = ps.next[s*k+int32(ps.class[text[i]])]
-		out |= ps.out[s]
-		lang |= ps.lang[s]
+		v = ps.next[v>>1+int32(ps.class[text[i]])]
+		if v&1 != 0 { // rare: a phrase ends here
+			state := v >> 1 / k
+			out |= ps.out[state]
+			lang |= ps.lang[state]
+		}
 	}
 	return signalMask(out), lang
+}
+
+// first returns the lowest signal found in text, or ok false: with signals
+// numbered in order of preference, the preferred phrase that occurs.
+func (ps *phraseSet) first(text string) (s signal, ok bool) {
+	found, _ := ps.scan(text)
+	if found == 0 {
+		return 0, false
+	}
+	return signal(bits.TrailingZeros64(uint64(found))), true
 }
