@@ -16,9 +16,17 @@ const (
 
 // matchARF accepts an RFC 5965 feedback report, which says so in its
 // top-level Content-Type.
+// Senders that write another report-type (Hetzner's copies say "report")
+// still send a message/feedback-report part, which is what counts.
 func matchARF(m *mail) bool {
-	return strings.EqualFold(m.contentType, "multipart/report") &&
-		strings.EqualFold(m.reportType, "feedback-report")
+	if !strings.EqualFold(m.contentType, "multipart/report") {
+		return false
+	}
+	if strings.EqualFold(m.reportType, "feedback-report") {
+		return true
+	}
+	_, ok := m.partOfType("message/feedback-report")
+	return ok
 }
 
 // parseARF returns one notice per message/feedback-report part: a batch

@@ -96,7 +96,7 @@ func matchHetzner(m *mail) bool {
 	if m.header.has("X-Hetzner-AbuseID") || domainIn(m.fromDomain, hetznerDomains) {
 		return true
 	}
-	if !strings.Contains(m.subject, "[AbuseID:") {
+	if !strings.Contains(m.subject, "[AbuseID:") && !strings.Contains(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix) {
 		return false
 	}
 	_, attached := m.partOfType("message/rfc822")
@@ -106,7 +106,14 @@ func matchHetzner(m *mail) bool {
 // parseHetzner returns the notices of a Hetzner mail: one per IP for a lock,
 // else one. Robot automation and support tickets hold none.
 func parseHetzner(m *mail) ([]Notice, string) {
-	subj, _ := parseHetznerSubject(m.subject)
+	subj, ok := parseHetznerSubject(m.subject)
+	if !ok {
+		// A forward whose subject lost the id may quote Hetzner's subject line.
+		if i := strings.Index(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix); i >= 0 {
+			line, _, _ := strings.Cut(m.text[i:], "\n")
+			subj, _ = parseHetznerSubject(line)
+		}
+	}
 	id := strings.TrimSpace(m.header.get("X-Hetzner-AbuseID"))
 	if !isAbuseID(id) {
 		id = subj.id

@@ -40,7 +40,15 @@ const (
 // tells the kinds apart by the body. A colleague's forward with the OVH mail
 // attached does not match and is left to Parse, which opens the attachment.
 func matchOVH(m *mail) bool {
-	return domainIn(m.fromDomain, ovhDomains)
+	return domainIn(m.fromDomain, ovhDomains) || domainIn(m.fromDomain, ovhCountryDomains)
+}
+
+// ovhCountryDomains are the domains of OVH's national sites, from which
+// mail in the customer's language may come. They make a mail OVH's for
+// reading only: DKIM trusts ovhDomains (dkim.go) alone.
+var ovhCountryDomains = []string{
+	"ovh.es", "ovh.it", "ovh.pl", "ovh.pt", "ovh.ie", "ovh.nl", "ovh.cz", "ovh.lt", "ovh.fi",
+	"ovh.sn", "ovh.ma", "ovh.tn", "ovh.com.au", "ovh.co.za", "ovhcloud.de", "ovhcloud.fr",
 }
 
 // parseOVH returns the notices of an OVH mail: one per IP that the mail names
@@ -835,7 +843,11 @@ func matchOVHInline(m *mail) bool {
 	if _, attached := m.partOfType("message/rfc822"); attached {
 		return false
 	}
-	if idAfterHash(m.subject, "abuse", readAbuseID) != "" {
+	head := m.text[:min(len(m.text), 4<<10)]
+	if idAfterHash(m.subject, "abuse", readAbuseID) != "" || idAfterHash(head, "abuse", readAbuseID) != "" {
+		return true
+	}
+	if strings.Contains(head, "Attack detail") {
 		return true
 	}
 	i := strings.Index(m.text, "ATTACK:")

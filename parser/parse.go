@@ -104,6 +104,12 @@ func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 			}
 			res.Reason = f.provider + ": " + reason
 			m.note("none: ", res.Reason)
+			if f.provider == ProviderGeneric {
+				// A broken report may come with a good one forwarded inside.
+				if inner, ok := parseForwarded(m, opts, depth); ok {
+					return inner, nil
+				}
+			}
 			return res, nil
 		}
 		if reason != "" {
@@ -113,19 +119,29 @@ func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 		res.Notices = finish(notices, f.provider, &res, m)
 		return res, nil
 	}
-	if depth < maxForwardDepth {
-		for _, inner := range forwardedMails(m) {
-			r, err := parseDepth(inner, opts, depth+1)
-			if err == nil && len(r.Notices) > 0 {
-				m.note("forwarded mail inside: read as such")
-				m.trace = append(m.trace, r.Explain...)
-				return r, nil
-			}
-		}
+	if inner, ok := parseForwarded(m, opts, depth); ok {
+		return inner, nil
 	}
 	res.Reason = "not an abuse notice: no provider or report format recognised"
 	m.note("none: ", res.Reason)
 	return res, nil
+}
+
+// parseForwarded reads the first mail forwarded inside m that holds
+// notices, and notes it in m's trace, which the caller's Result takes.
+func parseForwarded(m *mail, opts Options, depth int) (Result, bool) {
+	if depth >= maxForwardDepth {
+		return Result{}, false
+	}
+	for _, inner := range forwardedMails(m) {
+		r, err := parseDepth(inner, opts, depth+1)
+		if err == nil && len(r.Notices) > 0 {
+			m.note("forwarded mail inside: read as such")
+			m.trace = append(m.trace, r.Explain...)
+			return r, true
+		}
+	}
+	return Result{}, false
 }
 
 // matchWhy says why a format took the mail, for --explain.

@@ -27,7 +27,7 @@ func TestProviderMailNeverSilentlyNone(t *testing.T) {
 			t.Fatal(err)
 		}
 		m, err := readMail(raw)
-		if err != nil || !domainIn(m.fromDomain, ovhDomains) && !domainIn(m.fromDomain, hetznerDomains) {
+		if err != nil || !matchOVH(m) && !domainIn(m.fromDomain, hetznerDomains) {
 			continue
 		}
 		seen++
