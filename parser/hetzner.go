@@ -121,7 +121,7 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	// What Hetzner says (lock, follow-up, deadline, who complained) opens
 	// the mail; the logs and reports after it are read line by line.
 	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
-	locked := strings.Contains(flat, "had to block the ip address") || strings.Contains(flat, "we have blocked the following")
+	locked := containsAny(flat, hetznerLockPhrases)
 	if id == "" && !locked {
 		reason, known := notAbuseReason(m, flat)
 		if known {
@@ -317,16 +317,13 @@ func isHetznerLogName(name string) bool {
 	return strings.HasPrefix(name, "abuse message ") && strings.HasSuffix(name, ".txt")
 }
 
-// Follow-up phrases (flattened, lower case) that make a mail a status notice.
-var hetznerStatusPhrases = []string{
-	"a statement has been successfully entered",
-	"not received requested information from you within the deadline",
-	"not successfully resolved by",
+func isStatus(flat string) bool {
+	return containsAny(flat, hetznerStatusPhrases)
 }
 
-func isStatus(flat string) bool {
-	for _, p := range hetznerStatusPhrases {
-		if strings.Contains(flat, p) {
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
 			return true
 		}
 	}
@@ -405,8 +402,8 @@ func scanHetznerLog(text string) hetznerLog {
 			if log.host == "" {
 				log.host = firstIP(line)
 			}
-		case strings.Contains(line, "blocked the following"):
-			inLockList = true
+		case (strings.Contains(line, "ollowing") || strings.Contains(line, "olgende")) && containsAny(asciiLower(line), hetznerLockListPhrases):
+			inLockList = true // lowered only when a cheap test says it may be the list's lead
 		case line != "" && len(log.locked) > 0:
 			inLockList = false // the list ends at the first other line
 		}
@@ -560,13 +557,6 @@ func blacklistName(subject string) string {
 	return name
 }
 
-// hetznerReporterLeads open the sentence that names who complained: "We
-// have received a notification regarding phishing from soc@…", "…
-// information regarding spam and/or abuse from abuse-out@…", "… a
-// notification from the German Federal Office for Information Security
-// (BSI) for …".
-var hetznerReporterLeads = []string{"notification regarding ", "information regarding ", "notification from ", "a report from ", "complaint from "}
-
 // forwardedComplaint reads the opening of a forwarded complaint: what it is
 // about and who complained (an address, else the organisation named).
 func forwardedComplaint(text, flat string) (topic, reporter string) {
@@ -640,12 +630,6 @@ func asciiLower(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// Phrases (flattened, lower case) followed by the time a deadline ends.
-var hetznerDeadlinePhrases = []string{
-	"can be blocked at any time after ",
-	"not successfully resolved by ",
 }
 
 // hetznerDeadline returns the stated deadline in RFC 3339: an absolute time
