@@ -96,6 +96,9 @@ func matchHetzner(m *mail) bool {
 	if m.header.has("X-Hetzner-AbuseID") || domainIn(m.fromDomain, hetznerDomains) {
 		return true
 	}
+	if matchOVH(m) {
+		return false // OVH's own mail, whatever it quotes
+	}
 	if !strings.Contains(m.subject, "[AbuseID:") && !strings.Contains(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix) {
 		return false
 	}
@@ -121,7 +124,8 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	// What Hetzner says (lock, follow-up, deadline, who complained) opens
 	// the mail; the logs and reports after it are read line by line.
 	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
-	locked := containsAny(flat, hetznerLockPhrases)
+	said, _ := hetznerPhrases.scan(flat)
+	locked, status := said.has(sigHzLock), said.has(sigHzStatus)
 	if id == "" && !locked {
 		reason, known := notAbuseReason(m, flat)
 		if known {
@@ -143,7 +147,10 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	n := Notice{Case: id, Events: events}
 	cat, known := categoryOf(subj.category)
 	n.Kind, n.Attack = cat.kind, cat.attack
-	topic, reporter := forwardedComplaint(m.text, flat)
+	var topic, reporter string
+	if said.has(sigHzLead) {
+		topic, reporter = forwardedComplaint(m.text)
+	}
 	n.Reporter = reporter
 	if !strings.EqualFold(subj.category, "AbuseInfo") {
 		n.Deadline = hetznerDeadline(flat, m.date) // AbuseInfo asks for nothing
@@ -193,13 +200,13 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	}
 	m.note("hetzner: ip ", orNothing(n.IP), " from the ", ipFrom, "; reporter ", orNothing(n.Reporter))
 	unrecognised := ""
-	if !known && n.Attack == AttackUnknown && !locked && !isStatus(flat) {
+	if !known && n.Attack == AttackUnknown && !locked && !status {
 		unrecognised = "category " + strconvQuote(subj.category) + " unknown and no words name the attack"
 	}
 	switch {
 	case locked:
 		return lockNotices(n, subj.category, body.locked), ""
-	case isStatus(flat):
+	case status:
 		n.Kind = KindStatus
 	}
 	return []Notice{n}, unrecognised
@@ -315,10 +322,6 @@ func notAbuseReason(m *mail, flat string) (reason string, known bool) {
 func isHetznerLogName(name string) bool {
 	name = strings.ToLower(name)
 	return strings.HasPrefix(name, "abuse message ") && strings.HasSuffix(name, ".txt")
-}
-
-func isStatus(flat string) bool {
-	return containsAny(flat, hetznerStatusPhrases)
 }
 
 func containsAny(s string, subs []string) bool {
@@ -559,13 +562,10 @@ func blacklistName(subject string) string {
 
 // forwardedComplaint reads the opening of a forwarded complaint: what it is
 // about and who complained (an address, else the organisation named).
-func forwardedComplaint(text, flat string) (topic, reporter string) {
-	// The opening sentence names the reporter: the start of the mail is
-	// read, once a lead is known to be there (most Hetzner mail has none).
+// parseHetzner calls it only when a lead is in the mail (most have none).
+func forwardedComplaint(text string) (topic, reporter string) {
+	// The opening sentence names the reporter: the start of the mail is read.
 	head := text[:min(len(text), 3<<10)]
-	if !hasReporterLead(flat[:min(len(flat), 3<<10)]) {
-		return "", ""
-	}
 	plain := strings.Join(strings.Fields(head), " ")
 	lower := asciiLower(plain)
 	for _, lead := range hetznerReporterLeads {
@@ -586,17 +586,6 @@ func forwardedComplaint(text, flat string) (topic, reporter string) {
 		return topic, reporterOf(rest[j:])
 	}
 	return "", ""
-}
-
-// hasReporterLead is the cheap test before forwardedComplaint's work, on
-// the flattened start of the mail.
-func hasReporterLead(flatHead string) bool {
-	for _, lead := range hetznerReporterLeads {
-		if strings.Contains(flatHead, lead) {
-			return true
-		}
-	}
-	return false
 }
 
 // reporterOf reads the reporter at the start of s: an address, else the

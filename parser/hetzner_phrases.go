@@ -44,3 +44,24 @@ var hetznerDeadlinePhrases = []string{
 	"not successfully resolved by ",
 	"jederzeit nach dem ",
 }
+
+// Signals of hetznerPhrases.
+const (
+	sigHzLock signal = iota
+	sigHzStatus
+	sigHzLead
+)
+
+// hetznerPhrases finds the lock, follow-up and reporter phrases in one pass.
+var hetznerPhrases = func() *phraseSet {
+	var phrases []phrase
+	for _, g := range []struct {
+		list []string
+		sig  signal
+	}{{hetznerLockPhrases, sigHzLock}, {hetznerStatusPhrases, sigHzStatus}, {hetznerReporterLeads, sigHzLead}} {
+		for _, p := range g.list {
+			phrases = append(phrases, phrase{p, g.sig, -1})
+		}
+	}
+	return newPhraseSet(phrases)
+}()

@@ -181,7 +181,7 @@ func TestHetznerReporter(t *testing.T) {
 		{"hostile: a notification regarding x from <script>alert(1)</script>", "x", ""},
 	}
 	for _, tt := range tests {
-		topic, reporter := forwardedComplaint(tt.body, flatten(tt.body))
+		topic, reporter := forwardedComplaint(tt.body)
 		if topic != tt.topic || reporter != tt.reporter {
 			t.Errorf("forwardedComplaint(%q) = %q, %q; want %q, %q", tt.body, topic, reporter, tt.topic, tt.reporter)
 		}

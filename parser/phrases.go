@@ -12,9 +12,11 @@ import "math/bits"
 type phraseSet struct {
 	class   [256]uint8 // byte → alphabet class; 0 for bytes no phrase holds
 	classes int
-	// next[row+class] is the next state as its row (state*classes) shifted
-	// left by one, with the low bit set when phrases end there.
-	next []int32
+	// next[state*classes+class] is the next state, shifted left by one,
+	// with the low bit set when phrases end there. Entries are 16 bits and
+	// the classes of ASCII letters and the space come first, so that the
+	// entries the usual text reads of a state share a cache line.
+	next []uint16
 	out  []uint64 // signals ended at each state, with those of its suffixes
 	lang []uint64 // the languages of those phrases
 }
@@ -38,6 +40,10 @@ type signalMask uint64
 // newPhraseSet compiles phrases. Empty phrases are ignored.
 func newPhraseSet(phrases []phrase) *phraseSet {
 	ps := &phraseSet{classes: 1}
+	for _, c := range []byte(" abcdefghijklmnopqrstuvwxyz") {
+		ps.class[c] = uint8(ps.classes)
+		ps.classes++
+	}
 	for _, p := range phrases {
 		for i := 0; i < len(p.text); i++ {
 			if c := p.text[i]; ps.class[c] == 0 {
@@ -108,14 +114,16 @@ func newPhraseSet(phrases []phrase) *phraseSet {
 		}
 		nodes[s].edges[0] = 0
 	}
-	// The table holds rows, not states, to spare a multiplication a byte.
-	ps.next = make([]int32, len(nodes)*ps.classes)
+	if len(nodes) >= 1<<15 {
+		panic("parser: too many phrase states for 16-bit entries")
+	}
+	ps.next = make([]uint16, len(nodes)*ps.classes)
 	ps.out = make([]uint64, len(nodes))
 	ps.lang = make([]uint64, len(nodes))
 	for i, n := range nodes {
 		row := ps.next[i*ps.classes : (i+1)*ps.classes]
 		for c, t := range n.edges {
-			row[c] = t * int32(ps.classes) << 1
+			row[c] = uint16(t) << 1
 			if nodes[t].out != 0 || nodes[t].lang != 0 {
 				row[c] |= 1
 			}
@@ -127,14 +135,13 @@ func newPhraseSet(phrases []phrase) *phraseSet {
 
 // scan returns the signals and the languages of the phrases in text.
 func (ps *phraseSet) scan(text string) (signals signalMask, langs uint64) {
-	v, k := int32(0), int32(ps.classes)
+	v, k := uint16(0), ps.classes
 	var out, lang uint64
 	for i := 0; i < len(text); i++ {
-		v = ps.next[v>>1+int32(ps.class[text[i]])]
+		v = ps.next[int(v>>1)*k+int(ps.class[text[i]])]
 		if v&1 != 0 { // rare: a phrase ends here
-			state := v >> 1 / k
-			out |= ps.out[state]
-			lang |= ps.lang[state]
+			out |= ps.out[v>>1]
+			lang |= ps.lang[v>>1]
 		}
 	}
 	return signalMask(out), lang
