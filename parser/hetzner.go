@@ -405,8 +405,8 @@ func scanHetznerLog(text string) hetznerLog {
 			if log.host == "" {
 				log.host = firstIP(line)
 			}
-		case (strings.Contains(line, "ollowing") || strings.Contains(line, "olgende")) && containsAny(asciiLower(line), hetznerLockListPhrases):
-			inLockList = true // lowered only when a cheap test says it may be the list's lead
+		case strings.HasSuffix(strings.TrimRight(line, " \r"), ":") && containsAny(asciiLower(line), hetznerLockListPhrases):
+			inLockList = true // the lead ends in a colon: only such lines are lowered
 		case line != "" && len(log.locked) > 0:
 			inLockList = false // the list ends at the first other line
 		}
@@ -566,7 +566,7 @@ func blacklistName(subject string) string {
 func forwardedComplaint(text string) (topic, reporter string) {
 	// The opening sentence names the reporter: the start of the mail is read.
 	head := text[:min(len(text), 3<<10)]
-	plain := strings.Join(strings.Fields(head), " ")
+	plain := collapseSpace(head)
 	lower := asciiLower(plain)
 	for _, lead := range hetznerReporterLeads {
 		i := strings.Index(lower, lead)
@@ -608,6 +608,26 @@ func reporterOf(s string) string {
 		return ""
 	}
 	return cleanText(org, maxReporterLen)
+}
+
+// collapseSpace turns every run of white space in s into one space and
+// trims it, keeping the case (strings.Fields and Join, in one pass).
+func collapseSpace(s string) string {
+	b := make([]byte, 0, len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			space = len(b) > 0
+		default:
+			if space {
+				b = append(b, ' ')
+				space = false
+			}
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // asciiLower lowers ASCII letters only, so that byte offsets stay.

@@ -56,7 +56,12 @@ var ovhCountryDomains = []string{
 // and that is not known to be something else (invoice, newsletter,
 // monitoring) is still a notice, marked unrecognised by the reason.
 func parseOVH(m *mail) ([]Notice, string) {
-	flat, subject := flatten(m.text[:min(len(m.text), maxOVHProse)]), flatten(m.subject)
+	// The prose is what precedes the log, which scanOVHLog reads from text.
+	prose := m.text[:min(len(m.text), maxOVHProse)]
+	if i := strings.Index(prose, "dateTime srcIp"); i >= 0 {
+		prose = prose[:i]
+	}
+	flat, subject := flatten(prose), flatten(m.subject)
 	// A monitoring ticket ("[TICKET#…] OVH Monitoring") is sorted out first:
 	// its technician may write that the server was placed in rescue mode for
 	// tests, which is no abuse measure. The body alone does not decide it, lest
@@ -146,11 +151,7 @@ type ovhVerdict struct {
 // structure of the mail decides when no phrase does.
 func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 	// OVH says what happened before its log, in the first lines.
-	prose := flat[:min(len(flat), maxOVHPhraseScan)]
-	if i := strings.Index(prose, "datetime srcip"); i >= 0 {
-		prose = prose[:i] // the log's header line: what follows is the log
-	}
-	sig, langs := ovhPhrases.scan(prose)
+	sig, langs := ovhPhrases.scan(flat[:min(len(flat), maxOVHPhraseScan)])
 	v := ovhVerdict{sig: sig}
 	if sig.has(sigBlocked) {
 		v.ips = namedIPs(flat, ovhBlockPhrases) // each phrase wants a "blocked" word
@@ -561,7 +562,12 @@ func scanOVHLog(text string) ovhLog {
 // that OVH puts around its log, whatever their language: a dash, words in
 // capitals, a dash.
 func isWrapperLine(line string) bool {
-	line = strings.TrimRight(line, " \t\r")
+	if len(line) < 7 || line[0] != '-' {
+		return false // most lines: one test
+	}
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
 	if len(line) < 7 || len(line) > 120 || !strings.HasPrefix(line, "- ") || !strings.HasSuffix(line, " -") {
 		return false
 	}
@@ -796,25 +802,50 @@ func spamSamples(text, ip string) []Event {
 		}
 		line, rest, _ := strings.Cut(text[i:], "\n")
 		text = rest
-		dst := valueAfter(line, label, true)
+		// "<label>: value" fields joined by " - ": the labels after the
+		// first are read by their shape, whatever their language.
+		fields := strings.Split(line, " - ")
+		dst := valueAfter(fields[0], label, true)
 		if !validIP(dst) {
 			continue
 		}
+		var score, id string
+		for _, f := range fields[1:] {
+			switch v := lastWord(f); {
+			case strings.HasPrefix(f, "Spam score"):
+				score = v
+			case id == "" && isMessageIDLabel(f):
+				id = cleanText(strings.Trim(v, "<>"), maxCaseLen)
+			}
+		}
 		reason := "spam"
-		if score := valueAfter(line, "Spam score", false); allDigits(score) {
+		if allDigits(score) {
 			reason += " score " + score
 		}
-		for _, label := range ovhMessageIDLabels {
-			if id := valueAfter(line, label, true); id != "" {
-				if id = cleanText(strings.Trim(id, "<>"), maxCaseLen); id != "" {
-					reason += " Message-ID " + id
-				}
-				break
-			}
+		if id != "" {
+			reason += " Message-ID " + id
 		}
 		out = append(out, Event{Src: ip, Dst: joinHostPort(dst, "25"), Proto: "tcp", Reason: reason})
 	}
 	return out
+}
+
+// isMessageIDLabel reports a "Message-ID: value" field: a label of the
+// language tables, or of a language they lack, an "ID" of some kind.
+func isMessageIDLabel(field string) bool {
+	label, _, ok := strings.Cut(field, ":")
+	if !ok {
+		return false
+	}
+	label = strings.TrimSpace(label)
+	return slices.Contains(ovhMessageIDLabels, label) || strings.Contains(label, "ID")
+}
+
+// lastWord returns the last word of s, without a trailing "<br>".
+func lastWord(s string) string {
+	s = strings.TrimSuffix(strings.TrimRight(s, " \t\r"), "<br>")
+	s = strings.TrimRight(s, " \t")
+	return s[strings.LastIndexAny(s, " \t:")+1:]
 }
 
 // valueAfter returns the word after "label:" or "label :" in line, or "";

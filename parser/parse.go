@@ -204,7 +204,7 @@ func finish(notices []Notice, provider string, res *Result, m *mail) []Notice {
 func domainIn(domain string, list []string) bool {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	for _, d := range list {
-		if domain == d || strings.HasSuffix(domain, "."+d) {
+		if n := len(domain) - len(d); domain[max(n, 0):] == d && (n == 0 || n > 0 && domain[n-1] == '.') {
 			return true
 		}
 	}
