@@ -158,50 +158,14 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	if name := blacklistName(subj.text); name != "" {
 		n.Reporter = name
 	}
-	n.IP = firstIP(subj.text)
-	ipFrom := "subject"
-	if n.IP == "" {
-		n.IP, ipFrom = body.host, "banner"
-	}
-	if n.IP == "" && len(events) > 0 && cat.attack == AttackNetscan {
-		if host, _ := splitHostPort(events[0].Src); validIP(host) {
-			n.IP, ipFrom = host, "log" // the scanning host is the one reported
-		}
-	}
 	if n.Attack == "" {
 		n.Attack = attackFromWords(topic + " " + subj.text + " " + subj.category)
 	}
-	forwarded := ""
-	if n.IP == "" || n.Attack == AttackUnknown && cat.attack == "" {
-		// The words did not tell: ask the report Hetzner forwards.
-		ip, a := forwardedReport(m)
-		if n.IP == "" && ip != "" {
-			n.IP, ipFrom = ip, "forwarded report"
-		}
-		if n.Attack == AttackUnknown && cat.attack == "" && a != "" {
-			n.Attack = a
-		}
-		if n.IP == "" || n.Attack == AttackUnknown {
-			forwarded = forwardedText(m)
-		}
-	}
-	if n.IP == "" && forwarded != "" {
-		if ip := firstIP(forwarded); ip != "" {
-			n.IP, ipFrom = ip, "forwarded text"
-		}
-	}
-	if n.IP == "" {
-		if ip := csvSourceIP(m); ip != "" {
-			n.IP, ipFrom = ip, "CSV attachment"
-		}
-	}
-	if n.Attack == AttackUnknown && forwarded != "" {
-		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 8<<10)])
-	}
+	ipFrom := hetznerIPAndAttack(m, &n, subj, body, cat)
 	m.note("hetzner: ip ", orNothing(n.IP), " from the ", ipFrom, "; reporter ", orNothing(n.Reporter))
 	unrecognised := ""
 	if !known && n.Attack == AttackUnknown && !locked && !status {
-		unrecognised = "category " + strconvQuote(subj.category) + " unknown and no words name the attack"
+		unrecognised = "category " + categoryName(subj.category) + " unknown and no words name the attack"
 	}
 	switch {
 	case locked:
@@ -212,8 +176,54 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	return []Notice{n}, unrecognised
 }
 
-// strconvQuote shows an empty category as "none".
-func strconvQuote(s string) string {
+// hetznerIPAndAttack finds the notice's IP, and its attack when the
+// words so far did not name it, in the order the sources are trusted: the
+// subject, the log's banner and rows, the report Hetzner forwards, a CSV
+// attachment, then the third party's own text. It returns the source of
+// the IP for --explain.
+func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog, cat hetznerCategory) (ipFrom string) {
+	n.IP, ipFrom = firstIP(subj.text), "subject"
+	if n.IP == "" {
+		n.IP, ipFrom = body.host, "banner"
+	}
+	if n.IP == "" && len(n.Events) > 0 && cat.attack == AttackNetscan {
+		if host, _ := splitHostPort(n.Events[0].Src); validIP(host) {
+			n.IP, ipFrom = host, "log" // the scanning host is the one reported
+		}
+	}
+	wordless := n.Attack == AttackUnknown && cat.attack == ""
+	if n.IP != "" && !wordless {
+		return ipFrom
+	}
+	ip, a := forwardedReport(m)
+	if n.IP == "" && ip != "" {
+		n.IP, ipFrom = ip, "forwarded report"
+	}
+	if wordless && a != "" {
+		n.Attack = a
+	}
+	if n.IP == "" {
+		if ip := csvSourceIP(m); ip != "" {
+			n.IP, ipFrom = ip, "CSV attachment"
+		}
+	}
+	if n.IP != "" && n.Attack != AttackUnknown {
+		return ipFrom
+	}
+	forwarded := forwardedText(m)
+	if n.IP == "" {
+		if ip := firstIP(forwarded); ip != "" {
+			n.IP, ipFrom = ip, "forwarded text"
+		}
+	}
+	if n.Attack == AttackUnknown {
+		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 8<<10)])
+	}
+	return ipFrom
+}
+
+// categoryName shows an empty category as "none".
+func categoryName(s string) string {
 	if s == "" {
 		return "(none: free text)"
 	}

@@ -29,14 +29,9 @@ type outcome struct {
 // Message statuses beyond the store's ok, none and error.
 const statusUnrecognised = "unrecognised"
 
-// Parse converts the parser's view of a mail into the store's. It is the
-// store.ParseFunc of every ingest and reparse, so one function decides how
-// parse outcomes are recorded.
-func Parse(opts parser.Options) store.ParseFunc {
-	parse := parseOutcome(opts)
-	return func(raw []byte) store.Parsed { return parse(raw).parsed }
-}
-
+// parseOutcome converts the parser's view of a mail into the store's. It
+// parses for every ingest and reparse, so one function decides how parse
+// outcomes are recorded.
 func parseOutcome(opts parser.Options) func(raw []byte) outcome {
 	return func(raw []byte) outcome {
 		res, err := parser.Parse(raw, opts)
