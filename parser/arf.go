@@ -163,9 +163,12 @@ func forwardedReport(m *mail) (ip string, a Attack) {
 	if ip, a = reportSource(m); ip != "" {
 		return ip, a
 	}
+	opened := 0
 	for _, p := range m.parts {
 		var raw []byte
 		switch {
+		case opened >= maxForwarded:
+			return "", ""
 		case !mayHoldReport(p.body):
 			continue
 		case p.contentType == "message/rfc822":
@@ -174,6 +177,7 @@ func forwardedReport(m *mail) (ip string, a Attack) {
 			raw = embeddedMail(p.body)
 		}
 		if raw != nil {
+			opened++
 			if inner, err := readMail(raw); err == nil {
 				if ip, a = reportSource(inner); ip != "" {
 					return ip, a

@@ -103,6 +103,11 @@ func parseOVH(m *mail) ([]Notice, string) {
 		m.note("ovh: ip from the sentence that names it")
 	}
 	notices := make([]Notice, 0, len(ips))
+	var report struct {
+		read bool
+		ip   string
+		a    Attack
+	}
 	for _, ip := range ips {
 		n := base
 		n.IP = ip
@@ -116,13 +121,16 @@ func parseOVH(m *mail) ([]Notice, string) {
 		}
 		n.Attack = v.attackOf(n.Events, flat)
 		if n.Kind == KindComplaint && (n.IP == "" || n.Attack == AttackUnknown) {
-			// OVH may forward a standard report with the complaint.
-			rip, ra := forwardedReport(m)
-			if n.IP == "" {
-				n.IP = rip
+			// OVH may forward a standard report with the complaint: read once.
+			if !report.read {
+				report.ip, report.a = forwardedReport(m)
+				report.read = true
 			}
-			if n.Attack == AttackUnknown && ra != "" {
-				n.Attack = ra
+			if n.IP == "" {
+				n.IP = report.ip
+			}
+			if n.Attack == AttackUnknown && report.a != "" {
+				n.Attack = report.a
 			}
 		}
 		notices = append(notices, n)

@@ -9,8 +9,13 @@ import (
 // DefaultMaxBytes is the largest mail parsed when Options.MaxBytes is zero.
 const DefaultMaxBytes = 25 << 20
 
-// maxForwardDepth bounds how deep a mail forwarded as an attachment is opened.
-const maxForwardDepth = 3
+// Bounds on forwarded mail: how deep one is opened, and how many are
+// opened in all for one Parse (each level may hold many: without a total,
+// a hostile mail would cost exponential time).
+const (
+	maxForwardDepth = 3
+	maxForwarded    = 8
+)
 
 // Options tune Parse. The zero value is usable: no DKIM check, 25 MiB limit.
 type Options struct {
@@ -70,10 +75,13 @@ func Parse(raw []byte, opts Options) (Result, error) {
 	if len(raw) > limit {
 		return Result{Reason: "too large"}, fmt.Errorf("parser: %w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
 	}
-	return parseDepth(raw, opts, 0)
+	budget := maxForwarded
+	return parseDepth(raw, opts, 0, &budget)
 }
 
-func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
+// parseDepth parses one mail at depth forwards down; budget is how many
+// more forwarded mails this Parse may open.
+func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _ error) {
 	m, err := readMail(raw)
 	if err != nil {
 		return Result{Reason: err.Error()}, fmt.Errorf("parser: %w", err)
@@ -106,7 +114,7 @@ func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 			m.note("none: ", res.Reason)
 			if f.provider == ProviderGeneric {
 				// A broken report may come with a good one forwarded inside.
-				if inner, ok := parseForwarded(m, opts, depth); ok {
+				if inner, ok := parseForwarded(m, opts, depth, budget); ok {
 					return inner, nil
 				}
 			}
@@ -119,7 +127,7 @@ func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 		res.Notices = finish(notices, f.provider, &res, m)
 		return res, nil
 	}
-	if inner, ok := parseForwarded(m, opts, depth); ok {
+	if inner, ok := parseForwarded(m, opts, depth, budget); ok {
 		return inner, nil
 	}
 	res.Reason = "not an abuse notice: no provider or report format recognised"
@@ -129,12 +137,16 @@ func parseDepth(raw []byte, opts Options, depth int) (res Result, _ error) {
 
 // parseForwarded reads the first mail forwarded inside m that holds
 // notices, and notes it in m's trace, which the caller's Result takes.
-func parseForwarded(m *mail, opts Options, depth int) (Result, bool) {
+func parseForwarded(m *mail, opts Options, depth int, budget *int) (Result, bool) {
 	if depth >= maxForwardDepth {
 		return Result{}, false
 	}
 	for _, inner := range forwardedMails(m) {
-		r, err := parseDepth(inner, opts, depth+1)
+		if *budget <= 0 {
+			break
+		}
+		*budget--
+		r, err := parseDepth(inner, opts, depth+1, budget)
 		if err == nil && len(r.Notices) > 0 {
 			m.note("forwarded mail inside: read as such")
 			m.trace = append(m.trace, r.Explain...)
