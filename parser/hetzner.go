@@ -124,7 +124,7 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	// What Hetzner says (lock, follow-up, deadline, who complained) opens
 	// the mail; the logs and reports after it are read line by line.
 	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
-	said, _ := hetznerPhrases.scan(flat)
+	said, _ := hetznerPhrases.scan(flat[:min(len(flat), maxHetznerPhraseScan)])
 	locked, status := said.has(sigHzLock), said.has(sigHzStatus)
 	if id == "" && !locked {
 		reason, known := notAbuseReason(m, flat)
@@ -135,13 +135,15 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	}
 	m.note("hetzner: case ", id, ", category ", orNothing(subj.category))
 
-	body := scanHetznerLog(m.text)
-	events := body.events
+	// The attachment repeats the quoted log in full: read one source only,
+	// the attachment when it has rows.
+	var events []Event
 	if att := m.attachmentText(isHetznerLogName); att != "" {
-		// The attachment repeats the quoted log in full: read one source only.
-		if log := scanHetznerLog(att); len(log.events) > 0 {
-			events = log.events
-		}
+		events = scanHetznerLog(att, true).events
+	}
+	body := scanHetznerLog(m.text, len(events) == 0)
+	if len(events) == 0 {
+		events = body.events
 	}
 
 	n := Notice{Case: id, Events: events}
@@ -217,7 +219,7 @@ func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog
 		}
 	}
 	if n.Attack == AttackUnknown {
-		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 8<<10)])
+		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 2<<10)])
 	}
 	return ipFrom
 }
@@ -377,8 +379,12 @@ func eventsOf(events []Event, ip string) []Event {
 	return out
 }
 
-// maxHetznerProse is how much of a Hetzner mail is searched for phrases.
-const maxHetznerProse = 16 << 10
+// How much of a Hetzner mail is flattened, and how much of that the
+// phrase table reads: Hetzner says what happened in its first paragraphs.
+const (
+	maxHetznerProse      = 4 << 10
+	maxHetznerPhraseScan = 2 << 10
+)
 
 // maxLockedIPs bounds the notices of one lock mail (one per IP).
 const maxLockedIPs = 256
@@ -390,9 +396,9 @@ type hetznerLog struct {
 	locked []string // the "- A.B.C.D" lines of a lock notice
 }
 
-// scanHetznerLog reads both log table layouts, the banner and the list of
-// locked IPs, line by line with cheap checks first.
-func scanHetznerLog(text string) hetznerLog {
+// scanHetznerLog reads both log table layouts (unless rows is false), the
+// banner and the list of locked IPs, line by line with cheap checks first.
+func scanHetznerLog(text string, rows bool) hetznerLog {
 	var log hetznerLog
 	inLockList := false
 	for len(text) > 0 {
@@ -401,6 +407,9 @@ func scanHetznerLog(text string) hetznerLog {
 		line = unquote(line)
 		switch {
 		case isArrowLine(line):
+			if !rows {
+				break
+			}
 			if e, ok := hetznerRow(line); ok && len(log.events) < maxEvents {
 				log.events = append(log.events, e)
 			}

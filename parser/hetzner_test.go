@@ -111,7 +111,7 @@ func TestHetznerScanLog(t *testing.T) {
 		"- 144.76.1.12 comes after the list",
 		"2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP",
 	}, "\n")
-	log := scanHetznerLog(body)
+	log := scanHetznerLog(body, true)
 	if log.host != "138.201.172.5" {
 		t.Errorf("host = %q", log.host)
 	}
@@ -125,7 +125,7 @@ func TestHetznerScanLog(t *testing.T) {
 
 func TestHetznerScanLogCaps(t *testing.T) {
 	row := "2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP\n"
-	log := scanHetznerLog(strings.Repeat(row, maxEvents+50))
+	log := scanHetznerLog(strings.Repeat(row, maxEvents+50), true)
 	if len(log.events) != maxEvents {
 		t.Errorf("kept %d events, want the cap %d", len(log.events), maxEvents)
 	}
@@ -134,7 +134,7 @@ func TestHetznerScanLogCaps(t *testing.T) {
 	for i := range maxLockedIPs + 50 {
 		fmt.Fprintf(&lock, "- 10.0.%d.%d\n", i/256, i%256)
 	}
-	if got := len(scanHetznerLog(lock.String()).locked); got != maxLockedIPs {
+	if got := len(scanHetznerLog(lock.String(), true).locked); got != maxLockedIPs {
 		t.Errorf("kept %d locked IPs, want the cap %d", got, maxLockedIPs)
 	}
 }

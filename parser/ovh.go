@@ -29,10 +29,10 @@ const (
 	maxOVHIPs = 64 // notices of one mail: one per IP it names as ours
 	// maxOVHProse is how much of the text is searched for marker phrases:
 	// OVH says what happened before the log, which may run to 1000 rows.
-	maxOVHProse = 12 << 10
+	maxOVHProse = 4 << 10
 	// maxOVHPhraseScan is how much of it the phrase tables read: the
 	// opening sentences and the anti-spam sample lines come first.
-	maxOVHPhraseScan = 6 << 10
+	maxOVHPhraseScan = 3 << 10
 )
 
 // matchOVH accepts all mail from OVH's sending domains, so that the mails that
@@ -159,7 +159,14 @@ type ovhVerdict struct {
 // structure of the mail decides when no phrase does.
 func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 	// OVH says what happened before its log, in the first lines.
-	sig, langs := ovhPhrases.scan(flat[:min(len(flat), maxOVHPhraseScan)])
+	// The opening is read first; the rest only when it said nothing that
+	// tells the kind, so that the usual mail costs half a scan.
+	head := flat[:min(len(flat), maxOVHPhraseScan/2)]
+	sig, langs := ovhPhrases.scan(head)
+	if sig&ovhKindSignals == 0 && len(flat) > len(head) {
+		more, moreLangs := ovhPhrases.scan(flat[len(head)-min(len(head), maxPhraseLen):min(len(flat), maxOVHPhraseScan)])
+		sig, langs = sig|more, langs|moreLangs
+	}
 	v := ovhVerdict{sig: sig}
 	if sig.has(sigBlocked) {
 		v.ips = namedIPs(flat, ovhBlockPhrases) // each phrase wants a "blocked" word

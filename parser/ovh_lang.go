@@ -66,6 +66,13 @@ const (
 	sigAttackDetail
 )
 
+// ovhKindSignals are the signals that decide a kind by themselves.
+const ovhKindSignals = signalMask(1<<sigVPSAlert | 1<<sigVPSBlocked | 1<<sigRescue | 1<<sigAntispam | 1<<sigComplaint | 1<<sigRescueFTP)
+
+// maxPhraseLen bounds the phrases of the tables: a scan resumed that far
+// back finds a phrase cut by the end of the first part.
+const maxPhraseLen = 64
+
 // ovhSignalNames name the signals for --explain.
 var ovhSignalNames = [...]string{
 	sigVPSAlert: "VPS alert", sigVPSBlocked: "VPS blocked", sigRescue: "rescue", sigBlocked: "measure taken",
@@ -98,6 +105,9 @@ func compileOVHLangs() *phraseSet {
 			{l.invoice, sigInvoice}, {l.newsletter, sigNewsletter},
 		} {
 			for _, p := range group.list {
+				if len(p) > maxPhraseLen {
+					panic("parser: OVH phrase longer than maxPhraseLen: " + p)
+				}
 				phrases = append(phrases, phrase{p, group.sig, i})
 			}
 		}

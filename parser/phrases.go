@@ -44,12 +44,29 @@ func newPhraseSet(phrases []phrase) *phraseSet {
 		ps.class[c] = uint8(ps.classes)
 		ps.classes++
 	}
+	// Bytes of UTF-8 sequences share one class: "anómala" then also
+	// matches "anámala", which no mail writes, and the table stays small
+	// enough for the cache (a scan is a chain of dependent loads).
+	utf8Class := 0
 	for _, p := range phrases {
 		for i := 0; i < len(p.text); i++ {
-			if c := p.text[i]; ps.class[c] == 0 {
+			c := p.text[i]
+			switch {
+			case ps.class[c] != 0:
+			case c >= 0x80 && utf8Class != 0:
+				ps.class[c] = uint8(utf8Class)
+			default:
 				ps.class[c] = uint8(ps.classes)
+				if c >= 0x80 {
+					utf8Class = ps.classes
+				}
 				ps.classes++
 			}
+		}
+	}
+	if utf8Class != 0 {
+		for c := 0x80; c < 0x100; c++ {
+			ps.class[c] = uint8(utf8Class)
 		}
 	}
 	// The trie, with -1 for a missing edge.
