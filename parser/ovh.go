@@ -164,7 +164,7 @@ func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 	head := flat[:min(len(flat), maxOVHPhraseScan/2)]
 	sig, langs := ovhPhrases.scan(head)
 	if sig&ovhKindSignals == 0 && len(flat) > len(head) {
-		more, moreLangs := ovhPhrases.scan(flat[len(head)-min(len(head), maxPhraseLen):min(len(flat), maxOVHPhraseScan)])
+		more, moreLangs := ovhPhrases.scan(flat[len(head)-min(len(head), maxPhraseLen) : min(len(flat), maxOVHPhraseScan)])
 		sig, langs = sig|more, langs|moreLangs
 	}
 	v := ovhVerdict{sig: sig}
