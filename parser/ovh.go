@@ -201,6 +201,9 @@ func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 		v.kind, v.why = KindComplaint, "abuse id or complaint phrase"
 	case logged && blocked:
 		v.kind, v.why = KindBlock, "attack log with a measure taken"
+	case blocked && !sig.has(sigInvoice) && !sig.has(sigNewsletter) && firstIP(flat[:min(len(flat), 400)]) != "":
+		// "The IP address A.B.C.D had to be blocked" in a wording no table has.
+		v.kind, v.why = KindBlock, "a measure taken on an IP named in the opening"
 	case logged:
 		v.kind, v.why = KindAttack, "attack log"
 	}

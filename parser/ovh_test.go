@@ -173,6 +173,10 @@ func TestOVHDetect(t *testing.T) {
 			want{kind: KindBlock, attack: AttackSpam, ips: []string{"192.0.2.90"}}},
 		{"unknown language, log and wrapper", "x", "Hyvä asiakas,\n\n- LISÄTIETOJEN ALKU -\n" + row + "- LISÄTIETOJEN LOPPU -\n",
 			want{kind: KindAttack, attack: AttackNTPAmp, ips: []string{"192.0.2.45"}}},
+		{"German IP block in other words", "x", "Guten Tag, die IP-Adresse 192.0.2.77 wurde von uns gesperrt.\n",
+			want{kind: KindBlock, attack: AttackUnknown, ips: []string{"192.0.2.77"}}},
+		{"an unpaid invoice is no block", "Facture", "Votre facture pour 192.0.2.78 est impayée : le service sera suspendu.\n",
+			want{reason: "ovh: invoice, not an abuse notice"}},
 		{"unknown language, service name only", "x", "Hyvä asiakas, palvelimenne ns3012345.ip-192-0-2.eu on uhka.\n",
 			want{kind: KindComplaint, attack: AttackUnknown, ips: []string{""}, service: "ns3012345.ip-192-0-2.eu", unrec: true}},
 	}
