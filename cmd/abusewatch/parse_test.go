@@ -21,15 +21,7 @@ func TestParseExplainMbox(t *testing.T) {
 	mbox := "From a@b Mon Nov 24 10:00:00 2025\n" + read("ovh-pl-antispam.eml") +
 		"\nFrom a@b Mon Nov 24 10:00:01 2025\n" + read("ovh-invoice-fr.eml") +
 		"\nFrom a@b Mon Nov 24 10:00:02 2025\n" + read("hetzner-unrecognised-abuse-sender.eml")
-	path := filepath.Join(t.TempDir(), "in.mbox")
-	if err := os.WriteFile(path, []byte(mbox), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ABUSEWATCH_CONFIG", "")
-	out, err := runCLI(t, "parse", "--explain", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, out := parseExplain(t, "in.mbox", mbox)
 	for _, want := range []string{
 		"== " + path + "#1: format ovh", "languages: pl", "anti-spam",
 		"== " + path + "#2: format ovh", "NONE: ovh: invoice",
@@ -41,7 +33,7 @@ func TestParseExplainMbox(t *testing.T) {
 		}
 	}
 
-	out, err = runCLI(t, "parse", "--json", path)
+	out, err := runCLI(t, "parse", "--json", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +49,21 @@ func TestParseExplainMbox(t *testing.T) {
 
 // Terminal output shows control characters from mail instead of obeying them.
 func TestParseTableEscapesControlCharacters(t *testing.T) {
-	raw := "From: abuse@hetzner.com\nSubject: x\n\nnothing\n"
-	path := filepath.Join(t.TempDir(), "evil\x1b[2J.eml")
-	if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+	_, out := parseExplain(t, "evil\x1b[2J.eml", "From: abuse@hetzner.com\nSubject: x\n\nnothing\n")
+	if strings.ContainsRune(out, 0x1b) {
+		t.Errorf("raw escape in output: %q", out)
+	}
+	if !strings.Contains(out, `evil\x1b[2J.eml`) {
+		t.Errorf("escape not shown: %q", out)
+	}
+}
+
+// parseExplain writes content to a file called name and runs parse
+// --explain on it without a configuration file.
+func parseExplain(t *testing.T, name, content string) (path, out string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("ABUSEWATCH_CONFIG", "")
@@ -67,10 +71,5 @@ func TestParseTableEscapesControlCharacters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.ContainsRune(out, 0x1b) {
-		t.Errorf("raw escape in output: %q", out)
-	}
-	if !strings.Contains(out, `evil\x1b[2J.eml`) {
-		t.Errorf("escape not shown: %q", out)
-	}
+	return path, out
 }
