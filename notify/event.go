@@ -20,6 +20,9 @@ const (
 	WhitelistRevoked    EventKind = "whitelist_revoked"
 	WhitelistExpired    EventKind = "whitelist_expired"
 	MailboxFailing      EventKind = "mailbox_failing"
+	// MailUnrecognised asks a person to read a provider's mail that no
+	// parser rule classified.
+	MailUnrecognised EventKind = "mail_unrecognised"
 	// IncidentUpdated is a burst digest: several notices folded into one message.
 	IncidentUpdated EventKind = "incident_updated"
 )
@@ -30,7 +33,7 @@ func Kinds() []EventKind {
 		IncidentOpened, IncidentEscalated, StateChanged, UnblockPossible,
 		DeadlineApproaching, DeadlinePassed, TriageFinished,
 		WhitelistGranted, WhitelistRevoked, WhitelistExpired,
-		MailboxFailing, IncidentUpdated,
+		MailboxFailing, MailUnrecognised, IncidentUpdated,
 	}
 }
 

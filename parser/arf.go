@@ -16,9 +16,17 @@ const (
 
 // matchARF accepts an RFC 5965 feedback report, which says so in its
 // top-level Content-Type.
+// Senders that write another report-type (Hetzner's copies say "report")
+// still send a message/feedback-report part, which is what counts.
 func matchARF(m *mail) bool {
-	return strings.EqualFold(m.contentType, "multipart/report") &&
-		strings.EqualFold(m.reportType, "feedback-report")
+	if !strings.EqualFold(m.contentType, "multipart/report") {
+		return false
+	}
+	if strings.EqualFold(m.reportType, "feedback-report") {
+		return true
+	}
+	_, ok := m.partOfType("message/feedback-report")
+	return ok
 }
 
 // parseARF returns one notice per message/feedback-report part: a batch
@@ -147,21 +155,86 @@ func reportTime(s string) string {
 const monthNames = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec "
 
 // forwardedReport reads the source IP and attack of an ARF or X-ARF report
-// that a provider forwards inside its own mail, directly or as an attached
-// message (opened one level deep).
+// that a provider forwards inside its own mail: directly, as an attached
+// message, or as a text attachment or inline text that holds the report
+// mail (Hetzner's "Abuse Message <id>.txt"), opened one level deep. A
+// report whose mail cannot be read is still read by its fields.
 func forwardedReport(m *mail) (ip string, a Attack) {
 	if ip, a = reportSource(m); ip != "" {
 		return ip, a
 	}
+	opened := 0
 	for _, p := range m.parts {
-		if p.contentType != "message/rfc822" || !mayHoldReport(p.body) {
+		var raw []byte
+		switch {
+		case opened >= maxForwarded:
+			return "", ""
+		case !mayHoldReport(p.body):
 			continue
+		case p.contentType == "message/rfc822":
+			raw = p.body
+		case strings.HasPrefix(p.contentType, "text/"):
+			raw = embeddedMail(p.body)
 		}
-		if inner, err := readMail(p.body); err == nil {
-			if ip, a = reportSource(inner); ip != "" {
-				return ip, a
+		if raw != nil {
+			opened++
+			if inner, err := readMail(raw); err == nil {
+				if ip, a = reportSource(inner); ip != "" {
+					return ip, a
+				}
 			}
 		}
+		if ip, a = reportSourceText(p.body); ip != "" {
+			return ip, a
+		}
+	}
+	return "", ""
+}
+
+// embeddedMail returns the mail that a text part carries from its first
+// header-looking line on (a forward pasted as text, or Hetzner's copy of a
+// report), or nil when no line looks like the start of a header.
+func embeddedMail(body []byte) []byte {
+	for off := 0; off < len(body) && off < 64<<10; {
+		line := body[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		if isMailHeaderStart(line) {
+			return body[off:]
+		}
+		off += len(line)
+	}
+	return nil
+}
+
+// mailHeaderStarts are fields that open a mail's header.
+var mailHeaderStarts = [][]byte{
+	[]byte("Return-Path:"), []byte("Received:"), []byte("From:"), []byte("Date:"), []byte("Message-ID:"),
+	[]byte("Message-Id:"), []byte("MIME-Version:"), []byte("Content-Type:"), []byte("Subject:"), []byte("X-XARF:"),
+	[]byte("X-Xarf:"), []byte("Delivered-To:"), []byte("To:"),
+}
+
+func isMailHeaderStart(line []byte) bool {
+	for _, f := range mailHeaderStarts {
+		if len(line) >= len(f) && bytes.EqualFold(line[:len(f)], f) {
+			return true
+		}
+	}
+	return false
+}
+
+// reportSourceText reads a feedback report's fields wherever they stand in
+// text: the report of a mail too broken to read as MIME.
+func reportSourceText(body []byte) (string, Attack) {
+	i := bytes.Index(body, []byte("Feedback-Type:"))
+	if i < 0 {
+		return "", ""
+	}
+	start := bytes.LastIndexByte(body[:i], '\n') + 1
+	f := reportFields(body[start:min(len(body), start+16<<10)])
+	if ip := firstIP(f["source-ip"]); ip != "" {
+		return ip, feedbackAttack(strings.ToLower(f["feedback-type"]))
 	}
 	return "", ""
 }
@@ -199,56 +272,24 @@ func reportSource(m *mail) (string, Attack) {
 	return "", ""
 }
 
-// attackWords map words of a complaint or report type to the vocabulary, in
-// order: the first that occurs wins, so the more specific words come first
-// ("exploitable NTP server used for an attack" is an open service).
-var attackWords = []struct {
-	word   string
-	attack Attack
-}{
-	{"phish", AttackPhishing},
-	{"spamvertis", AttackSpamvertised},
-	{"spam", AttackSpam},
-	{"malware", AttackMalware},
-	{"virus", AttackMalware},
-	{"botnet", AttackMalware},
-	{"trojan", AttackMalware},
-	{"copyright", AttackCopyright},
-	{"dmca", AttackCopyright},
-	{"infring", AttackCopyright},
-	{"exploitable", AttackOpenService},
-	{"openresolver", AttackOpenService},
-	{"openservice", AttackOpenService},
-	{"vulnerab", AttackOpenService},
-	{"login", AttackBruteforce},
-	{"brute", AttackBruteforce},
-	{"portscan", AttackPortscan},
-	{"netscan", AttackNetscan},
-	{"blacklist", AttackBlacklist},
-	{"blocklist", AttackBlacklist},
-}
-
 // attackFromWords names the attack of free text or a report type such as
 // "login-attack", "LoginAttack" or "port scan": case and separators are
 // ignored. It returns AttackUnknown when no word is known.
 func attackFromWords(s string) Attack {
-	var b strings.Builder
-	b.Grow(len(s))
+	var stack [1 << 10]byte
+	b := stack[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == ' ' || c == '-' || c == '_' || c == '\t' || c == '\n':
+		case c == ' ' || c == '-' || c == '_' || c == '\t' || c == '\n' || c == '\r':
 			continue
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	squeezed := b.String()
-	for _, w := range attackWords {
-		if strings.Contains(squeezed, w.word) {
-			return w.attack
-		}
+	if i, ok := attackWordSet.first(string(b)); ok {
+		return attackWords[i].attack
 	}
 	return AttackUnknown
 }

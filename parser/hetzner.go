@@ -74,14 +74,19 @@ var hetznerCategories = map[string]hetznerCategory{
 	"abusenormal":       {KindComplaint, ""},
 	"abuseblacklist":    {KindComplaint, AttackBlacklist},
 	"abusespamvertised": {KindComplaint, AttackSpamvertised},
+	// A third party's report forwarded for information: no statement due.
+	"abuseinfo":              {KindComplaint, ""},
+	"abusefblunitedinternet": {KindComplaint, AttackSpam}, // a mail provider's feedback loop
 }
 
 // categoryOf maps a subject category; an unknown one is still a complaint.
-func categoryOf(category string) hetznerCategory {
+// known is false for a token never seen before (or none): the attack is
+// then read from the words of the mail.
+func categoryOf(category string) (c hetznerCategory, known bool) {
 	if c, ok := hetznerCategories[strings.ToLower(category)]; ok {
-		return c
+		return c, true
 	}
-	return hetznerCategory{KindComplaint, AttackUnknown}
+	return hetznerCategory{KindComplaint, ""}, false
 }
 
 // matchHetzner accepts the AbuseID header, the Hetzner sender domains and the
@@ -91,7 +96,10 @@ func matchHetzner(m *mail) bool {
 	if m.header.has("X-Hetzner-AbuseID") || domainIn(m.fromDomain, hetznerDomains) {
 		return true
 	}
-	if !strings.Contains(m.subject, "[AbuseID:") {
+	if matchOVH(m) {
+		return false // OVH's own mail, whatever it quotes
+	}
+	if !strings.Contains(m.subject, "[AbuseID:") && !strings.Contains(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix) {
 		return false
 	}
 	_, attached := m.partOfType("message/rfc822")
@@ -101,72 +109,226 @@ func matchHetzner(m *mail) bool {
 // parseHetzner returns the notices of a Hetzner mail: one per IP for a lock,
 // else one. Robot automation and support tickets hold none.
 func parseHetzner(m *mail) ([]Notice, string) {
-	subj, _ := parseHetznerSubject(m.subject)
+	subj, ok := parseHetznerSubject(m.subject)
+	if !ok {
+		// A forward whose subject lost the id may quote Hetzner's subject line.
+		if i := strings.Index(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix); i >= 0 {
+			line, _, _ := strings.Cut(m.text[i:], "\n")
+			subj, _ = parseHetznerSubject(line)
+		}
+	}
 	id := strings.TrimSpace(m.header.get("X-Hetzner-AbuseID"))
 	if !isAbuseID(id) {
 		id = subj.id
 	}
-	flat := flatten(m.text)
-	locked := strings.Contains(flat, "had to block the ip address") || strings.Contains(flat, "we have blocked the following")
+	// What Hetzner says (lock, follow-up, deadline, who complained) opens
+	// the mail; the logs and reports after it are read line by line.
+	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
+	said, _ := hetznerPhrases.scan(flat[:min(len(flat), maxHetznerPhraseScan)])
+	locked, status := said.has(sigHzLock), said.has(sigHzStatus)
 	if id == "" && !locked {
-		return nil, notAbuseReason(m)
-	}
-
-	body := scanHetznerLog(m.text)
-	events := body.events
-	if att := m.attachmentText(isHetznerLogName); att != "" {
-		// The attachment repeats the quoted log in full: read one source only.
-		if log := scanHetznerLog(att); len(log.events) > 0 {
-			events = log.events
+		reason, known := notAbuseReason(m, flat)
+		if known {
+			return nil, reason
 		}
+		return unrecognisedHetzner(m), reason
+	}
+	m.note("hetzner: case ", id, ", category ", orNothing(subj.category))
+
+	// The attachment repeats the quoted log in full: read one source only,
+	// the attachment when it has rows.
+	var events []Event
+	if att := m.attachmentText(isHetznerLogName); att != "" {
+		events = scanHetznerLog(att, true).events
+	}
+	body := scanHetznerLog(m.text, len(events) == 0)
+	if len(events) == 0 {
+		events = body.events
 	}
 
 	n := Notice{Case: id, Events: events}
-	cat := categoryOf(subj.category)
+	cat, known := categoryOf(subj.category)
 	n.Kind, n.Attack = cat.kind, cat.attack
-	topic, reporter := forwardedComplaint(flat)
-	n.Reporter, n.Deadline = reporter, hetznerDeadline(flat, m.date)
+	var topic, reporter string
+	if said.has(sigHzLead) {
+		topic, reporter = forwardedComplaint(m.text)
+	}
+	n.Reporter = reporter
+	if !strings.EqualFold(subj.category, "AbuseInfo") {
+		n.Deadline = hetznerDeadline(flat, m.date) // AbuseInfo asks for nothing
+	}
 	if name := blacklistName(subj.text); name != "" {
 		n.Reporter = name
 	}
-	n.IP = firstIP(subj.text)
-	if n.IP == "" {
-		n.IP = body.host
-	}
-	if n.IP == "" && len(events) > 0 && cat.attack == AttackNetscan {
-		n.IP, _ = splitHostPort(events[0].Src) // the scanning host is the one reported
-	}
 	if n.Attack == "" {
-		n.Attack = attackFromWords(topic + " " + subj.text)
+		n.Attack = attackFromWords(topic + " " + subj.text + " " + subj.category)
 	}
-	if n.IP == "" || n.Attack == AttackUnknown && cat.attack == "" {
-		// The words did not tell: ask the report Hetzner forwards.
-		ip, a := forwardedReport(m)
-		if n.IP == "" {
-			n.IP = ip
-		}
-		if n.Attack == AttackUnknown && cat.attack == "" && a != "" {
-			n.Attack = a
-		}
+	ipFrom := hetznerIPAndAttack(m, &n, subj, body, cat)
+	m.note("hetzner: ip ", orNothing(n.IP), " from the ", ipFrom, "; reporter ", orNothing(n.Reporter))
+	unrecognised := ""
+	if !known && n.Attack == AttackUnknown && !locked && !status {
+		unrecognised = "category " + categoryName(subj.category) + " unknown and no words name the attack"
 	}
 	switch {
 	case locked:
 		return lockNotices(n, subj.category, body.locked), ""
-	case isStatus(flat):
+	case status:
 		n.Kind = KindStatus
 	}
-	return []Notice{n}, ""
+	return []Notice{n}, unrecognised
 }
 
-// notAbuseReason says why a Hetzner mail without an AbuseID is no notice.
-func notAbuseReason(m *mail) string {
+// hetznerIPAndAttack finds the notice's IP, and its attack when the
+// words so far did not name it, in the order the sources are trusted: the
+// subject, the log's banner and rows, the report Hetzner forwards, a CSV
+// attachment, then the third party's own text. It returns the source of
+// the IP for --explain.
+func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog, cat hetznerCategory) (ipFrom string) {
+	n.IP, ipFrom = firstIP(subj.text), "subject"
+	if n.IP == "" {
+		n.IP, ipFrom = body.host, "banner"
+	}
+	if n.IP == "" && len(n.Events) > 0 && cat.attack == AttackNetscan {
+		if host, _ := splitHostPort(n.Events[0].Src); validIP(host) {
+			n.IP, ipFrom = host, "log" // the scanning host is the one reported
+		}
+	}
+	wordless := n.Attack == AttackUnknown && cat.attack == ""
+	if n.IP != "" && !wordless {
+		return ipFrom
+	}
+	ip, a := forwardedReport(m)
+	if n.IP == "" && ip != "" {
+		n.IP, ipFrom = ip, "forwarded report"
+	}
+	if wordless && a != "" {
+		n.Attack = a
+	}
+	if n.IP == "" {
+		if ip := csvSourceIP(m); ip != "" {
+			n.IP, ipFrom = ip, "CSV attachment"
+		}
+	}
+	if n.IP != "" && n.Attack != AttackUnknown {
+		return ipFrom
+	}
+	forwarded := forwardedText(m)
+	if n.IP == "" {
+		if ip := firstIP(forwarded); ip != "" {
+			n.IP, ipFrom = ip, "forwarded text"
+		}
+	}
+	if n.Attack == AttackUnknown {
+		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 2<<10)])
+	}
+	return ipFrom
+}
+
+// categoryName shows an empty category as "none".
+func categoryName(s string) string {
+	if s == "" {
+		return "(none: free text)"
+	}
+	return s
+}
+
+// unrecognisedHetzner is the notice of a mail from Hetzner's abuse senders
+// that no rule reads: complaint/unknown about the subject's first IP.
+func unrecognisedHetzner(m *mail) []Notice {
+	ip := firstIP(m.subject)
+	if ip == "" {
+		ip = firstIP(m.text[:min(len(m.text), 8<<10)])
+	}
+	return []Notice{{Kind: KindComplaint, Attack: AttackUnknown, IP: ip, Events: []Event{}}}
+}
+
+// forwardedText is the part of a Hetzner mail that a third party wrote: the
+// quoted lines of the body and the text attachments.
+func forwardedText(m *mail) string {
+	var b strings.Builder
+	for text := m.text; len(text) > 0 && b.Len() < 64<<10; {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		if strings.HasPrefix(line, ">") {
+			b.WriteString(line[1:])
+			b.WriteByte('\n')
+		}
+	}
+	for _, p := range m.parts {
+		if b.Len() >= 64<<10 {
+			break
+		}
+		if (p.attachment || p.filename != "") && strings.HasPrefix(p.contentType, "text/") {
+			b.Write(p.body[:min(len(p.body), 64<<10)])
+			b.WriteByte('\n')
+		}
+	}
+	if b.Len() == 0 {
+		// Older mail pasted the report unquoted after a separator; AbuseInfo
+		// puts the third party's table in the body unquoted.
+		if i := strings.Index(m.text, "----- attachment"); i >= 0 {
+			return m.text[i:]
+		}
+		return m.text
+	}
+	return b.String()
+}
+
+// csvSourceIP reads the first source address of a CSV attachment (CERT
+// feeds): the column whose header names an IP, else the first address.
+func csvSourceIP(m *mail) string {
+	for _, p := range m.parts {
+		if !strings.HasSuffix(strings.ToLower(p.filename), ".csv") && p.contentType != "text/csv" {
+			continue
+		}
+		text := string(p.body[:min(len(p.body), 64<<10)])
+		head, rest, _ := strings.Cut(text, "\n")
+		sep := ","
+		if strings.Count(head, ";") > strings.Count(head, ",") {
+			sep = ";"
+		}
+		col := -1
+		for i, name := range strings.Split(strings.ToLower(head), sep) {
+			name = strings.Trim(strings.TrimSpace(name), "\"")
+			if name == "ip" || name == "src_ip" || name == "source_ip" || name == "sourceip" || name == "ip_address" || name == "source" {
+				col = i
+				break
+			}
+		}
+		for len(rest) > 0 {
+			var line string
+			line, rest, _ = strings.Cut(rest, "\n")
+			f := strings.Split(line, sep)
+			if col >= 0 && col < len(f) {
+				if ip := firstIP(strings.Trim(f[col], "\" ")); ip != "" {
+					return ip
+				}
+			} else if ip := firstIP(line); ip != "" {
+				return ip
+			}
+		}
+	}
+	return ""
+}
+
+// notAbuseReason says why a Hetzner mail without an AbuseID is no notice;
+// known is false when it comes from the abuse senders or is not known to be
+// something else, so that a person reads it.
+func notAbuseReason(m *mail, flat string) (reason string, known bool) {
+	abuseSender := strings.Contains(strings.SplitN(m.from, "@", 2)[0], "abuse")
 	switch {
 	case strings.Contains(m.subject, "[Ticket#"):
-		return "support ticket, not an abuse notice"
-	case strings.HasPrefix(m.from, "noreply@"):
-		return "Robot automation mail from " + m.from + ", not an abuse notice"
+		return "support ticket, not an abuse notice", true
+	case !abuseSender && strings.HasPrefix(m.from, "noreply@"), strings.HasPrefix(m.from, "robot@"):
+		return "Robot automation mail from " + m.from + ", not an abuse notice", true
+	case !abuseSender && (strings.Contains(flat, "invoice") || strings.Contains(flat, "rechnung")):
+		return "invoice, not an abuse notice", true
+	case !abuseSender && (strings.Contains(flat, "newsletter") || strings.Contains(flat, "unsubscribe")):
+		return "newsletter, not an abuse notice", true
+	case abuseSender:
+		return "mail from Hetzner's abuse senders without an AbuseID that no rule reads", false
 	}
-	return "no AbuseID in the header or the subject"
+	return "no AbuseID in the header or the subject, and not known as Robot automation, a support ticket, an invoice or a newsletter", false
 }
 
 func isHetznerLogName(name string) bool {
@@ -174,16 +336,9 @@ func isHetznerLogName(name string) bool {
 	return strings.HasPrefix(name, "abuse message ") && strings.HasSuffix(name, ".txt")
 }
 
-// Follow-up phrases (flattened, lower case) that make a mail a status notice.
-var hetznerStatusPhrases = []string{
-	"a statement has been successfully entered",
-	"not received requested information from you within the deadline",
-	"not successfully resolved by",
-}
-
-func isStatus(flat string) bool {
-	for _, p := range hetznerStatusPhrases {
-		if strings.Contains(flat, p) {
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
 			return true
 		}
 	}
@@ -224,6 +379,13 @@ func eventsOf(events []Event, ip string) []Event {
 	return out
 }
 
+// How much of a Hetzner mail is flattened, and how much of that the
+// phrase table reads: Hetzner says what happened in its first paragraphs.
+const (
+	maxHetznerProse      = 4 << 10
+	maxHetznerPhraseScan = 2 << 10
+)
+
 // maxLockedIPs bounds the notices of one lock mail (one per IP).
 const maxLockedIPs = 256
 
@@ -234,9 +396,9 @@ type hetznerLog struct {
 	locked []string // the "- A.B.C.D" lines of a lock notice
 }
 
-// scanHetznerLog reads both log table layouts, the banner and the list of
-// locked IPs, line by line with cheap checks first.
-func scanHetznerLog(text string) hetznerLog {
+// scanHetznerLog reads both log table layouts (unless rows is false), the
+// banner and the list of locked IPs, line by line with cheap checks first.
+func scanHetznerLog(text string, rows bool) hetznerLog {
 	var log hetznerLog
 	inLockList := false
 	for len(text) > 0 {
@@ -245,6 +407,9 @@ func scanHetznerLog(text string) hetznerLog {
 		line = unquote(line)
 		switch {
 		case isArrowLine(line):
+			if !rows {
+				break
+			}
 			if e, ok := hetznerRow(line); ok && len(log.events) < maxEvents {
 				log.events = append(log.events, e)
 			}
@@ -259,8 +424,8 @@ func scanHetznerLog(text string) hetznerLog {
 			if log.host == "" {
 				log.host = firstIP(line)
 			}
-		case strings.Contains(line, "blocked the following"):
-			inLockList = true
+		case strings.HasSuffix(strings.TrimRight(line, " \r"), ":") && containsAny(asciiLower(line), hetznerLockListPhrases):
+			inLockList = true // the lead ends in a colon: only such lines are lowered
 		case line != "" && len(log.locked) > 0:
 			inLockList = false // the list ends at the first other line
 		}
@@ -299,13 +464,29 @@ func hetznerRow(line string) (Event, bool) {
 	default:
 		return Event{}, false
 	}
-	// f is now: src src-port arrow dst dst-port …
-	if !ok || !validIP(f[0]) || !validIP(f[3]) || !isPort(f[1]) || !isPort(f[4]) {
+	// f is now: src src-port arrow dst dst-port …. A Hetzner Cloud server
+	// may be named by its host name instead of its address.
+	if !ok || !isPort(f[1]) || !isPort(f[4]) || !validIP(f[0]) && !validIP(f[3]) ||
+		!isRowHost(f[0]) || !isRowHost(f[3]) {
 		return Event{}, false
 	}
 	e.Src = joinHostPort(f[0], f[1])
 	e.Dst = joinHostPort(f[3], f[4])
 	return e, true
+}
+
+// isRowHost accepts an address, or a host name with a letter in it (a
+// broken address such as "107.170.229" is neither).
+func isRowHost(s string) bool {
+	if validIP(s) {
+		return true
+	}
+	letter := false
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		letter = letter || 'a' <= c && c <= 'z'
+	}
+	return letter && isEndpoint(s+":0")
 }
 
 // Rows are many, so the times in the usual form are checked and written in
@@ -398,32 +579,85 @@ func blacklistName(subject string) string {
 	return name
 }
 
-// forwardedComplaint reads "a notification regarding <topic> from <address>"
-// of a forwarded complaint: what it is about and who complained.
-func forwardedComplaint(flat string) (topic, reporter string) {
-	const phrase = "notification regarding "
-	i := strings.Index(flat, phrase)
-	if i < 0 {
-		return "", ""
+// forwardedComplaint reads the opening of a forwarded complaint: what it is
+// about and who complained (an address, else the organisation named).
+// parseHetzner calls it only when a lead is in the mail (most have none).
+func forwardedComplaint(text string) (topic, reporter string) {
+	// The opening sentence names the reporter: the start of the mail is read.
+	head := text[:min(len(text), 3<<10)]
+	plain := collapseSpace(head)
+	lower := asciiLower(plain)
+	for _, lead := range hetznerReporterLeads {
+		i := strings.Index(lower, lead)
+		if i < 0 {
+			continue
+		}
+		at := i + len(lead)
+		rest, restLower := plain[at:], lower[at:]
+		j := 0
+		if strings.HasSuffix(lead, "regarding ") {
+			if j = strings.Index(restLower, " from "); j < 0 || j > 200 {
+				return restLower[:min(len(restLower), 200)], ""
+			}
+			topic = restLower[:j]
+			j += len(" from ")
+		}
+		return topic, reporterOf(rest[j:])
 	}
-	rest := flat[i+len(phrase):]
-	j := strings.Index(rest, " from ")
-	if j < 0 || j > 200 {
-		return rest[:min(len(rest), 200)], ""
-	}
-	topic = rest[:j]
-	addr, _, _ := strings.Cut(rest[j+len(" from "):], " ")
-	addr = strings.Trim(addr, ".,;:()<>\"'")
-	if !strings.Contains(addr, "@") {
-		return topic, ""
-	}
-	return topic, addr
+	return "", ""
 }
 
-// Phrases (flattened, lower case) followed by the time a deadline ends.
-var hetznerDeadlinePhrases = []string{
-	"can be blocked at any time after ",
-	"not successfully resolved by ",
+// reporterOf reads the reporter at the start of s: an address, else the
+// words of an organisation up to the end of its clause.
+func reporterOf(s string) string {
+	first, _, _ := strings.Cut(s, " ")
+	if addr := strings.Trim(first, ".,;:()<>\"'[]"); strings.Contains(addr, "@") {
+		return cleanText(addr, maxReporterLen)
+	}
+	end := len(s)
+	for _, stop := range []string{". ", ", ", " for a ", " for the ", " for your ", " for (", " about ", " regarding ", " concerning ", " which ", " that ", ": "} {
+		if k := strings.Index(s, stop); k >= 0 && k < end {
+			end = k
+		}
+	}
+	org := strings.TrimSpace(strings.TrimSuffix(s[:min(end, 120)], "."))
+	org = strings.TrimPrefix(org, "the ")
+	switch low := asciiLower(org); {
+	case org == "", strings.HasPrefix(low, "you"), strings.HasPrefix(low, "our "), strings.HasPrefix(low, "a "), strings.HasPrefix(low, "an "):
+		return ""
+	}
+	return cleanText(org, maxReporterLen)
+}
+
+// collapseSpace turns every run of white space in s into one space and
+// trims it, keeping the case (strings.Fields and Join, in one pass).
+func collapseSpace(s string) string {
+	b := make([]byte, 0, len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			space = len(b) > 0
+		default:
+			if space {
+				b = append(b, ' ')
+				space = false
+			}
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// asciiLower lowers ASCII letters only, so that byte offsets stay.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // hetznerDeadline returns the stated deadline in RFC 3339: an absolute time

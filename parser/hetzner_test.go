@@ -45,19 +45,22 @@ func TestHetznerCategory(t *testing.T) {
 		category string
 		kind     Kind
 		attack   Attack
+		known    bool
 	}{
-		{"NetscanOutLevel", KindAttack, AttackNetscan},
-		{"netscanoutlevel", KindAttack, AttackNetscan},
-		{"NetscanInLevel", KindAttack, AttackNetscan},
-		{"AbuseNormal", KindComplaint, ""}, // read from the complaint's words
-		{"AbuseBlacklist", KindComplaint, AttackBlacklist},
-		{"AbuseSpamvertised", KindComplaint, AttackSpamvertised},
-		{"AbuseHeavyLevel", KindComplaint, AttackUnknown},
-		{"", KindComplaint, AttackUnknown},
+		{"NetscanOutLevel", KindAttack, AttackNetscan, true},
+		{"netscanoutlevel", KindAttack, AttackNetscan, true},
+		{"NetscanInLevel", KindAttack, AttackNetscan, true},
+		{"AbuseNormal", KindComplaint, "", true}, // read from the complaint's words
+		{"AbuseBlacklist", KindComplaint, AttackBlacklist, true},
+		{"AbuseSpamvertised", KindComplaint, AttackSpamvertised, true},
+		{"AbuseInfo", KindComplaint, "", true},
+		{"AbuseFBLUnitedInternet", KindComplaint, AttackSpam, true},
+		{"AbuseHeavyLevel", KindComplaint, "", false}, // never seen: read from the words
+		{"", KindComplaint, "", false},
 	}
 	for _, tt := range tests {
-		if got := categoryOf(tt.category); got.kind != tt.kind || got.attack != tt.attack {
-			t.Errorf("categoryOf(%q) = %+v, want %s %q", tt.category, got, tt.kind, tt.attack)
+		if got, known := categoryOf(tt.category); got.kind != tt.kind || got.attack != tt.attack || known != tt.known {
+			t.Errorf("categoryOf(%q) = %+v %v, want %s %q %v", tt.category, got, known, tt.kind, tt.attack, tt.known)
 		}
 	}
 }
@@ -108,7 +111,7 @@ func TestHetznerScanLog(t *testing.T) {
 		"- 144.76.1.12 comes after the list",
 		"2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP",
 	}, "\n")
-	log := scanHetznerLog(body)
+	log := scanHetznerLog(body, true)
 	if log.host != "138.201.172.5" {
 		t.Errorf("host = %q", log.host)
 	}
@@ -122,7 +125,7 @@ func TestHetznerScanLog(t *testing.T) {
 
 func TestHetznerScanLogCaps(t *testing.T) {
 	row := "2024-04-12 06:22:17  107.170.229.46 59547 ->    37.27.128.19 28015   64 TCP\n"
-	log := scanHetznerLog(strings.Repeat(row, maxEvents+50))
+	log := scanHetznerLog(strings.Repeat(row, maxEvents+50), true)
 	if len(log.events) != maxEvents {
 		t.Errorf("kept %d events, want the cap %d", len(log.events), maxEvents)
 	}
@@ -131,7 +134,7 @@ func TestHetznerScanLogCaps(t *testing.T) {
 	for i := range maxLockedIPs + 50 {
 		fmt.Fprintf(&lock, "- 10.0.%d.%d\n", i/256, i%256)
 	}
-	if got := len(scanHetznerLog(lock.String()).locked); got != maxLockedIPs {
+	if got := len(scanHetznerLog(lock.String(), true).locked); got != maxLockedIPs {
 		t.Errorf("kept %d locked IPs, want the cap %d", got, maxLockedIPs)
 	}
 }
@@ -172,9 +175,13 @@ func TestHetznerReporter(t *testing.T) {
 		{"a notification regarding spam from our customers", "spam", ""},
 		{"a notification regarding malware", "malware", ""},
 		{"no notification here", "", ""},
+		{"We have received information regarding spam and/or abuse from trap@spam.example.org, see below", "spam and/or abuse", "trap@spam.example.org"},
+		{"We have received a notification from the German Federal Office for Information Security (BSI) for a server you have with us.", "", "German Federal Office for Information Security (BSI)"},
+		{"We have received a notification regarding an open resolver from CERT-Bund. Please check.", "an open resolver", "CERT-Bund"},
+		{"hostile: a notification regarding x from <script>alert(1)</script>", "x", ""},
 	}
 	for _, tt := range tests {
-		topic, reporter := forwardedComplaint(flatten(tt.body))
+		topic, reporter := forwardedComplaint(tt.body)
 		if topic != tt.topic || reporter != tt.reporter {
 			t.Errorf("forwardedComplaint(%q) = %q, %q; want %q, %q", tt.body, topic, reporter, tt.topic, tt.reporter)
 		}

@@ -40,6 +40,17 @@ type mail struct {
 	// text/plain parts, or the HTML parts turned into text when there is none.
 	text  string
 	parts []part
+	// explain, when set, makes note record the rules that fire (--explain).
+	explain bool
+	trace   []string
+}
+
+// note records one step of the reading for --explain. It costs nothing
+// unless the caller asked for it.
+func (m *mail) note(parts ...string) {
+	if m.explain {
+		m.trace = append(m.trace, strings.Join(parts, ""))
+	}
 }
 
 // part is one leaf of the MIME tree, transfer-decoded; text/* is in UTF-8.
@@ -101,6 +112,17 @@ func (h header) values(name string) []string {
 func readMail(raw []byte) (*mail, error) {
 	m, ok := readMailFast(raw)
 	if !ok {
+		// fail2ban's X-ARF puts the first log lines in the header block of
+		// the log part, which no reader takes: such a block is ended where
+		// its fields end, and the repaired mail read (the blank lines it
+		// gains change no text).
+		if repaired, changed := endPartHeaders(raw); changed {
+			if m, ok = readMailFast(repaired); !ok {
+				m, ok = readMailGoMessageOK(repaired)
+			}
+		}
+	}
+	if !ok {
 		var err error
 		if m, err = readMailGoMessage(raw); err != nil {
 			return nil, err
@@ -125,6 +147,11 @@ func readMailGoMessage(raw []byte) (*mail, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func readMailGoMessageOK(raw []byte) (*mail, bool) {
+	m, err := readMailGoMessage(raw)
+	return m, err == nil
 }
 
 // headerOf copies the fields of a go-message header, in order.
@@ -472,4 +499,41 @@ func unfold(s string) string {
 		return strings.TrimSpace(s)
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// endPartHeaders ends the header block of each MIME part at the first line
+// that is neither a field nor a folded continuation, by inserting the blank
+// line the sender left out. The top-level header is left as it is. changed
+// is false when no block needed it.
+func endPartHeaders(raw []byte) (_ []byte, changed bool) {
+	if !bytes.Contains(raw, []byte("\n--")) {
+		return raw, false // no part: nothing to repair
+	}
+	var out bytes.Buffer
+	inPart := false // in the header block of a part, after a "--" line
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line = raw[:i+1]
+		}
+		raw = raw[len(line):]
+		body := bytes.TrimRight(line, "\r\n")
+		switch {
+		case bytes.HasPrefix(body, []byte("--")):
+			inPart = true
+		case len(body) == 0:
+			inPart = false
+		case inPart && body[0] != ' ' && body[0] != '\t' && !isFieldLine(body):
+			out.WriteString("\r\n")
+			inPart, changed = false, true
+		}
+		out.Write(line)
+	}
+	return out.Bytes(), changed
+}
+
+// isFieldLine reports "Name: value" with a valid field name.
+func isFieldLine(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
+	return i > 0 && validFieldName(string(line[:i]))
 }

@@ -100,15 +100,29 @@ type Result struct {
 	Date      time.Time
 	Subject   string
 	From      string
+	// Provider is the provider whose domain or marks the mail bears, also
+	// when it holds no notice (OVH monitoring, Robot automation).
+	Provider  string
 	Authentic Authenticity
 	// Notices is empty when the mail is not an abuse notice; Reason says why.
 	Notices []Notice
 	Reason  string
+	// Unrecognised is set when the mail came from a provider's abuse senders
+	// or carries a provider's abuse marks but no rule classified it: the
+	// notices are then complaint/unknown, and it says what was not
+	// understood, so that a person reads the mail.
+	Unrecognised string
+	// Format is the format that read the mail ("hetzner", "ovh", "arf",
+	// "xarf", "" for none), and Explain the rules that fired, when
+	// Options.Explain asked for them.
+	Format  string
+	Explain []string
 }
 
 // None is the `kind: none` notice printed for a mail that holds no notice.
 func (r Result) None() Notice {
 	return Notice{
+		Provider:  r.Provider,
 		Kind:      KindNone,
 		Reason:    r.Reason,
 		Attack:    AttackUnknown,

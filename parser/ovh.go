@@ -29,7 +29,10 @@ const (
 	maxOVHIPs = 64 // notices of one mail: one per IP it names as ours
 	// maxOVHProse is how much of the text is searched for marker phrases:
 	// OVH says what happened before the log, which may run to 1000 rows.
-	maxOVHProse = 32 << 10
+	maxOVHProse = 4 << 10
+	// maxOVHPhraseScan is how much of it the phrase tables read: the
+	// opening sentences and the anti-spam sample lines come first.
+	maxOVHPhraseScan = 3 << 10
 )
 
 // matchOVH accepts all mail from OVH's sending domains, so that the mails that
@@ -37,13 +40,28 @@ const (
 // tells the kinds apart by the body. A colleague's forward with the OVH mail
 // attached does not match and is left to Parse, which opens the attachment.
 func matchOVH(m *mail) bool {
-	return domainIn(m.fromDomain, ovhDomains)
+	return domainIn(m.fromDomain, ovhDomains) || domainIn(m.fromDomain, ovhCountryDomains)
+}
+
+// ovhCountryDomains are the domains of OVH's national sites, from which
+// mail in the customer's language may come. They make a mail OVH's for
+// reading only: DKIM trusts ovhDomains (dkim.go) alone.
+var ovhCountryDomains = []string{
+	"ovh.es", "ovh.it", "ovh.pl", "ovh.pt", "ovh.ie", "ovh.nl", "ovh.cz", "ovh.lt", "ovh.fi",
+	"ovh.sn", "ovh.ma", "ovh.tn", "ovh.com.au", "ovh.co.za", "ovhcloud.de", "ovhcloud.fr",
 }
 
 // parseOVH returns the notices of an OVH mail: one per IP that the mail names
-// as blocked or spamming, else one.
+// as blocked or spamming, else one. A mail from OVH that no rule classifies
+// and that is not known to be something else (invoice, newsletter,
+// monitoring) is still a notice, marked unrecognised by the reason.
 func parseOVH(m *mail) ([]Notice, string) {
-	flat, subject := flatten(m.text[:min(len(m.text), maxOVHProse)]), flatten(m.subject)
+	// The prose is what precedes the log, which scanOVHLog reads from text.
+	prose := m.text[:min(len(m.text), maxOVHProse)]
+	if i := strings.Index(prose, "dateTime srcIp"); i >= 0 {
+		prose = prose[:i]
+	}
+	flat, subject := flatten(prose), flatten(m.subject)
 	// A monitoring ticket ("[TICKET#…] OVH Monitoring") is sorted out first:
 	// its technician may write that the server was placed in rescue mode for
 	// tests, which is no abuse measure. The body alone does not decide it, lest
@@ -53,17 +71,43 @@ func parseOVH(m *mail) ([]Notice, string) {
 	}
 	log := scanOVHLog(m.text)
 	id, abuseCase := ovhCase(m)
-	v := classifyOVH(flat, abuseCase, len(log.events) > 0)
+	if !abuseCase && isOVHAbuseSender(m.from) {
+		abuseCase = true // OVH's abuse team writes from ticket+<ref>@abuse.ovh.net
+	}
+	v := classifyOVH(m, flat, abuseCase, log)
+	service := ovhService(flat)
+	unrecognised := ""
 	if v.kind == "" {
-		return nil, ovhNotAbuseReason(subject + " " + flat)
+		structure := service != "" || log.wrapper != "" || v.sig.has(sigAttackDetail)
+		reason, known := ovhNotAbuseReason(subject+" "+flat, id, v.sig, structure)
+		if known {
+			return nil, reason
+		}
+		v.kind, unrecognised = KindComplaint, "OVH mail that no rule classifies: "+reason
+	}
+	m.note("ovh: kind ", string(v.kind), ": ", orNothing(v.why))
+	if log.wrapper != "" {
+		m.note("ovh: wrapper line ", log.wrapper)
 	}
 
-	base := Notice{Kind: v.kind, Service: ovhService(flat), Case: id, Rate: log.rate}
+	base := Notice{Kind: v.kind, Service: service, Case: id, Rate: log.rate}
 	ips := v.ips
 	if len(ips) == 0 {
-		ips = []string{fallbackIP(flat, log.events)}
+		ip := fallbackIP(flat, log.events)
+		if ip == "" {
+			ip = firstIP(m.subject)
+		}
+		ips = []string{ip}
+		m.note("ovh: ip ", orNothing(ip), " from the log, the text or the subject (no sentence names it)")
+	} else {
+		m.note("ovh: ip from the sentence that names it")
 	}
 	notices := make([]Notice, 0, len(ips))
+	var report struct {
+		read bool
+		ip   string
+		a    Attack
+	}
 	for _, ip := range ips {
 		n := base
 		n.IP = ip
@@ -77,110 +121,101 @@ func parseOVH(m *mail) ([]Notice, string) {
 		}
 		n.Attack = v.attackOf(n.Events, flat)
 		if n.Kind == KindComplaint && (n.IP == "" || n.Attack == AttackUnknown) {
-			// OVH may forward a standard report with the complaint.
-			rip, ra := forwardedReport(m)
-			if n.IP == "" {
-				n.IP = rip
+			// OVH may forward a standard report with the complaint: read once.
+			if !report.read {
+				report.ip, report.a = forwardedReport(m)
+				report.read = true
 			}
-			if n.Attack == AttackUnknown && ra != "" {
-				n.Attack = ra
+			if n.IP == "" {
+				n.IP = report.ip
+			}
+			if n.Attack == AttackUnknown && report.a != "" {
+				n.Attack = report.a
 			}
 		}
 		notices = append(notices, n)
 	}
-	return notices, ""
+	return notices, unrecognised
+}
+
+// isOVHAbuseSender reports the address of OVH's abuse tickets,
+// ticket+<ref>[.defendant|.plaintiff|.other]@abuse.ovh.net.
+func isOVHAbuseSender(from string) bool {
+	return strings.HasPrefix(from, "ticket+") && strings.HasSuffix(from, "@abuse.ovh.net")
 }
 
 // ovhVerdict is what the words of an OVH mail say happened.
 type ovhVerdict struct {
-	kind Kind     // "" when the mail is no abuse notice
-	spam bool     // the anti-spam layer caught the IP: the attack is spam
-	ips  []string // our IPs that the mail names as blocked or spamming
+	kind Kind       // "" when no rule classifies the mail
+	why  string     // the rule that gave the kind, for --explain
+	sig  signalMask // the phrases found
+	spam bool       // the anti-spam layer caught the IP: the attack is spam
+	ips  []string   // our IPs that the mail names as blocked or spamming
 }
-
-// Marker phrases, in flattened lower case. French phrases are cut around
-// accented letters so that they still match after a charset was mangled.
-var (
-	ovhRescueMarkers = []string{
-		"rescue ftp", "rescue-ftp", // a dedicated server: « mode « rescue FTP » » too
-		"placed in rescue mode", "been placed in rescue",
-	}
-	// The older VPS block mail.
-	ovhVPSBlockedMarkers = []string{"your vps server has been blocked", "actions not permitted by rules"}
-	ovhVPSAlertMarkers   = []string{"abnormal activity", "anormale"}
-	ovhVPSMarkers        = []string{"on your vps", "sur votre vps"}
-	ovhAntispamMarkers   = []string{
-		"anti-spam protection layer", "protection antispam", "protection anti-spam",
-		"un envoi important de spam",
-	}
-	ovhComplaintMarkers = []string{
-		"bergez une page", "bergez du contenu", "you are hosting",
-		"received a complaint", "une plainte", "un signalement",
-	}
-	ovhInvoiceMarkers    = []string{"invoice", "facture"}
-	ovhNewsletterMarkers = []string{"newsletter", "unsubscribe", "sabonner", "sinscri"}
-)
 
 // classifyOVH reads the kind of notice from the flattened body. Rescue beats
 // block beats attack beats complaint: the more severe measure is the news.
-// Each group of markers is searched only when one cheap word of it occurs.
-func classifyOVH(flat string, abuseCase, logged bool) ovhVerdict {
-	v := ovhVerdict{ips: namedIPs(flat, ovhBlockPhrases)}
+// The phrases of every language are found in one pass (ovhPhrases); the
+// structure of the mail decides when no phrase does.
+func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
+	// OVH says what happened before its log, in the first lines.
+	// The opening is read first; the rest only when it said nothing that
+	// tells the kind, so that the usual mail costs half a scan.
+	head := flat[:min(len(flat), maxOVHPhraseScan/2)]
+	sig, langs := ovhPhrases.scan(head)
+	if sig&ovhKindSignals == 0 && len(flat) > len(head) {
+		more, moreLangs := ovhPhrases.scan(flat[len(head)-min(len(head), maxPhraseLen) : min(len(flat), maxOVHPhraseScan)])
+		sig, langs = sig|more, langs|moreLangs
+	}
+	v := ovhVerdict{sig: sig}
+	if sig.has(sigBlocked) {
+		v.ips = namedIPs(flat, ovhBlockPhrases) // each phrase wants a "blocked" word
+	}
+	if m.explain {
+		m.note("ovh: phrases found: ", orNothing(ovhSignalList(sig)), "; languages: ", orNothing(ovhLangNames(langs)))
+	}
 	blockedIP := len(v.ips) > 0
 	if strings.Contains(flat, "spam") {
 		spamming := namedIPs(flat, ovhSpamPhrases)
-		v.spam = len(spamming) > 0 || containsAny(flat, ovhAntispamMarkers)
+		v.spam = len(spamming) > 0 || sig.has(sigAntispam) || sig.has(sigSamples)
 		v.ips = appendNew(v.ips, spamming...)
 	}
-	var vpsAlert, vpsBlocked bool
-	if strings.Contains(flat, "vps") {
-		vpsAlert = containsAny(flat, ovhVPSAlertMarkers) && containsAny(flat, ovhVPSMarkers)
-		vpsBlocked = containsAny(flat, ovhVPSBlockedMarkers)
-	}
+	vpsAlert := sig.has(sigVPSAlert) && strings.Contains(flat, "vps")
+	blocked := sig.has(sigBlocked)
+	logged := len(log.events) > 0
 	switch {
-	case isOVHRescue(flat):
-		v.kind = KindRescue
-	case blockedIP, vpsBlocked, (vpsAlert || v.spam) && saysBlocked(flat):
-		v.kind = KindBlock
+	case sig.has(sigRescue), sig.has(sigRescueFTP):
+		v.kind, v.why = KindRescue, "rescue phrase"
+	case blockedIP:
+		v.kind, v.why = KindBlock, "a sentence names the blocked IP"
+	case sig.has(sigVPSBlocked):
+		v.kind, v.why = KindBlock, "VPS blocked phrase"
+	case (vpsAlert || v.spam) && blocked:
+		v.kind, v.why = KindBlock, "alert or anti-spam phrase with a measure taken"
+	case v.spam && sig.has(sigSamples):
+		// OVH sends the sample lines with the port-25 block only.
+		v.kind, v.why = KindBlock, "anti-spam sample lines"
 	case vpsAlert, v.spam:
-		v.kind = KindAttack // detected, not (yet) blocked
-	case abuseCase, containsAny(flat, ovhComplaintMarkers):
-		v.kind = KindComplaint
+		v.kind, v.why = KindAttack, "alert or anti-spam phrase, no measure taken"
+	case abuseCase, sig.has(sigComplaint):
+		v.kind, v.why = KindComplaint, "abuse id or complaint phrase"
+	case logged && blocked:
+		v.kind, v.why = KindBlock, "attack log with a measure taken"
+	case blocked && !sig.has(sigInvoice) && !sig.has(sigNewsletter) && firstIP(flat[:min(len(flat), 400)]) != "":
+		// "The IP address A.B.C.D had to be blocked" in a wording no table has.
+		v.kind, v.why = KindBlock, "a measure taken on an IP named in the opening"
 	case logged:
-		v.kind = KindAttack
+		v.kind, v.why = KindAttack, "attack log"
 	}
 	return v
 }
 
-func saysBlocked(flat string) bool {
-	return strings.Contains(flat, "blocked") || strings.Contains(flat, "bloqu")
-}
-
-// isOVHRescue reports the rescue markers, including French "placé en mode
-// rescue": an unplaced "en mode rescue" is often advice ("redémarrez en mode
-// rescue"), not a measure taken.
-func isOVHRescue(flat string) bool {
-	if strings.Contains(flat, "great a threat") {
-		return true
+// orNothing shows an empty list in --explain.
+func orNothing(s string) string {
+	if s == "" {
+		return "none"
 	}
-	if !strings.Contains(flat, "rescue") {
-		return false
-	}
-	if containsAny(flat, ovhRescueMarkers) {
-		return true
-	}
-	const fr = "en mode rescue"
-	for i := 0; ; {
-		j := strings.Index(flat[i:], fr)
-		if j < 0 {
-			return false
-		}
-		at := i + j
-		if strings.Contains(flat[max(0, at-12):at], "plac") {
-			return true
-		}
-		i = at + len(fr)
-	}
+	return s
 }
 
 // isOVHMonitoring reports a monitoring ticket ("[TICKET#…] OVH Monitoring").
@@ -193,26 +228,24 @@ func isOVHMonitoring(flat string) bool {
 
 const ovhMonitoringReason = "monitoring ticket, not an abuse notice"
 
-// ovhNotAbuseReason says why an OVH mail holds no notice.
-func ovhNotAbuseReason(flat string) string {
+// ovhNotAbuseReason says why an OVH mail holds no notice; known is false
+// when the mail is not known to be something else, so that it is not filed
+// as none unread.
+func ovhNotAbuseReason(flat, ticket string, sig signalMask, structure bool) (reason string, known bool) {
+	if structure {
+		return "OVH service name, wrapper line or attack detail, but no phrase says what happened", false
+	}
 	switch {
 	case isOVHMonitoring(flat):
-		return ovhMonitoringReason
-	case containsAny(flat, ovhInvoiceMarkers):
-		return "invoice, not an abuse notice"
-	case containsAny(flat, ovhNewsletterMarkers):
-		return "newsletter, not an abuse notice"
+		return ovhMonitoringReason, true
+	case sig.has(sigInvoice):
+		return "invoice, not an abuse notice", true
+	case sig.has(sigNewsletter):
+		return "newsletter, not an abuse notice", true
+	case ticket != "":
+		return "support ticket without an abuse marker, not an abuse notice", true
 	}
-	return "no OVH abuse marker in the mail"
-}
-
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
+	return "no OVH abuse marker, no attack log, and not an invoice, newsletter or monitoring ticket", false
 }
 
 // ipPhrase finds our IPs in flattened text: the IPs listed right after lead
@@ -371,46 +404,11 @@ func (v ovhVerdict) attackOf(events []Event, flat string) Attack {
 	return attackFromEvents(events)
 }
 
-// ovhComplaintWords name the attack of a forwarded complaint, English and
-// French, in order: the first listed that occurs wins, so that a phishing
-// complaint that mentions the spam it came with stays phishing. A bare
-// "copyright" is left out: it ends many footers.
-var ovhComplaintWords = []struct {
-	word   string
-	attack Attack
-}{
-	{"phishing", AttackPhishing},
-	{"hameçonnage", AttackPhishing},
-	{"hameconnage", AttackPhishing},
-	{"malware", AttackMalware},
-	{"malicious software", AttackMalware},
-	{"logiciel malveillant", AttackMalware},
-	{"logiciels malveillants", AttackMalware},
-	{"copyright infringement", AttackCopyright},
-	{"dmca", AttackCopyright},
-	{"droit d'auteur", AttackCopyright},
-	{"droits d'auteur", AttackCopyright},
-	{"droits d’auteur", AttackCopyright},
-	{"spamvertis", AttackSpamvertised},
-	{"spam", AttackSpam},
-	{"blacklist", AttackBlacklist},
-	{"blocklist", AttackBlacklist},
-	{"liste noire", AttackBlacklist},
-	{"brute force", AttackBruteforce},
-	{"brute-force", AttackBruteforce},
-	{"bruteforce", AttackBruteforce},
-	{"force brute", AttackBruteforce},
-	{"port scan", AttackPortscan},
-	{"portscan", AttackPortscan},
-	{"scan de port", AttackPortscan},
-	{"scan", AttackNetscan},
-}
-
+// complaintAttack names the attack of a complaint from its words, in the
+// order of ovhAttackOrder.
 func complaintAttack(flat string) Attack {
-	for _, w := range ovhComplaintWords {
-		if strings.Contains(flat, w.word) {
-			return w.attack
-		}
+	if i, ok := ovhAttackWordSet.first(flat); ok {
+		return ovhAttackOrder[i]
 	}
 	return AttackUnknown
 }
@@ -536,8 +534,9 @@ func isAlnum(c byte) bool {
 
 // ovhLog is what a line-by-line read of an OVH body finds.
 type ovhLog struct {
-	events []Event
-	rate   string // "187Kpps/5Mbps" from "Attack detail : 187Kpps/5Mbps"
+	events  []Event
+	rate    string // "187Kpps/5Mbps" from "Attack detail : 187Kpps/5Mbps"
+	wrapper string // the first "- START OF ADDITIONAL INFORMATION -" line, in any language
 }
 
 // scanOVHLog reads the attack log rows wherever they are: the wrappers
@@ -554,6 +553,11 @@ func scanOVHLog(text string) ovhLog {
 		switch {
 		case line == "":
 			log.events = row.flush(log.events) // a row never spans a blank line
+		case isWrapperLine(line):
+			log.events = row.flush(log.events)
+			if log.wrapper == "" {
+				log.wrapper = wrapperName(line)
+			}
 		case hasPrefixFold(line, "attack detail"):
 			log.events = row.flush(log.events)
 			if log.rate == "" {
@@ -570,6 +574,41 @@ func scanOVHLog(text string) ovhLog {
 	}
 	log.events = row.flush(log.events)
 	return log
+}
+
+// isWrapperLine reports the "- START OF ADDITIONAL INFORMATION -" lines
+// that OVH puts around its log, whatever their language: a dash, words in
+// capitals, a dash.
+func isWrapperLine(line string) bool {
+	if len(line) < 7 || line[0] != '-' {
+		return false // most lines: one test
+	}
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	if len(line) < 7 || len(line) > 120 || !strings.HasPrefix(line, "- ") || !strings.HasSuffix(line, " -") {
+		return false
+	}
+	letters := 0
+	for i := 2; i < len(line)-2; i++ {
+		switch c := line[i]; {
+		case c >= 'a' && c <= 'z':
+			return false // prose, a list item: the wrappers are in capitals
+		case c >= 'A' && c <= 'Z':
+			letters++
+		}
+	}
+	return letters >= 4
+}
+
+// wrapperName names a wrapper line for --explain: the language table that
+// knows it, else the line itself.
+func wrapperName(line string) string {
+	inner := strings.ToLower(strings.Trim(strings.TrimSpace(line), "- "))
+	if slices.Contains(ovhWrapperNames, inner) {
+		return "\"" + inner + "\" (known)"
+	}
+	return "\"" + inner + "\" (no language table knows it)"
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -767,26 +806,41 @@ func lowerProto(p string) string {
 //
 //	Destination IP: 203.0.113.5 - Message-ID: <…> - Spam score: 300
 //
-// (French puts a space before each colon) as events from ip, whose source
-// port the mail does not give, to the SMTP port of the destination. The
-// Message-ID in the reason lets the operator find the mail in the host's logs.
+// (French puts a space before each colon, Polish writes "Wiadomość-ID:" and
+// "Spam score 300") as events from ip, whose source port the mail does not
+// give, to the SMTP port of the destination. The Message-ID in the reason
+// lets the operator find the mail in the host's logs.
 func spamSamples(text, ip string) []Event {
-	if !strings.Contains(text, "Destination IP") {
-		return nil
-	}
+	const label = "Destination IP"
 	var out []Event
-	for len(text) > 0 && len(out) < maxEvents {
-		var line string
-		line, text, _ = strings.Cut(text, "\n")
-		dst := valueAfter(line, "Destination IP")
+	for len(out) < maxEvents {
+		i := strings.Index(text, label)
+		if i < 0 {
+			break
+		}
+		line, rest, _ := strings.Cut(text[i:], "\n")
+		text = rest
+		// "<label>: value" fields joined by " - ": the labels after the
+		// first are read by their shape, whatever their language.
+		fields := strings.Split(line, " - ")
+		dst := valueAfter(fields[0], label, true)
 		if !validIP(dst) {
 			continue
 		}
+		var score, id string
+		for _, f := range fields[1:] {
+			switch v := lastWord(f); {
+			case strings.HasPrefix(f, "Spam score"):
+				score = v
+			case id == "" && isMessageIDLabel(f):
+				id = cleanText(strings.Trim(v, "<>"), maxCaseLen)
+			}
+		}
 		reason := "spam"
-		if score := valueAfter(line, "Spam score"); allDigits(score) {
+		if allDigits(score) {
 			reason += " score " + score
 		}
-		if id := valueAfter(line, "Message-ID"); id != "" {
+		if id != "" {
 			reason += " Message-ID " + id
 		}
 		out = append(out, Event{Src: ip, Dst: joinHostPort(dst, "25"), Proto: "tcp", Reason: reason})
@@ -794,16 +848,57 @@ func spamSamples(text, ip string) []Event {
 	return out
 }
 
-// valueAfter returns the word after "label:" or "label :" in line, or "".
-func valueAfter(line, label string) string {
+// isMessageIDLabel reports a "Message-ID: value" field: a label of the
+// language tables, or of a language they lack, an "ID" of some kind.
+func isMessageIDLabel(field string) bool {
+	label, _, ok := strings.Cut(field, ":")
+	if !ok {
+		return false
+	}
+	label = strings.TrimSpace(label)
+	return slices.Contains(ovhMessageIDLabels, label) || strings.Contains(label, "ID")
+}
+
+// lastWord returns the last word of s, without a trailing "<br>".
+func lastWord(s string) string {
+	s = strings.TrimSuffix(strings.TrimRight(s, " \t\r"), "<br>")
+	s = strings.TrimRight(s, " \t")
+	return s[strings.LastIndexAny(s, " \t:")+1:]
+}
+
+// valueAfter returns the word after "label:" or "label :" in line, or "";
+// without needColon also after "label " alone.
+func valueAfter(line, label string, needColon bool) string {
 	i := strings.Index(line, label)
 	if i < 0 {
 		return ""
 	}
 	rest := strings.TrimLeft(line[i+len(label):], " \t")
-	if !strings.HasPrefix(rest, ":") {
+	if r, ok := strings.CutPrefix(rest, ":"); ok {
+		rest = r
+	} else if needColon {
 		return ""
 	}
-	w, _ := nextWord(rest[1:])
+	w, _ := nextWord(rest)
+	w = strings.TrimSuffix(w, "<br>")
 	return w
+}
+
+// matchOVHInline accepts a mail from elsewhere that carries an OVH notice in
+// its text (a colleague's inline forward, a copy through a ticket system):
+// an "[Abuse #ABCDFGHJKL]" id in the subject, or OVH's attack log. A forward
+// that attaches the mail is left to Parse, which opens the attachment.
+func matchOVHInline(m *mail) bool {
+	if _, attached := m.partOfType("message/rfc822"); attached {
+		return false
+	}
+	head := m.text[:min(len(m.text), 4<<10)]
+	if idAfterHash(m.subject, "abuse", readAbuseID) != "" || idAfterHash(head, "abuse", readAbuseID) != "" {
+		return true
+	}
+	if strings.Contains(head, "Attack detail") {
+		return true
+	}
+	i := strings.Index(m.text, "ATTACK:")
+	return i >= 0 && hasLogDate(m.text[max(0, i-200):i])
 }

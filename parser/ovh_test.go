@@ -103,6 +103,7 @@ func TestOVHDetect(t *testing.T) {
 		service string
 		caseID  string
 		reason  string // for kind none
+		unrec   bool   // complaint/unknown, marked unrecognised
 	}
 	tests := []struct {
 		name, subject, body string
@@ -147,7 +148,7 @@ func TestOVHDetect(t *testing.T) {
 		{"abuse id in the body", "Complaint", "Ref: [Abuse #XKCDPLMNRT]\nBrute force attempts on SSH from 192.0.2.5.\n",
 			want{kind: KindComplaint, attack: AttackBruteforce, ips: []string{"192.0.2.5"}, caseID: "XKCDPLMNRT"}},
 		{"abuse id must be 10 capitals", "[Abuse #complaints] x", "Nothing to see.\n",
-			want{reason: "ovh: no OVH abuse marker in the mail"}},
+			want{kind: KindComplaint, attack: AttackUnknown, ips: []string{""}, unrec: true}},
 		{"ticket copy", "[TICKET#1234567890] Anti-hack", "> The IP address 192.0.2.45 had to be blocked by our services.\n> " + row,
 			want{kind: KindBlock, attack: AttackNTPAmp, ips: []string{"192.0.2.45"}, caseID: "1234567890"}},
 		{"log only", "x", row,
@@ -162,8 +163,22 @@ func TestOVHDetect(t *testing.T) {
 			want{reason: "ovh: invoice, not an abuse notice"}},
 		{"newsletter", "Summit", "Come to our summit. Unsubscribe here.\n",
 			want{reason: "ovh: newsletter, not an abuse notice"}},
-		{"other", "Welcome", "Your account is ready.\n",
-			want{reason: "ovh: no OVH abuse marker in the mail"}},
+		{"other mail from OVH is read by a person", "Welcome", "Your account is ready.\n",
+			want{kind: KindComplaint, attack: AttackUnknown, ips: []string{""}, unrec: true}},
+		{"support ticket without abuse marks", "[TICKET#1234567890] Disk replaced", "The disk was replaced.\n",
+			want{reason: "ovh: support ticket without an abuse marker, not an abuse notice"}},
+		{"German VPS rescue", "x", "Auf Ihrem VPS vps-9.vps.ovh.net wurde ungewöhnliche Aktivität festgestellt. Ihr VPS wurde in den Rescue-Modus versetzt.\n",
+			want{kind: KindRescue, attack: AttackUnknown, ips: []string{""}, service: "vps-9.vps.ovh.net"}},
+		{"Polish spam, no colon after the score", "x", "Ochrona Anty-spamowa wykryła dużą wysyłkę spamu z jednego z adresów IP:\n192.0.2.90\nruch wychodzący na port 25 został zawieszony.\nDestination IP: 198.51.100.1 - Wiadomość-ID: a@b - Spam score 300\n",
+			want{kind: KindBlock, attack: AttackSpam, ips: []string{"192.0.2.90"}}},
+		{"unknown language, log and wrapper", "x", "Hyvä asiakas,\n\n- LISÄTIETOJEN ALKU -\n" + row + "- LISÄTIETOJEN LOPPU -\n",
+			want{kind: KindAttack, attack: AttackNTPAmp, ips: []string{"192.0.2.45"}}},
+		{"German IP block in other words", "x", "Guten Tag, die IP-Adresse 192.0.2.77 wurde von uns gesperrt.\n",
+			want{kind: KindBlock, attack: AttackUnknown, ips: []string{"192.0.2.77"}}},
+		{"an unpaid invoice is no block", "Facture", "Votre facture pour 192.0.2.78 est impayée : le service sera suspendu.\n",
+			want{reason: "ovh: invoice, not an abuse notice"}},
+		{"unknown language, service name only", "x", "Hyvä asiakas, palvelimenne ns3012345.ip-192-0-2.eu on uhka.\n",
+			want{kind: KindComplaint, attack: AttackUnknown, ips: []string{""}, service: "ns3012345.ip-192-0-2.eu", unrec: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +191,9 @@ func TestOVHDetect(t *testing.T) {
 					t.Fatalf("got %d notices, reason %q; want none, %q", len(res.Notices), res.Reason, tt.want.reason)
 				}
 				return
+			}
+			if (res.Unrecognised != "") != tt.want.unrec {
+				t.Errorf("unrecognised %q, want it set: %v", res.Unrecognised, tt.want.unrec)
 			}
 			if len(res.Notices) != len(tt.want.ips) {
 				t.Fatalf("got %d notices (reason %q), want %d", len(res.Notices), res.Reason, len(tt.want.ips))

@@ -9,8 +9,13 @@ import (
 // DefaultMaxBytes is the largest mail parsed when Options.MaxBytes is zero.
 const DefaultMaxBytes = 25 << 20
 
-// maxForwardDepth bounds how deep a mail forwarded as an attachment is opened.
-const maxForwardDepth = 3
+// Bounds on forwarded mail: how deep one is opened, and how many are
+// opened in all for one Parse (each level may hold many: without a total,
+// a hostile mail would cost exponential time).
+const (
+	maxForwardDepth = 3
+	maxForwarded    = 8
+)
 
 // Options tune Parse. The zero value is usable: no DKIM check, 25 MiB limit.
 type Options struct {
@@ -22,6 +27,9 @@ type Options struct {
 	// TrustAuthservID trusts the dkim results of Authentication-Results fields
 	// added by the MTA with this authserv-id (our own, which strips forged ones).
 	TrustAuthservID string
+	// Explain records in Result.Explain which format and rules read the
+	// mail (abusewatch parse --explain). It costs time: off in the pipeline.
+	Explain bool
 }
 
 // ErrTooLarge rejects a mail above Options.MaxBytes.
@@ -32,10 +40,13 @@ var ErrMalformed = errors.New("malformed mail")
 
 // format is one kind of notice mail: a provider's own, or a standard report.
 type format struct {
+	name     string // for --explain
 	provider string
 	// match says whether the mail is of this format; it must be cheap.
 	match func(m *mail) bool
 	// parse returns the notices, or none and the reason the mail holds none.
+	// A reason given with notices says the mail was not understood: the
+	// notices are the best guess, and the Result is marked unrecognised.
 	// Parse fills in the fields common to every notice of the mail.
 	parse func(m *mail) (notices []Notice, reason string)
 	// signers are the DKIM domains (and their subdomains) that vouch for the
@@ -46,10 +57,11 @@ type format struct {
 // formats are tried in order; the provider formats come before the standard
 // reports because providers forward ARF reports inside their own mail.
 var formats = [...]format{
-	{provider: ProviderHetzner, match: matchHetzner, parse: parseHetzner, signers: hetznerDomains},
-	{provider: ProviderOVH, match: matchOVH, parse: parseOVH, signers: ovhDomains},
-	{provider: ProviderGeneric, match: matchARF, parse: parseARF},
-	{provider: ProviderGeneric, match: matchXARF, parse: parseXARF},
+	{name: "hetzner", provider: ProviderHetzner, match: matchHetzner, parse: parseHetzner, signers: hetznerDomains},
+	{name: "ovh", provider: ProviderOVH, match: matchOVH, parse: parseOVH, signers: ovhDomains},
+	{name: "arf", provider: ProviderGeneric, match: matchARF, parse: parseARF},
+	{name: "xarf", provider: ProviderGeneric, match: matchXARF, parse: parseXARF},
+	{name: "ovh forwarded inline", provider: ProviderOVH, match: matchOVHInline, parse: parseOVH, signers: ovhDomains},
 }
 
 // Parse reads one raw mail and returns the abuse notices in it. A mail that is
@@ -63,26 +75,35 @@ func Parse(raw []byte, opts Options) (Result, error) {
 	if len(raw) > limit {
 		return Result{Reason: "too large"}, fmt.Errorf("parser: %w: %d bytes, limit %d", ErrTooLarge, len(raw), limit)
 	}
-	return parseDepth(raw, opts, 0)
+	budget := maxForwarded
+	return parseDepth(raw, opts, 0, &budget)
 }
 
-func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
+// parseDepth parses one mail at depth forwards down; budget is how many
+// more forwarded mails this Parse may open.
+func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _ error) {
 	m, err := readMail(raw)
 	if err != nil {
 		return Result{Reason: err.Error()}, fmt.Errorf("parser: %w", err)
 	}
-	res := Result{
+	m.explain = opts.Explain
+	res = Result{
 		MessageID: m.messageID,
 		Date:      m.date,
 		Subject:   m.subject,
 		From:      m.from,
 		Authentic: AuthNone,
 	}
+	defer func() { res.Explain = m.trace }()
 	for i := range formats {
 		f := &formats[i]
 		if !f.match(m) {
 			continue
 		}
+		if m.explain {
+			m.note("format ", f.name, ": ", matchWhy(f, m))
+		}
+		res.Format, res.Provider = f.name, f.provider
 		res.Authentic = authenticate(raw, m, f.signers, opts)
 		notices, reason := f.parse(m)
 		if len(notices) == 0 {
@@ -90,34 +111,93 @@ func parseDepth(raw []byte, opts Options, depth int) (Result, error) {
 				reason = "no notice found"
 			}
 			res.Reason = f.provider + ": " + reason
+			m.note("none: ", res.Reason)
+			if f.provider == ProviderGeneric {
+				// A broken report may come with a good one forwarded inside.
+				if inner, ok := parseForwarded(m, opts, depth, budget); ok {
+					return inner, nil
+				}
+			}
 			return res, nil
 		}
-		res.Notices = finish(notices, f.provider, &res)
+		if reason != "" {
+			res.Unrecognised = f.provider + ": " + reason
+			m.note("unrecognised: ", res.Unrecognised)
+		}
+		res.Notices = finish(notices, f.provider, &res, m)
 		return res, nil
 	}
-	if depth < maxForwardDepth {
-		for _, p := range m.parts {
-			if p.contentType != "message/rfc822" {
-				continue
-			}
-			inner, err := parseDepth(p.body, opts, depth+1)
-			if err == nil && len(inner.Notices) > 0 {
-				return inner, nil
-			}
-		}
+	if inner, ok := parseForwarded(m, opts, depth, budget); ok {
+		return inner, nil
 	}
 	res.Reason = "not an abuse notice: no provider or report format recognised"
+	m.note("none: ", res.Reason)
 	return res, nil
 }
 
+// parseForwarded reads the first mail forwarded inside m that holds
+// notices, and notes it in m's trace, which the caller's Result takes.
+func parseForwarded(m *mail, opts Options, depth int, budget *int) (Result, bool) {
+	if depth >= maxForwardDepth {
+		return Result{}, false
+	}
+	for _, inner := range forwardedMails(m) {
+		if *budget <= 0 {
+			break
+		}
+		*budget--
+		r, err := parseDepth(inner, opts, depth+1, budget)
+		if err == nil && len(r.Notices) > 0 {
+			m.note("forwarded mail inside: read as such")
+			m.trace = append(m.trace, r.Explain...)
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// matchWhy says why a format took the mail, for --explain.
+func matchWhy(f *format, m *mail) string {
+	switch {
+	case f.signers != nil && domainIn(m.fromDomain, f.signers):
+		return "sender domain " + m.fromDomain
+	case f.provider == ProviderHetzner:
+		return "AbuseID header or subject"
+	case f.name == "arf":
+		return "Content-Type multipart/report; report-type=feedback-report"
+	case f.name == "xarf":
+		return "X-XARF header or XARF JSON document"
+	}
+	return "OVH abuse id or attack log in the text of a mail from elsewhere"
+}
+
+// forwardedMails returns the mails that m carries: attached message/rfc822
+// parts, text attachments that hold a mail with a report, and a report
+// forwarded inline in the text.
+func forwardedMails(m *mail) [][]byte {
+	var out [][]byte
+	for _, p := range m.parts {
+		switch {
+		case p.contentType == "message/rfc822":
+			out = append(out, p.body)
+		case strings.HasPrefix(p.contentType, "text/") && mayHoldReport(p.body):
+			if inner := embeddedMail(p.body); inner != nil {
+				out = append(out, inner)
+			}
+		}
+	}
+	return out
+}
+
 // finish fills in what every notice of a mail shares.
-func finish(notices []Notice, provider string, res *Result) []Notice {
+func finish(notices []Notice, provider string, res *Result, m *mail) []Notice {
 	date := formatTime(res.Date)
 	for i := range notices {
 		n := &notices[i]
 		if n.Provider == "" {
 			n.Provider = provider
 		}
+		sanitize(n, n.Provider, m)
 		if n.Attack == "" {
 			n.Attack = AttackUnknown
 		}
@@ -136,7 +216,7 @@ func finish(notices []Notice, provider string, res *Result) []Notice {
 func domainIn(domain string, list []string) bool {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	for _, d := range list {
-		if domain == d || strings.HasSuffix(domain, "."+d) {
+		if n := len(domain) - len(d); domain[max(n, 0):] == d && (n == 0 || n > 0 && domain[n-1] == '.') {
 			return true
 		}
 	}

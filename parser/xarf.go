@@ -49,12 +49,21 @@ type xarf4 struct {
 }
 
 // matchXARF accepts the X-XARF header of v0.2 and the JSON document of v4.
+// A report.txt with the X-ARF fields counts too: some tools leave the
+// header out.
 func matchXARF(m *mail) bool {
 	if m.header.has("X-Xarf") {
 		return true
 	}
-	_, ok := xarfJSONPart(m)
-	return ok
+	if _, ok := xarfJSONPart(m); ok {
+		return true
+	}
+	for _, p := range m.parts {
+		if strings.EqualFold(p.filename, "report.txt") && bytes.Contains(p.body, []byte("Report-Type:")) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseXARF returns the one notice of an X-ARF v0.2 or XARF v4 report.

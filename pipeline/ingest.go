@@ -14,33 +14,6 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// Parse converts the parser's view of a mail into the store's. It is the
-// store.ParseFunc of every ingest and reparse, so one function decides how
-// parse outcomes are recorded.
-func Parse(opts parser.Options) store.ParseFunc {
-	return func(raw []byte) store.Parsed {
-		res, err := parser.Parse(raw, opts)
-		parsed := store.Parsed{
-			Status:    "ok",
-			Reason:    res.Reason,
-			Authentic: string(res.Authentic),
-			MessageID: res.MessageID,
-			Subject:   res.Subject,
-			Date:      res.Date,
-		}
-		switch {
-		case err != nil:
-			parsed.Status, parsed.Reason = "error", err.Error()
-		case len(res.Notices) == 0:
-			parsed.Status = "none"
-		}
-		for _, n := range res.Notices {
-			parsed.Notices = append(parsed.Notices, storeNotice(n))
-		}
-		return parsed
-	}
-}
-
 func storeNotice(n parser.Notice) store.Notice {
 	events, _ := json.Marshal(n.Events) // []Event of strings and ints always marshals
 	var deadline time.Time
@@ -78,8 +51,11 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	}
 	// Parse before the transaction: DKIM asks DNS, which must not happen
 	// while the store holds its write lock.
-	parsed := p.parse(msg.Raw)
-	res, err := p.store.Ingest(ctx, msg, func([]byte) store.Parsed { return parsed }, p.planner.plan)
+	var parsed outcome
+	if msg.Raw != nil {
+		parsed = p.parse(msg.Raw)
+	}
+	res, err := p.store.Ingest(ctx, msg, func([]byte) store.Parsed { return parsed.parsed }, p.planFor(msg.Raw, parsed))
 	if err != nil {
 		return res, fmt.Errorf("pipeline: ingest: %w", err)
 	}
@@ -94,13 +70,17 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 // published when the mail came, which the sender may since have rotated away.
 // A mail that had none (unsigned, or DNS failing then) is verified again.
 func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
+	// store.Reparse plans each message's changes right after parsing it, so
+	// the plan of the message last parsed is the one that applies.
+	var cur outcome
+	var curRaw []byte
 	res, err := p.store.Reparse(ctx, func(raw []byte, authentic string) store.Parsed {
-		parsed := p.parse(raw)
+		cur, curRaw = p.parse(raw), raw
 		if authentic == string(parser.AuthPass) || authentic == string(parser.AuthFail) {
-			parsed.SetAuthentic(authentic)
+			cur.parsed.SetAuthentic(authentic)
 		}
-		return parsed
-	}, p.planner.plan)
+		return cur.parsed
+	}, func(ch store.IncidentChange) []store.NewTask { return p.planFor(curRaw, cur)(ch) })
 	if err != nil {
 		return res, fmt.Errorf("pipeline: reparse: %w", err)
 	}

@@ -37,7 +37,7 @@ type Options struct {
 // Pipeline ingests mail and runs the task workers.
 type Pipeline struct {
 	store    *store.Store
-	parse    store.ParseFunc
+	parse    func(raw []byte) outcome
 	planner  planner
 	log      *slog.Logger
 	now      func() time.Time
@@ -66,7 +66,7 @@ func (p *Pipeline) chat() *notify.Notifier { return p.notifier.Load() }
 func New(opts Options) *Pipeline {
 	p := &Pipeline{
 		store:     opts.Store,
-		parse:     Parse(opts.Parser),
+		parse:     parseOutcome(opts.Parser),
 		log:       opts.Logger,
 		now:       opts.Now,
 		lease:     opts.Lease,

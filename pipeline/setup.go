@@ -10,7 +10,6 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
-	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/setup"
 	"github.com/abusewatch/abusewatch/store"
@@ -50,12 +49,8 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	opts := Options{
 		Store:  st,
 		Logger: log.With("component", "pipeline"),
-		Parser: parser.Options{
-			MaxBytes:        int(cfg.Parser.MaxMessageBytes),
-			TrustAuthservID: cfg.Parser.TrustAuthservID,
-			LookupTXT:       so.lookupTXT,
-		},
-		Lease: cfg.Workers.Lease,
+		Parser: parserOptions(cfg, so.lookupTXT),
+		Lease:  cfg.Workers.Lease,
 	}
 	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {
 		return nil, errors.Join(err, st.Close())

@@ -185,10 +185,10 @@ func (s *Store) Ingest(ctx context.Context, msg Message, parse ParseFunc, plan P
 
 func checkStatus(s string) error {
 	switch s {
-	case "ok", "none", "error":
+	case "ok", "none", "error", "unrecognised":
 		return nil
 	}
-	return fmt.Errorf("parse status %q is not ok, none or error", s)
+	return fmt.Errorf("parse status %q is not ok, none, error or unrecognised", s)
 }
 
 // txn bundles what the write helpers below share within one transaction.

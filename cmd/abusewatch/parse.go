@@ -8,73 +8,81 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 func newParseCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, explain bool
 	cmd := &cobra.Command{
-		Use:   "parse [--json] FILE...|-",
-		Short: "Parse mail files and print their notices; store nothing",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "parse [--json] [--explain] FILE...|-",
+		Short: "Parse mail files (.eml, mbox, Maildir) and print their notices; store nothing",
+		Long: "Parse mail files and print their notices, verifying DKIM as ingest does. " +
+			"--explain prints, per mail, the format chosen and why, the rules that gave each field, " +
+			"and for a mail that holds none or was not understood, the reason.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			opts := parser.Options{MaxBytes: int(cfg.Parser.MaxMessageBytes), TrustAuthservID: cfg.Parser.TrustAuthservID}
-			var notices []parser.Notice
-			for _, path := range args {
-				// The reader of ingest: mbox files give one line per message.
-				err := pipeline.ReadMail(path, cmd.InOrStdin(), cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
-					notices = append(notices, parseForDisplay(f.Raw, f.Path, opts)...)
-					return nil
-				})
-				if err != nil {
-					return err
+			var notices []pipeline.Notice
+			enc := json.NewEncoder(a.stdout)
+			enc.SetEscapeHTML(false)
+			err = pipeline.ParseFiles(cmd.Context(), cfg, args, cmd.InOrStdin(), explain, func(f pipeline.ParsedFile) error {
+				if explain {
+					printExplain(a.stdout, f)
 				}
-			}
-			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetEscapeHTML(false)
-				for _, n := range notices {
+				if !asJSON {
+					notices = append(notices, f.Notices...)
+					return nil
+				}
+				for _, n := range f.Notices {
 					if err := enc.Encode(n); err != nil {
 						return err
 					}
 				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
 				return nil
 			}
 			return printNoticeTable(a.stdout, notices)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per notice per line")
+	cmd.Flags().BoolVar(&explain, "explain", false, "say per mail which format and rules read it, and why it holds no notice")
 	return cmd
 }
 
-// parseForDisplay gives the notices of one file, or its kind:none line.
-func parseForDisplay(raw []byte, path string, opts parser.Options) []parser.Notice {
-	res, err := parser.Parse(raw, opts)
-	notices := res.Notices
-	if err != nil || len(notices) == 0 {
-		n := res.None()
-		if err != nil {
-			n.Reason = err.Error()
+// printExplain writes how one mail was read, before its notices.
+func printExplain(w io.Writer, f pipeline.ParsedFile) {
+	format := f.Format
+	if format == "" {
+		format = "none"
+	}
+	fmt.Fprintf(w, "== %s: format %s\n", line(f.Path), line(format))
+	for _, rule := range f.Explain {
+		fmt.Fprintf(w, "   %s\n", line(rule))
+	}
+	if f.Unrecognised != "" {
+		fmt.Fprintf(w, "   UNRECOGNISED: %s\n", line(f.Unrecognised))
+	}
+	for _, n := range f.Notices {
+		if n.Kind == "none" {
+			fmt.Fprintf(w, "   NONE: %s\n", line(n.Reason))
 		}
-		notices = []parser.Notice{n}
 	}
-	for i := range notices {
-		notices[i].File = path
-	}
-	return notices
 }
 
-func printNoticeTable(w io.Writer, notices []parser.Notice) error {
+func printNoticeTable(w io.Writer, notices []pipeline.Notice) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tPROVIDER\tKIND\tATTACK\tIP\tCASE\tAUTH\tNOTE")
 	for _, n := range notices {
 		note := n.Reason
-		if n.Kind != parser.KindNone {
+		if n.Kind != "none" {
 			note = n.Service
 			if n.Deadline != "" {
 				note += " deadline " + n.Deadline

@@ -1,0 +1,67 @@
+package parser
+
+// Hetzner writes in English, and in German to German accounts. What its
+// mails say is data here, in flattened lower case (flatten); the subject's
+// AbuseID and category, the logs and the forwarded reports are read by
+// hetzner.go whatever the language.
+
+// hetznerLockPhrases make a mail a lock notice: "we unfortunately had to
+// block the IP address(es) below", "We have blocked the following IP
+// address(es)/product(s):".
+var hetznerLockPhrases = []string{
+	"had to block the ip address", "we have blocked the following", "we have locked the following",
+	"had to lock the ip address",
+	"folgende ip-adresse", "folgenden ip-adresse", "mussten wir die ip-adresse", "haben wir die folgende",
+}
+
+// hetznerLockListPhrases open the "- A.B.C.D" list of a lock (a line, lower case).
+var hetznerLockListPhrases = []string{
+	"blocked the following", "locked the following", "folgende ip-adresse", "folgenden ip-adresse", "folgende produkte",
+}
+
+// hetznerStatusPhrases make a mail a follow-up on a case.
+var hetznerStatusPhrases = []string{
+	"a statement has been successfully entered",
+	"not received requested information from you within the deadline",
+	"not successfully resolved by",
+	"stellungnahme wurde erfolgreich",
+	"innerhalb der frist keine",
+}
+
+// hetznerReporterLeads open the sentence that names who complained: "We
+// have received a notification regarding phishing from soc@…", "…
+// information regarding spam and/or abuse from abuse-out@…", "… a
+// notification from the German Federal Office for Information Security
+// (BSI) for …". A lead that ends in "regarding " has a topic and " from ".
+var hetznerReporterLeads = []string{
+	"notification regarding ", "information regarding ", "notification from ", "a report from ", "complaint from ",
+}
+
+// hetznerDeadlinePhrases are followed by the time a deadline ends.
+var hetznerDeadlinePhrases = []string{
+	"can be blocked at any time after ",
+	"can be locked at any time after ",
+	"not successfully resolved by ",
+	"jederzeit nach dem ",
+}
+
+// Signals of hetznerPhrases.
+const (
+	sigHzLock signal = iota
+	sigHzStatus
+	sigHzLead
+)
+
+// hetznerPhrases finds the lock, follow-up and reporter phrases in one pass.
+var hetznerPhrases = func() *phraseSet {
+	var phrases []phrase
+	for _, g := range []struct {
+		list []string
+		sig  signal
+	}{{hetznerLockPhrases, sigHzLock}, {hetznerStatusPhrases, sigHzStatus}, {hetznerReporterLeads, sigHzLead}} {
+		for _, p := range g.list {
+			phrases = append(phrases, phrase{p, g.sig, -1})
+		}
+	}
+	return newPhraseSet(phrases)
+}()

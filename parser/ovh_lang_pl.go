@@ -1,0 +1,25 @@
+package parser
+
+// ovhPolish is OVH's Polish (pl-pl). Its sample lines write "Wiadomość-ID:"
+// and "Spam score 300" without a colon.
+var ovhPolish = ovhLang{
+	code:     "pl",
+	vpsAlert: []string{"nieprawidłową aktywność", "nieprawidlowa aktywnosc", "nietypową aktywność"},
+	rescue: []string{
+		"przełączony w tryb rescue", "przelaczony w tryb rescue", "w tryb rescue", "zbyt duże zagrożenie", "zbyt duze zagrozenie",
+	},
+	blocked:    []string{"zablokowan", "zawieszon"},
+	antispam:   []string{"ochrona anty-spamowa", "ochrona antyspamowa", "wysyłkę spamu", "wysylke spamu"},
+	complaint:  []string{"skarg", "zgłoszenie naruszenia"},
+	invoice:    []string{"faktura"},
+	newsletter: []string{"wypisz się", "rezygnacja z subskrypcji"},
+	wrappers: []string{
+		"początek dodatkowych informacji", "koniec dodatkowych informacji",
+		"poczatek dodatkowych informacji",
+	},
+	messageID: []string{"Wiadomość-ID", "Wiadomosc-ID", "Message-ID"},
+	attackWords: []attackWord{
+		{"złośliwe oprogramowanie", AttackMalware},
+		{"prawa autorskie", AttackCopyright},
+	},
+}
