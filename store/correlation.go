@@ -1,0 +1,156 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// incidentRow is the stored part of an incident that notices fold into.
+type incidentRow struct {
+	id                                                  int64
+	provider, ip, caseID, service, status, kind, attack string
+	severity                                            int
+}
+
+const incidentCols = `id, provider, ip, case_id, service, status, kind, attack, severity`
+
+func scanIncidentRow(row *sql.Row) (incidentRow, bool, error) {
+	var r incidentRow
+	err := row.Scan(&r.id, &r.provider, &r.ip, &r.caseID, &r.service, &r.status, &r.kind, &r.attack, &r.severity)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("read incident: %w", err)
+	}
+	return r, true, nil
+}
+
+func (t *txn) incidentByID(id int64) (incidentRow, bool, error) {
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = ?`, id))
+}
+
+// latestForIP returns the open incident of (provider, ip), or else the latest resolved one.
+func (t *txn) latestForIP(provider, ip string) (incidentRow, bool, error) {
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE provider = ? AND ip = ? ORDER BY status = 'open' DESC, id DESC LIMIT 1`, provider, ip))
+}
+
+// findIncident applies the correlation rules; found=false means n opens a new incident.
+func (t *txn) findIncident(n Notice, msgID int64) (incidentRow, bool, error) {
+	switch {
+	case n.IP != "":
+		inc, ok, err := t.latestForIP(n.Provider, n.IP)
+		if ok || err != nil || n.Case == "" {
+			return inc, ok, err
+		}
+		// An incident opened by an IP-less follow-up of this case learns its IP now.
+		inc, ok, err = scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+			WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
+				WHERE n.provider = ? AND n.case_id = ? AND n.case_id != '' AND i.ip = '' ORDER BY n.id DESC LIMIT 1)`, n.Provider, n.Case))
+		if !ok || err != nil {
+			return inc, ok, err
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET ip = ? WHERE id = ?`, n.IP, inc.id); err != nil {
+			return inc, false, fmt.Errorf("set incident ip: %w", err)
+		}
+		inc.ip = n.IP
+		return inc, true, nil
+	case n.Case != "":
+		inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+			WHERE id = (SELECT incident_id FROM notices WHERE provider = ? AND case_id = ? AND case_id != '' ORDER BY id DESC LIMIT 1)`,
+			n.Provider, n.Case))
+		if !ok || err != nil || inc.status == "open" || inc.ip == "" {
+			return inc, ok, err
+		}
+		// The case's incident was resolved; if its IP has a newer open incident, join that
+		// one rather than reopen a second incident for the same IP.
+		open, found, err := t.latestForIP(inc.provider, inc.ip)
+		if err != nil {
+			return inc, false, err
+		}
+		if found && open.status == "open" {
+			return open, true, nil
+		}
+		return inc, true, nil
+	default:
+		// Neither IP nor case: the notices of one message share one incident.
+		return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+			WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
+				WHERE n.message = ? AND i.provider = ? AND i.ip = '' AND i.case_id = '' LIMIT 1)`, msgID, n.Provider))
+	}
+}
+
+// attach finds, opens or reopens the incident for n and folds n into it.
+func (t *txn) attach(n Notice, msgID int64) (IncidentChange, error) {
+	ch := IncidentChange{Provider: n.Provider, Notice: n, NewSeverity: n.Severity}
+	inc, found, err := t.findIncident(n, msgID)
+	if err != nil {
+		return ch, err
+	}
+	if !found {
+		ch.IncidentID, err = t.insert(`INSERT INTO incidents
+			(provider, ip, case_id, service, status, kind, attack, severity, opened_at)
+			VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)`,
+			n.Provider, n.IP, n.Case, n.Service, n.Kind, n.Attack, n.Severity, ms(t.now))
+		if err != nil {
+			return ch, fmt.Errorf("open incident: %w", err)
+		}
+		ch.IP, ch.Case, ch.Opened = n.IP, n.Case, true
+		return ch, nil
+	}
+	if inc.status != "open" {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET status = 'open', resolved_at = 0 WHERE id = ?`, inc.id); err != nil {
+			return ch, fmt.Errorf("reopen incident: %w", err)
+		}
+		if err := t.timeline(inc.id, "reopened", fmt.Sprintf("reopened by a %s notice", n.Kind)); err != nil {
+			return ch, err
+		}
+		ch.Reopened = true
+	}
+	ch.OldSeverity = inc.severity
+	if ch.Escalated, err = t.fold(&inc, n); err != nil {
+		return ch, err
+	}
+	ch.IncidentID, ch.IP, ch.Case, ch.NewSeverity = inc.id, inc.ip, inc.caseID, inc.severity
+	return ch, nil
+}
+
+func knownAttack(a string) bool { return a != "" && a != "unknown" }
+
+// fold applies notice n to incident inc: a more severe notice raises the severity and
+// sets kind and attack; a known attack replaces an unknown one but never the reverse.
+func (t *txn) fold(inc *incidentRow, n Notice) (escalated bool, err error) {
+	old := *inc
+	if n.Severity > inc.severity {
+		escalated = true
+		inc.severity, inc.kind = n.Severity, n.Kind
+		if knownAttack(n.Attack) {
+			inc.attack = n.Attack
+		}
+	}
+	if !knownAttack(inc.attack) && knownAttack(n.Attack) {
+		inc.attack = n.Attack
+	}
+	if inc.service == "" {
+		inc.service = n.Service
+	}
+	if inc.caseID == "" {
+		inc.caseID = n.Case
+	}
+	if *inc == old {
+		return false, nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ?, kind = ?, attack = ?, service = ?, case_id = ? WHERE id = ?`,
+		inc.severity, inc.kind, inc.attack, inc.service, inc.caseID, inc.id); err != nil {
+		return false, fmt.Errorf("update incident: %w", err)
+	}
+	if escalated {
+		text := fmt.Sprintf("severity %d → %d by a %s notice", old.severity, inc.severity, n.Kind)
+		if err := t.timeline(inc.id, "escalated", text); err != nil {
+			return false, err
+		}
+	}
+	return escalated, nil
+}
