@@ -14,10 +14,10 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// Parse converts the parser's view of a mail into the store's. It is the
-// store.ParseFunc of every ingest and reparse, so one function decides how
-// parse outcomes are recorded.
-func Parse(opts parser.Options) store.ParseFunc {
+// Parse converts the parser's view of a mail into the store's. Every ingest
+// and reparse parses with it, so one function decides how parse outcomes are
+// recorded.
+func Parse(opts parser.Options) func(raw []byte) store.Parsed {
 	return func(raw []byte) store.Parsed {
 		res, err := parser.Parse(raw, opts)
 		parsed := store.Parsed{
@@ -78,8 +78,11 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	}
 	// Parse before the transaction: DKIM asks DNS, which must not happen
 	// while the store holds its write lock.
-	parsed := p.parse(msg.Raw)
-	res, err := p.store.Ingest(ctx, msg, func([]byte) store.Parsed { return parsed }, p.planner.plan)
+	var parsed store.Parsed
+	if msg.Raw != nil {
+		parsed = p.parse(msg.Raw)
+	}
+	res, err := p.store.Ingest(ctx, msg, parsed, p.planner.plan)
 	if err != nil {
 		return res, fmt.Errorf("pipeline: ingest: %w", err)
 	}

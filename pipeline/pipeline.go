@@ -36,7 +36,7 @@ type Options struct {
 // Pipeline ingests mail and runs the task workers.
 type Pipeline struct {
 	store    *store.Store
-	parse    store.ParseFunc
+	parse    func(raw []byte) store.Parsed
 	planner  planner
 	log      *slog.Logger
 	now      func() time.Time

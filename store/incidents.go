@@ -313,7 +313,7 @@ func incidentEvidence(ctx context.Context, tx *sql.Tx, id int64) ([]Evidence, er
 // ResolveIncident marks an incident resolved. Resolving a resolved incident does nothing.
 func (s *Store) ResolveIncident(ctx context.Context, id int64, note string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		inc, ok, err := t.incidentByID(id)
 		if err != nil {
 			return err
@@ -343,7 +343,7 @@ func (s *Store) ResolveIncident(ctx context.Context, id int64, note string) erro
 func (s *Store) AddTimeline(ctx context.Context, incidentID int64, kind, text string) error {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO timeline (incident_id, at, kind, text)
 		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM incidents WHERE id = ?)`,
-		incidentID, ms(time.Now()), kind, text, incidentID)
+		incidentID, ms(s.now()), kind, text, incidentID)
 	if err != nil {
 		return fmt.Errorf("store: add timeline to incident %d: %w", incidentID, err)
 	}
@@ -363,7 +363,7 @@ func (s *Store) AddTimeline(ctx context.Context, incidentID int64, kind, text st
 // so that a crash cannot lose the news of it (then must not call the Store).
 func (s *Store) RaiseSeverity(ctx context.Context, incidentID int64, severity int, why string, then func() []NewTask) (raised bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		if raised, err = t.raise(incidentID, severity, why); err != nil || !raised || then == nil {
 			return err
 		}
@@ -398,10 +398,10 @@ func (t *txn) raise(incidentID int64, severity int, why string) (raised bool, er
 // incident's timeline.
 func (s *Store) SaveState(ctx context.Context, incidentID int64, snap StateSnapshot) (prev *StateSnapshot, err error) {
 	if snap.CheckedAt.IsZero() {
-		snap.CheckedAt = time.Now()
+		snap.CheckedAt = s.now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		var row *sql.Row
 		if incidentID != 0 {
 			row = tx.QueryRowContext(ctx, `SELECT `+stateCols+` FROM states WHERE incident_id = ? ORDER BY id DESC LIMIT 1`, incidentID)
@@ -495,7 +495,7 @@ func (s *Store) TriageRecorded(ctx context.Context, run string) (bool, error) {
 // as it was and recorded is false.
 func (s *Store) RecordTriage(ctx context.Context, r TriageRun, then func(raised bool) []NewTask) (recorded bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		if _, ok, err := t.incidentByID(r.IncidentID); err != nil {
 			return err
 		} else if !ok {

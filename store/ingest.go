@@ -38,7 +38,7 @@ type Notice struct {
 	Date                                      time.Time
 }
 
-// Parsed is what a ParseFunc makes of one raw mail.
+// Parsed is what the parser made of one raw mail, in the store's terms.
 type Parsed struct {
 	Status                                string // ok|none|error
 	Reason, Authentic, MessageID, Subject string
@@ -54,9 +54,6 @@ func (p *Parsed) SetAuthentic(verdict string) {
 		p.Notices[i].Authentic = verdict
 	}
 }
-
-// ParseFunc parses raw mail. It must be pure: Reparse relies on it.
-type ParseFunc func(raw []byte) Parsed
 
 // ReparseFunc parses a stored mail again; authentic is the verdict recorded
 // when it was last parsed.
@@ -99,20 +96,19 @@ type IngestResult struct {
 // and the mailbox checkpoint. A duplicate (same mailbox UID, or same bytes, which implies
 // the same Message-ID) changes nothing but the checkpoint.
 //
-// parse runs before the transaction and plan inside it; neither may call the Store, whose
-// single writer connection the transaction holds.
-func (s *Store) Ingest(ctx context.Context, msg Message, parse ParseFunc, plan PlanFunc) (IngestResult, error) {
+// p is what the parser made of msg.Raw; the caller parses before the transaction, which
+// lets concurrent ingests parse in parallel (a duplicate found under the lock only wastes
+// that parse). A message whose body was not fetched records p's status, or "error" when
+// p has none, with msg.Reason. plan runs inside the transaction and may not call the
+// Store, whose single writer connection the transaction holds.
+func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc) (IngestResult, error) {
 	var sum []byte
-	var p Parsed
 	size := msg.Size
 	if msg.Raw != nil {
 		h := sha256.Sum256(msg.Raw)
 		sum = h[:]
 		size = int64(len(msg.Raw))
-		// Parsing before taking the write lock lets concurrent ingests parse in parallel;
-		// a duplicate found under the lock only wastes that parse.
-		p = parse(msg.Raw)
-	} else {
+	} else if p.Status == "" {
 		p = Parsed{Status: "error", Reason: msg.Reason}
 		if p.Reason == "" {
 			p.Reason = "not fetched"
@@ -123,12 +119,12 @@ func (s *Store) Ingest(ctx context.Context, msg Message, parse ParseFunc, plan P
 	}
 	received := msg.ReceivedAt
 	if received.IsZero() {
-		received = time.Now()
+		received = s.now()
 	}
 
 	var res IngestResult
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		id, status, dup, err := t.duplicate(msg.Source, sum)
 		if err != nil {
 			return err
@@ -195,6 +191,12 @@ type txn struct {
 	ctx context.Context
 	tx  *sql.Tx
 	now time.Time
+}
+
+// txn starts the helpers of one transaction; its time is the store clock's
+// once, so that everything the transaction writes shares it.
+func (s *Store) txn(ctx context.Context, tx *sql.Tx) txn {
+	return txn{ctx: ctx, tx: tx, now: s.now()}
 }
 
 func (t *txn) duplicate(src Source, sum []byte) (id int64, status string, dup bool, err error) {

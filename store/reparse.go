@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"time"
 )
 
 // ReparseResult counts what Reparse did.
@@ -55,21 +55,20 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 			if err := checkStatus(p.Status); err != nil {
 				return res, fmt.Errorf("store: reparse message %d: %w", m.id, err)
 			}
-			var changed bool
-			var notices, tasks int
+			var out reparseOutcome
 			err := s.write(ctx, func(tx *sql.Tx) error {
-				t := txn{ctx: ctx, tx: tx, now: time.Now()}
+				t := s.txn(ctx, tx)
 				var err error
-				changed, notices, tasks, err = t.reparse(m.id, p, plan)
+				out, err = t.reparse(m.id, p, plan)
 				return err
 			})
 			if err != nil {
 				return res, fmt.Errorf("store: reparse message %d: %w", m.id, err)
 			}
 			res.Messages++
-			res.Notices += notices
-			res.Tasks += tasks
-			if changed {
+			res.Notices += out.notices
+			res.Tasks += out.tasks
+			if out.changed {
 				res.Changed++
 			}
 			after = m.id
@@ -77,129 +76,204 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 	}
 }
 
-func (t *txn) reparse(msgID int64, p Parsed, plan PlanFunc) (changed bool, notices, tasks int, err error) {
-	up, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ?, reason = ?, authentic = ?, message_id = ?, subject = ?, date = ?
-		WHERE id = ? AND NOT (status = ? AND reason = ? AND authentic = ? AND message_id = ? AND subject = ? AND date = ?)`,
-		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), msgID,
-		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date))
-	if err != nil {
-		return false, 0, 0, fmt.Errorf("update message: %w", err)
-	}
-	if n, _ := up.RowsAffected(); n > 0 {
-		changed = true
-	}
+// reparseOutcome is what reparsing one message did.
+type reparseOutcome struct {
+	changed        bool
+	notices, tasks int
+}
 
-	type old struct {
-		id, incident int64
-		row          noticeRow
-	}
-	var olds []old
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, incident_id, provider, kind, attack, ip, service, case_id,
-		reporter, rate, authentic, severity, deadline, events, message_id, subject, date
-		FROM notices WHERE message = ? ORDER BY seq`, msgID)
-	if err != nil {
-		return false, 0, 0, fmt.Errorf("read notices: %w", err)
-	}
-	for rows.Next() {
-		var o old
-		r := &o.row
-		if err := rows.Scan(&o.id, &o.incident, &r.provider, &r.kind, &r.attack, &r.ip, &r.service, &r.caseID,
-			&r.reporter, &r.rate, &r.authentic, &r.severity, &r.deadline, &r.events, &r.messageID, &r.subject, &r.date); err != nil {
-			rows.Close()
-			return false, 0, 0, fmt.Errorf("read notices: %w", err)
+// storedNotice is a notice as it is stored, with its ids.
+type storedNotice struct {
+	id, incident int64
+	row          noticeRow
+}
+
+// noticeOp is what Reparse does with one notice.
+type noticeOp int
+
+const (
+	opKeep     noticeOp = iota // the same notice: leave it
+	opUpdate                   // same provider, IP and case: update it on its incident
+	opReattach                 // it names another IP or case: correlate it afresh, keeping its row
+	opInsert                   // a notice the mail did not give before
+	opDelete                   // the mail no longer gives it
+)
+
+// noticeStep pairs an old notice with the new one at its place (-1: none).
+type noticeStep struct {
+	op       noticeOp
+	old, new int
+}
+
+// diffNotices says what becomes of each stored notice of a mail when it now
+// gives news instead of olds. Notices are matched by their place in the mail.
+func diffNotices(olds, news []noticeRow) []noticeStep {
+	steps := make([]noticeStep, 0, max(len(olds), len(news)))
+	for i, n := range news {
+		switch {
+		case i >= len(olds):
+			steps = append(steps, noticeStep{op: opInsert, old: -1, new: i})
+		case sameNotice(olds[i], n):
+			steps = append(steps, noticeStep{op: opKeep, old: i, new: i})
+		case olds[i].provider == n.provider && olds[i].ip == n.ip && olds[i].caseID == n.caseID:
+			steps = append(steps, noticeStep{op: opUpdate, old: i, new: i})
+		default:
+			steps = append(steps, noticeStep{op: opReattach, old: i, new: i})
 		}
-		olds = append(olds, o)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return false, 0, 0, fmt.Errorf("read notices: %w", err)
+	for i := len(news); i < len(olds); i++ {
+		steps = append(steps, noticeStep{op: opDelete, old: i, new: -1})
+	}
+	return steps
+}
+
+func (t *txn) reparse(msgID int64, p Parsed, plan PlanFunc) (reparseOutcome, error) {
+	out := reparseOutcome{notices: len(p.Notices)}
+	changed, err := t.updateMessage(msgID, p)
+	if err != nil {
+		return out, err
+	}
+	out.changed = changed
+	olds, err := t.storedNotices(msgID)
+	if err != nil {
+		return out, err
+	}
+	oldRows := make([]noticeRow, len(olds))
+	for i, o := range olds {
+		oldRows[i] = o.row
+	}
+	newRows := make([]noticeRow, len(p.Notices))
+	for i, n := range p.Notices {
+		newRows[i] = rowOf(n, p)
 	}
 
 	// before holds each touched incident's severity before this message's notices changed,
 	// so that escalation is judged once all of them are in.
 	before := map[int64]int{}
-	touch := func(id int64, severity int) {
-		if _, ok := before[id]; !ok {
-			before[id] = severity
+	touch := func(id int64) error {
+		if _, ok := before[id]; ok {
+			return nil
 		}
+		inc, found, err := t.incidentByID(id)
+		if found {
+			before[id] = inc.severity
+		}
+		return err
 	}
 	var changes []IncidentChange
-	for i, n := range p.Notices {
-		r := rowOf(n, p)
-		switch {
-		case i < len(olds) && sameNotice(olds[i].row, r):
+	for _, st := range diffNotices(oldRows, newRows) {
+		if st.op == opKeep {
 			continue
-		case i < len(olds) && olds[i].row.provider == r.provider && olds[i].row.ip == r.ip && olds[i].row.caseID == r.caseID:
-			inc, ok, err := t.incidentByID(olds[i].incident)
-			if err != nil {
-				return false, 0, 0, err
-			}
-			if !ok {
-				return false, 0, 0, fmt.Errorf("incident %d of notice %d: %w", olds[i].incident, olds[i].id, ErrNotFound)
-			}
-			touch(inc.id, inc.severity)
-			if err := t.updateNotice(olds[i].id, inc.id, r); err != nil {
-				return false, 0, 0, err
-			}
-			changes = append(changes, IncidentChange{IncidentID: inc.id, NoticeID: olds[i].id, Provider: n.Provider, Notice: n})
-		default:
-			// A new notice, or one that now names another IP or case: correlate it afresh.
-			if i < len(olds) {
-				inc, ok, err := t.incidentByID(olds[i].incident)
-				if err != nil {
-					return false, 0, 0, err
-				}
-				if ok {
-					touch(inc.id, inc.severity)
-				}
-			}
-			ch, err := t.attach(n, msgID)
-			if err != nil {
-				return false, 0, 0, err
-			}
-			touch(ch.IncidentID, ch.OldSeverity)
-			if i < len(olds) {
-				ch.NoticeID = olds[i].id
-				err = t.updateNotice(ch.NoticeID, ch.IncidentID, r)
-			} else {
-				ch.NoticeID, err = t.insertNotice(msgID, i, ch.IncidentID, n, p)
-			}
-			if err != nil {
-				return false, 0, 0, err
-			}
+		}
+		out.changed = true
+		if ch, ok, err := t.applyStep(msgID, p, st, olds, newRows, touch, before); err != nil {
+			return out, err
+		} else if ok {
 			changes = append(changes, ch)
 		}
-		changed = true
 	}
-	for _, o := range olds[min(len(olds), len(p.Notices)):] {
-		changed = true
+	out.tasks, err = t.replan(before, changes, plan)
+	return out, err
+}
+
+// updateMessage records the message's new parse; changed is false when it is as stored.
+func (t *txn) updateMessage(msgID int64, p Parsed) (changed bool, err error) {
+	up, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ?, reason = ?, authentic = ?, message_id = ?, subject = ?, date = ?
+		WHERE id = ? AND NOT (status = ? AND reason = ? AND authentic = ? AND message_id = ? AND subject = ? AND date = ?)`,
+		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), msgID,
+		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date))
+	if err != nil {
+		return false, fmt.Errorf("update message: %w", err)
+	}
+	n, _ := up.RowsAffected()
+	return n > 0, nil
+}
+
+func (t *txn) storedNotices(msgID int64) ([]storedNotice, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, incident_id, provider, kind, attack, ip, service, case_id,
+		reporter, rate, authentic, severity, deadline, events, message_id, subject, date
+		FROM notices WHERE message = ? ORDER BY seq`, msgID)
+	if err != nil {
+		return nil, fmt.Errorf("read notices: %w", err)
+	}
+	defer rows.Close()
+	var olds []storedNotice
+	for rows.Next() {
+		var o storedNotice
+		r := &o.row
+		if err := rows.Scan(&o.id, &o.incident, &r.provider, &r.kind, &r.attack, &r.ip, &r.service, &r.caseID,
+			&r.reporter, &r.rate, &r.authentic, &r.severity, &r.deadline, &r.events, &r.messageID, &r.subject, &r.date); err != nil {
+			return nil, fmt.Errorf("read notices: %w", err)
+		}
+		olds = append(olds, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read notices: %w", err)
+	}
+	return olds, nil
+}
+
+// applyStep carries out one step of diffNotices; ok says whether it gives an
+// incident change to plan for.
+func (t *txn) applyStep(msgID int64, p Parsed, st noticeStep, olds []storedNotice, rows []noticeRow,
+	touch func(int64) error, before map[int64]int) (ch IncidentChange, ok bool, err error) {
+	switch st.op {
+	case opUpdate:
+		o := olds[st.old]
+		if _, found, err := t.incidentByID(o.incident); err != nil {
+			return ch, false, err
+		} else if !found {
+			return ch, false, fmt.Errorf("incident %d of notice %d: %w", o.incident, o.id, ErrNotFound)
+		}
+		if err := touch(o.incident); err != nil {
+			return ch, false, err
+		}
+		n := p.Notices[st.new]
+		return IncidentChange{IncidentID: o.incident, NoticeID: o.id, Provider: n.Provider, Notice: n}, true,
+			t.updateNotice(o.id, o.incident, rows[st.new])
+	case opReattach, opInsert:
+		if st.old >= 0 {
+			if err := touch(olds[st.old].incident); err != nil {
+				return ch, false, err
+			}
+		}
+		n := p.Notices[st.new]
+		if ch, err = t.attach(n, msgID); err != nil {
+			return ch, false, err
+		}
+		if _, seen := before[ch.IncidentID]; !seen {
+			before[ch.IncidentID] = ch.OldSeverity
+		}
+		if st.old >= 0 {
+			ch.NoticeID = olds[st.old].id
+			err = t.updateNotice(ch.NoticeID, ch.IncidentID, rows[st.new])
+		} else {
+			ch.NoticeID, err = t.insertNotice(msgID, st.new, ch.IncidentID, n, p)
+		}
+		return ch, true, err
+	case opDelete:
+		o := olds[st.old]
 		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM notices WHERE id = ?`, o.id); err != nil {
-			return false, 0, 0, fmt.Errorf("delete notice: %w", err)
+			return ch, false, fmt.Errorf("delete notice: %w", err)
 		}
 		text := fmt.Sprintf("a %s notice of message %d is gone after reparse", o.row.kind, msgID)
 		if err := t.timeline(o.incident, "reparse", text); err != nil {
-			return false, 0, 0, err
+			return ch, false, err
 		}
-		if _, ok := before[o.incident]; !ok {
-			inc, found, err := t.incidentByID(o.incident)
-			if err != nil {
-				return false, 0, 0, err
-			}
-			if found {
-				touch(inc.id, inc.severity)
-			}
-		}
+		return ch, false, touch(o.incident)
 	}
+	return ch, false, nil
+}
 
+// replan recomputes every touched incident, then asks plan about each change
+// with the severities from before and after.
+func (t *txn) replan(before map[int64]int, changes []IncidentChange, plan PlanFunc) (tasks int, err error) {
 	after := map[int64]incidentRow{}
-	ids := make([]int64, 0, len(before))
-	for id := range before {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(before))
 	for _, id := range ids {
 		inc, err := t.recompute(id)
 		if err != nil {
-			return false, 0, 0, err
+			return 0, err
 		}
 		after[id] = inc
 	}
@@ -210,11 +284,11 @@ func (t *txn) reparse(msgID int64, p Parsed, plan PlanFunc) (changed bool, notic
 		ch.Escalated = !ch.Opened && ch.NewSeverity > ch.OldSeverity
 		created, err := t.enqueueAll(plan, ch)
 		if err != nil {
-			return false, 0, 0, err
+			return tasks, err
 		}
 		tasks += created
 	}
-	return changed, len(p.Notices), tasks, nil
+	return tasks, nil
 }
 
 // recompute sets an incident's kind and attack from its notices after Reparse changed
