@@ -119,6 +119,9 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 			p.wake()
 		}
 	}
+	if err := p.triageFromState(ctx, inc, st, sev); err != nil {
+		return err
+	}
 	p.planUnblock(ctx, inc.ID, st)
 	if prev != nil && (prev.Blocked != st.Blocked || prev.Locked != (st.Locked || st.Hacked) || prev.Rescue != st.Rescue) {
 		change := fmt.Sprintf("%s → %s", stateSummary(prev.Blocked, prev.Locked, prev.Rescue), stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue))

@@ -17,7 +17,8 @@ import (
 // Parse converts the parser's view of a mail into the store's. Every ingest
 // and reparse parses with it, so one function decides how parse outcomes are
 // recorded.
-func Parse(opts parser.Options) func(raw []byte) store.Parsed {
+// reporters are the trusted reporters' domains (parser.Trust).
+func Parse(opts parser.Options, reporters []string) func(raw []byte) store.Parsed {
 	return func(raw []byte) store.Parsed {
 		res, err := parser.Parse(raw, opts)
 		parsed := store.Parsed{
@@ -27,6 +28,7 @@ func Parse(opts parser.Options) func(raw []byte) store.Parsed {
 			MessageID: res.MessageID,
 			Subject:   res.Subject,
 			Date:      res.Date,
+			From:      res.From,
 		}
 		switch {
 		case err != nil:
@@ -37,6 +39,7 @@ func Parse(opts parser.Options) func(raw []byte) store.Parsed {
 		for _, n := range res.Notices {
 			parsed.Notices = append(parsed.Notices, storeNotice(n))
 		}
+		setTrust(&parsed, reporters)
 		return parsed
 	}
 }
@@ -101,6 +104,7 @@ func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
 		parsed := p.parse(raw)
 		if authentic == string(parser.AuthPass) || authentic == string(parser.AuthFail) {
 			parsed.SetAuthentic(authentic)
+			setTrust(&parsed, p.reporters)
 		}
 		return parsed
 	}, p.planner.plan)

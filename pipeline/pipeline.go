@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -13,12 +14,15 @@ import (
 // Options wire a Pipeline. Only Store is required; a nil Notifier, Providers
 // or Triage turns the tasks that need it off.
 type Options struct {
-	Store     *store.Store
-	Parser    parser.Options
-	Logger    *slog.Logger
-	Notifier  Notifier
-	Providers StateReader
-	Triage    *Triage
+	Store  *store.Store
+	Parser parser.Options
+	// TrustedReporters are the domains whose DKIM-signed ARF / X-ARF
+	// reports may trigger host actions.
+	TrustedReporters []string
+	Logger           *slog.Logger
+	Notifier         Notifier
+	Providers        StateReader
+	Triage           *Triage
 	// Firewall opens and closes whitelist grants; nil turns them off.
 	Firewall FirewallProvider
 	// BurstWindow folds the notices of one incident into one message (default 2m).
@@ -35,15 +39,17 @@ type Options struct {
 
 // Pipeline ingests mail and runs the task workers.
 type Pipeline struct {
-	store    *store.Store
-	parse    func(raw []byte) store.Parsed
-	planner  planner
-	log      *slog.Logger
-	now      func() time.Time
-	lease    time.Duration
-	attempts int
-	handlers map[string]func(context.Context, *store.Task) error
-	wakeCh   chan struct{}
+	store *store.Store
+	parse func(raw []byte) store.Parsed
+	// reporters are Options.TrustedReporters.
+	reporters []string
+	planner   planner
+	log       *slog.Logger
+	now       func() time.Time
+	lease     time.Duration
+	attempts  int
+	handlers  map[string]func(context.Context, *store.Task) error
+	wakeCh    chan struct{}
 
 	// notifier is replaced when the configuration is reloaded; read it
 	// once per use with chat().
@@ -75,7 +81,8 @@ func (p *Pipeline) chat() Notifier {
 func New(opts Options) *Pipeline {
 	p := &Pipeline{
 		store:     opts.Store,
-		parse:     Parse(opts.Parser),
+		parse:     Parse(opts.Parser, opts.TrustedReporters),
+		reporters: opts.TrustedReporters,
 		log:       opts.Logger,
 		now:       opts.Now,
 		lease:     opts.Lease,
@@ -102,6 +109,10 @@ func New(opts Options) *Pipeline {
 		deadlineWarning: orDefault(opts.DeadlineWarning, time.Hour),
 		triage:          opts.Triage != nil,
 		now:             p.now,
+	}
+	if opts.Triage != nil && opts.Triage.Inventory != nil {
+		inv := opts.Triage.Inventory
+		p.planner.inventory = func(ip netip.Addr) bool { _, _, ok := inv.Lookup(ip); return ok }
 	}
 	p.SetNotifier(opts.Notifier)
 	p.planner.channels = p.channelsFor

@@ -55,7 +55,8 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 			TrustAuthservID: cfg.Parser.TrustAuthservID,
 			LookupTXT:       so.lookupTXT,
 		},
-		Lease: cfg.Workers.Lease,
+		TrustedReporters: cfg.Parser.TrustedReporters,
+		Lease:            cfg.Workers.Lease,
 	}
 	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {
 		return nil, errors.Join(err, st.Close())

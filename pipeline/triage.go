@@ -2,8 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/abusewatch/abusewatch/config"
@@ -32,9 +33,23 @@ func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
 	if err != nil {
 		return fmt.Errorf("triage: %w", err)
 	}
-	ip, err := netip.ParseAddr(inc.IP)
+	var pl triagePayload
+	if len(t.Payload) > 0 {
+		if err := json.Unmarshal(t.Payload, &pl); err != nil {
+			return permanent(fmt.Errorf("triage: payload: %w", err))
+		}
+	}
+	return p.runTriage(ctx, inc, t.Key, pl)
+}
+
+// runTriage runs the jobs for one run of an incident (all that apply, or
+// those pl names) and records them with the trust that made the run happen.
+func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run string, pl triagePayload) error {
+	// The plan checked the target; checking again here keeps any way into a
+	// run (an operator's, an old queued task) to our own addresses.
+	ip, err := globalTarget(inc.IP)
 	if err != nil {
-		return permanent(fmt.Errorf("triage: incident %d has no IP", inc.ID))
+		return permanent(fmt.Errorf("triage: incident %d: %w", inc.ID, err))
 	}
 	target := triage.Target{
 		IncidentID: inc.ID, IP: ip, Provider: inc.Provider, Kind: inc.Kind, Attack: inc.Attack, Severity: inc.Severity,
@@ -42,48 +57,65 @@ func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
 	if p.triage.Inventory != nil {
 		target.Host, target.Hypervisor, _ = p.triage.Inventory.Lookup(ip)
 	}
-	jobs := triage.Plan(p.triage.Config, target)
+	jobs := onlyJobs(triage.Plan(p.triage.Config, target), pl.Jobs)
 	if len(jobs) == 0 {
 		return p.store.AddTimeline(ctx, inc.ID, "triage", fmt.Sprintf("no triage job applies to %s (not in the inventory?)", ip))
 	}
 	// A retry after a crash that followed the commit: the evidence, the
 	// escalation and the news of both are in already.
-	if done, err := p.store.TriageRecorded(ctx, t.Key); err != nil || done {
+	if done, err := p.store.TriageRecorded(ctx, run); err != nil || done {
 		return err
 	}
 	results := p.triage.Runner.Run(ctx, target, jobs)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: run again later rather than keep half the evidence
 	}
-	run := store.TriageRun{IncidentID: inc.ID, Run: t.Key}
+	rec := store.TriageRun{IncidentID: inc.ID, Run: run, Trigger: pl.Trigger}
 	var findings []string
 	for _, r := range results {
-		run.Evidence = append(run.Evidence, store.Evidence{
+		rec.Evidence = append(rec.Evidence, store.Evidence{
 			IncidentID: inc.ID, Job: r.Job, Host: r.Host, Where: r.Where, Status: r.Status, Argv: r.Argv,
 			ExitCode: r.ExitCode, Output: r.Output, Dropped: r.Dropped, StartedAt: r.StartedAt, Duration: r.Duration,
 			Findings: r.Findings, Error: r.Error,
 		})
-		run.Raise = max(run.Raise, r.RaiseSeverity)
+		rec.Raise = max(rec.Raise, r.RaiseSeverity)
 		for _, f := range r.Findings {
 			findings = append(findings, r.Job+": "+f)
 		}
 	}
-	run.Summary = fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
-	run.RaiseWhy = "triage findings: " + strings.Join(findings, "; ")
+	rec.Summary = fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
+	if pl.Trigger != "" {
+		rec.Summary += "; triggered by " + pl.Trigger
+	}
+	rec.RaiseWhy = "triage findings: " + strings.Join(findings, "; ")
 	after := inc.Incident
-	_, err = p.store.RecordTriage(ctx, run, func(raised bool) []store.NewTask {
+	_, err = p.store.RecordTriage(ctx, rec, func(raised bool) []store.NewTask {
 		var tasks []store.NewTask
 		if raised {
-			after.Severity = run.Raise
-			tasks = p.eventTasks(&after, notify.IncidentEscalated, fmt.Sprintf("sev%d", run.Raise), strings.Join(findings, "\n"))
+			after.Severity = rec.Raise
+			tasks = p.eventTasks(&after, notify.IncidentEscalated, fmt.Sprintf("sev%d", rec.Raise), strings.Join(findings, "\n"))
 		}
-		return append(tasks, p.eventTasks(&after, notify.TriageFinished, t.Key, run.Summary+"\n"+strings.Join(findings, "\n"))...)
+		return append(tasks, p.eventTasks(&after, notify.TriageFinished, run, rec.Summary+"\n"+strings.Join(findings, "\n"))...)
 	})
 	if err != nil {
 		return err
 	}
 	p.wake()
 	return nil
+}
+
+// onlyJobs keeps the jobs named in names; no names keeps them all.
+func onlyJobs(jobs []config.Job, names []string) []config.Job {
+	if len(names) == 0 {
+		return jobs
+	}
+	var out []config.Job
+	for _, j := range jobs {
+		if slices.Contains(names, j.Name) {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 func targetName(t triage.Target) string {

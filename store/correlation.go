@@ -110,11 +110,26 @@ func (t *txn) attach(n Notice, msgID int64) (IncidentChange, error) {
 		ch.Reopened = true
 	}
 	ch.OldSeverity = inc.severity
+	if ch.PriorTrust, err = t.priorTrust(inc.id, 0); err != nil {
+		return ch, err
+	}
 	if ch.Escalated, err = t.fold(&inc, n); err != nil {
 		return ch, err
 	}
 	ch.IncidentID, ch.IP, ch.Case, ch.NewSeverity = inc.id, inc.ip, inc.caseID, inc.severity
 	return ch, nil
+}
+
+// priorTrust returns the trust of a trusted notice of the incident other than
+// notice except, "" when it has none.
+func (t *txn) priorTrust(incidentID, except int64) (string, error) {
+	var trust string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT trust FROM notices WHERE incident_id = ? AND trust != '' AND id != ? ORDER BY id LIMIT 1`,
+		incidentID, except).Scan(&trust)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read trust of incident %d: %w", incidentID, err)
+	}
+	return trust, nil
 }
 
 func knownAttack(a string) bool { return a != "" && a != "unknown" }

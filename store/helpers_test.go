@@ -90,6 +90,9 @@ func fakeParse(version int) func(raw []byte) Parsed {
 				sev, _ := strconv.Atoi(f[5])
 				n := Notice{Provider: f[0], Kind: f[1], Attack: f[2], IP: f[3], Case: f[4], Severity: sev, Authentic: f[6],
 					Events: []byte(`[{"src":"` + f[3] + `:123"}]`), MessageID: p.MessageID, Subject: p.Subject, Date: p.Date}
+				if n.Authentic == "pass" {
+					n.Trust = "dkim:" + n.Provider
+				}
 				if version >= 2 && n.Attack == "scan" {
 					n.Attack = "netscan"
 				}

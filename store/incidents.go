@@ -21,7 +21,7 @@ type Incident struct {
 	FirstSeen, LastSeen                               time.Time
 	ResolvedAt                                        time.Time      // zero while open
 	State                                             *StateSnapshot // latest, nil when never checked
-	Unverified                                        bool           // no notice passed sender authentication
+	Unverified                                        bool           // no notice is trusted (see Notice.Trust)
 }
 
 // NoticeRecord is a stored notice with where it came from.
@@ -75,7 +75,7 @@ type Evidence struct {
 
 const incidentQuery = `SELECT i.id, i.provider, i.ip, i.case_id, i.service, i.status, i.kind, i.attack, i.severity,
 	i.resolved_at, count(n.id), coalesce(min(m.received_at), i.opened_at), coalesce(max(m.received_at), i.opened_at),
-	coalesce(max(n.authentic = 'pass'), 0)
+	coalesce(max(n.trust != ''), 0)
 	FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id LEFT JOIN messages m ON m.id = n.message`
 
 func scanIncident(rows *sql.Rows) (Incident, error) {
@@ -248,7 +248,7 @@ func describe(n Notice) string {
 	if n.Case != "" {
 		parts = append(parts, "case "+n.Case)
 	}
-	if n.Authentic != "pass" {
+	if n.Trust == "" {
 		parts = append(parts, "(unverified)")
 	}
 	return strings.Join(parts, " ")
@@ -257,7 +257,7 @@ func describe(n Notice) string {
 func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.message, n.incident_id, m.received_at,
 		n.provider, n.kind, n.attack, n.ip, n.service, n.case_id, n.severity, n.deadline, n.reporter, n.rate,
-		n.events, n.authentic, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
+		n.events, n.authentic, n.trust, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
 		FROM notices n JOIN messages m ON m.id = n.message WHERE n.incident_id = ? ORDER BY m.received_at, n.id`, id)
 	if err != nil {
 		return nil, err
@@ -270,7 +270,7 @@ func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord,
 		var events sql.NullString
 		if err := rows.Scan(&r.ID, &r.MessageID, &r.IncidentID, &received,
 			&r.Provider, &r.Kind, &r.Attack, &r.IP, &r.Service, &r.Case, &r.Severity, &deadline, &r.Reporter, &r.Rate,
-			&events, &r.Authentic, &r.Notice.MessageID, &r.Subject, &date); err != nil {
+			&events, &r.Authentic, &r.Trust, &r.Notice.MessageID, &r.Subject, &date); err != nil {
 			return nil, err
 		}
 		r.ReceivedAt, r.Deadline, r.Date = fromMS(received), fromMS(deadline), fromMS(date)

@@ -34,14 +34,19 @@ type Notice struct {
 	Reporter, Rate                            string
 	Events                                    json.RawMessage // JSON array, stored as is
 	Authentic                                 string          // pass|fail|none
-	MessageID, Subject                        string
-	Date                                      time.Time
+	// Trust names who vouches for the notice so that it may trigger host
+	// actions (a DKIM pass of the provider's or a trusted reporter's
+	// domain), "" when nobody does.
+	Trust              string
+	MessageID, Subject string
+	Date               time.Time
 }
 
 // Parsed is what the parser made of one raw mail, in the store's terms.
 type Parsed struct {
-	Status                                string // ok|none|error
+	Status                                string // ok|none|error|oversize|unrecognised
 	Reason, Authentic, MessageID, Subject string
+	From                                  string // the From address
 	Date                                  time.Time
 	Notices                               []Notice
 }
@@ -67,6 +72,10 @@ type IncidentChange struct {
 	Opened, Reopened, Escalated bool
 	OldSeverity, NewSeverity    int
 	Notice                      Notice
+	// PriorTrust is the trust of a notice the incident had before this one,
+	// "" when none was trusted: the first trusted notice is the one that
+	// may trigger host actions, whatever came before it.
+	PriorTrust string
 }
 
 // NewTask is a task to enqueue. Key makes it idempotent.
@@ -134,10 +143,10 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 			return t.advanceCheckpoint(msg.Source)
 		}
 		id, err = t.insert(`INSERT INTO messages
-			(sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sum, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
-			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date))
+			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From)
 		if err != nil {
 			return fmt.Errorf("insert message: %w", err)
 		}
@@ -234,12 +243,12 @@ func (t *txn) timeline(incidentID int64, kind, text string) error {
 
 // noticeRow is a notice in its stored form, comparable for Reparse.
 type noticeRow struct {
-	provider, kind, attack, ip, service, caseID, reporter, rate, authentic string
-	severity                                                               int
-	deadline                                                               int64
-	events                                                                 sql.NullString
-	messageID, subject                                                     sql.NullString
-	date                                                                   sql.NullInt64
+	provider, kind, attack, ip, service, caseID, reporter, rate, authentic, trust string
+	severity                                                                      int
+	deadline                                                                      int64
+	events                                                                        sql.NullString
+	messageID, subject                                                            sql.NullString
+	date                                                                          sql.NullInt64
 }
 
 // rowOf converts n; message-level fields are left NULL when they equal the message's,
@@ -247,7 +256,7 @@ type noticeRow struct {
 func rowOf(n Notice, p Parsed) noticeRow {
 	r := noticeRow{
 		provider: n.Provider, kind: n.Kind, attack: n.Attack, ip: n.IP, service: n.Service, caseID: n.Case,
-		reporter: n.Reporter, rate: n.Rate, authentic: n.Authentic, severity: n.Severity, deadline: ms(n.Deadline),
+		reporter: n.Reporter, rate: n.Rate, authentic: n.Authentic, trust: n.Trust, severity: n.Severity, deadline: ms(n.Deadline),
 	}
 	if len(n.Events) > 0 {
 		r.events = sql.NullString{String: string(n.Events), Valid: true}
@@ -268,10 +277,10 @@ func (t *txn) insertNotice(msgID int64, seq int, incidentID int64, n Notice, p P
 	r := rowOf(n, p)
 	id, err := t.insert(`INSERT INTO notices
 		(message, seq, incident_id, provider, kind, attack, ip, service, case_id, severity, deadline,
-		 reporter, rate, events, authentic, message_id, subject, date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 reporter, rate, events, authentic, trust, message_id, subject, date)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		msgID, seq, incidentID, r.provider, r.kind, r.attack, r.ip, r.service, r.caseID, r.severity, r.deadline,
-		r.reporter, r.rate, r.events, r.authentic, r.messageID, r.subject, r.date)
+		r.reporter, r.rate, r.events, r.authentic, r.trust, r.messageID, r.subject, r.date)
 	if err != nil {
 		return 0, fmt.Errorf("insert notice: %w", err)
 	}

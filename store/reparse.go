@@ -166,11 +166,17 @@ func (t *txn) reparse(msgID int64, p Parsed, plan PlanFunc) (reparseOutcome, err
 			continue
 		}
 		out.changed = true
-		if ch, ok, err := t.applyStep(msgID, p, st, olds, newRows, touch, before); err != nil {
+		ch, ok, err := t.applyStep(msgID, p, st, olds, newRows, touch, before)
+		if err != nil {
 			return out, err
-		} else if ok {
-			changes = append(changes, ch)
 		}
+		if !ok {
+			continue
+		}
+		if ch.PriorTrust, err = t.priorTrust(ch.IncidentID, ch.NoticeID); err != nil {
+			return out, err
+		}
+		changes = append(changes, ch)
 	}
 	out.tasks, err = t.replan(before, changes, plan)
 	return out, err
@@ -178,10 +184,10 @@ func (t *txn) reparse(msgID int64, p Parsed, plan PlanFunc) (reparseOutcome, err
 
 // updateMessage records the message's new parse; changed is false when it is as stored.
 func (t *txn) updateMessage(msgID int64, p Parsed) (changed bool, err error) {
-	up, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ?, reason = ?, authentic = ?, message_id = ?, subject = ?, date = ?
-		WHERE id = ? AND NOT (status = ? AND reason = ? AND authentic = ? AND message_id = ? AND subject = ? AND date = ?)`,
-		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), msgID,
-		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date))
+	up, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ?, reason = ?, authentic = ?, message_id = ?, subject = ?, date = ?, from_addr = ?
+		WHERE id = ? AND NOT (status = ? AND reason = ? AND authentic = ? AND message_id = ? AND subject = ? AND date = ? AND from_addr = ?)`,
+		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), p.From, msgID,
+		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), p.From)
 	if err != nil {
 		return false, fmt.Errorf("update message: %w", err)
 	}
@@ -191,7 +197,7 @@ func (t *txn) updateMessage(msgID int64, p Parsed) (changed bool, err error) {
 
 func (t *txn) storedNotices(msgID int64) ([]storedNotice, error) {
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, incident_id, provider, kind, attack, ip, service, case_id,
-		reporter, rate, authentic, severity, deadline, events, message_id, subject, date
+		reporter, rate, authentic, trust, severity, deadline, events, message_id, subject, date
 		FROM notices WHERE message = ? ORDER BY seq`, msgID)
 	if err != nil {
 		return nil, fmt.Errorf("read notices: %w", err)
@@ -202,7 +208,7 @@ func (t *txn) storedNotices(msgID int64) ([]storedNotice, error) {
 		var o storedNotice
 		r := &o.row
 		if err := rows.Scan(&o.id, &o.incident, &r.provider, &r.kind, &r.attack, &r.ip, &r.service, &r.caseID,
-			&r.reporter, &r.rate, &r.authentic, &r.severity, &r.deadline, &r.events, &r.messageID, &r.subject, &r.date); err != nil {
+			&r.reporter, &r.rate, &r.authentic, &r.trust, &r.severity, &r.deadline, &r.events, &r.messageID, &r.subject, &r.date); err != nil {
 			return nil, fmt.Errorf("read notices: %w", err)
 		}
 		olds = append(olds, o)
@@ -352,9 +358,9 @@ func sameNotice(a, b noticeRow) bool {
 func (t *txn) updateNotice(id, incidentID int64, r noticeRow) error {
 	_, err := t.tx.ExecContext(t.ctx, `UPDATE notices SET incident_id = ?, provider = ?, kind = ?, attack = ?, ip = ?,
 		service = ?, case_id = ?, severity = ?, deadline = ?, reporter = ?, rate = ?, events = ?, authentic = ?,
-		message_id = ?, subject = ?, date = ? WHERE id = ?`,
+		trust = ?, message_id = ?, subject = ?, date = ? WHERE id = ?`,
 		incidentID, r.provider, r.kind, r.attack, r.ip, r.service, r.caseID, r.severity, r.deadline, r.reporter, r.rate,
-		r.events, r.authentic, r.messageID, r.subject, r.date, id)
+		r.events, r.authentic, r.trust, r.messageID, r.subject, r.date, id)
 	if err != nil {
 		return fmt.Errorf("update notice: %w", err)
 	}
