@@ -2,10 +2,15 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
@@ -126,17 +131,140 @@ func targetName(t triage.Target) string {
 }
 
 func statusCounts(results []triage.Result) string {
+	statuses := make([]string, len(results))
+	for i, r := range results {
+		statuses[i] = r.Status
+	}
+	return countStatuses(statuses)
+}
+
+// Summary says how many jobs of the run ended how: "3 job(s): 2 ok, 1 failed".
+func (v TriageRunView) Summary() string {
+	statuses := make([]string, len(v.Jobs))
+	for i, j := range v.Jobs {
+		statuses[i] = j.Status
+	}
+	return fmt.Sprintf("%d job(s): %s", len(v.Jobs), countStatuses(statuses))
+}
+
+// countStatuses counts statuses in the order they first appear: "2 ok, 1 failed".
+func countStatuses(statuses []string) string {
 	counts := map[string]int{}
 	var order []string
-	for _, r := range results {
-		if counts[r.Status] == 0 {
-			order = append(order, r.Status)
+	for _, s := range statuses {
+		if counts[s] == 0 {
+			order = append(order, s)
 		}
-		counts[r.Status]++
+		counts[s]++
 	}
 	parts := make([]string, 0, len(order))
 	for _, s := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// TriageJobView is one job of a run as `triage show` presents it.
+type TriageJobView struct {
+	Job, Host, Where, Status string
+	ExitCode                 int
+	SHA256                   string // of the output as kept
+	Findings                 []string
+	Output                   []byte
+	Dropped                  int64
+	Error                    string
+}
+
+// TriageRunView is one triage run of an incident: why it ran, each job's
+// outcome, and what its checks implicate (best first).
+type TriageRunView struct {
+	Run       string
+	StartedAt time.Time
+	Trigger   string
+	Jobs      []TriageJobView
+	Suspects  []store.Suspect
+}
+
+// TriageRuns lists an incident's triage runs, oldest first.
+func (p *Pipeline) TriageRuns(ctx context.Context, incidentID int64) ([]TriageRunView, error) {
+	d, err := p.store.Incident(ctx, incidentID)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: triage runs: %w", err)
+	}
+	return TriageViews(d), nil
+}
+
+// TriageViews groups an incident's evidence by run. Evidence recorded
+// before runs were (no run row) forms runs of its own, by its run key.
+func TriageViews(d *store.IncidentDetail) []TriageRunView {
+	var views []TriageRunView
+	index := map[string]int{}
+	for _, r := range d.Runs {
+		index[r.Run] = len(views)
+		views = append(views, TriageRunView{Run: r.Run, StartedAt: r.StartedAt, Trigger: r.Trigger, Suspects: r.Suspects})
+	}
+	for _, e := range d.Evidence {
+		i, ok := index[e.Run]
+		if !ok {
+			i = len(views)
+			index[e.Run] = i
+			views = append(views, TriageRunView{Run: e.Run, StartedAt: e.StartedAt})
+		}
+		sum := sha256.Sum256(e.Output)
+		views[i].Jobs = append(views[i].Jobs, TriageJobView{
+			Job: e.Job, Host: e.Host, Where: e.Where, Status: e.Status, ExitCode: e.ExitCode,
+			SHA256: hex.EncodeToString(sum[:]), Findings: e.Findings, Output: e.Output, Dropped: e.Dropped, Error: e.Error,
+		})
+	}
+	return views
+}
+
+// safeName keeps a user name fit for the record and for chat: letters,
+// digits and ._-@ only, at most 64 of them.
+func safeName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-@", r) {
+			return r
+		}
+		return -1
+	}, name)
+	if r := []rune(name); len(r) > 64 {
+		name = string(r[:64])
+	}
+	if name == "" {
+		return "unknown"
+	}
+	return name
+}
+
+// ErrNoTriageJob means no configured job applies to the incident's target.
+var ErrNoTriageJob = errors.New("no triage job applies")
+
+// RunTriageNow runs the triage jobs of an incident at once, as the named
+// operator asked (all that apply, or only those named), and records the run
+// as the operator's. Only the address check stands between an operator and
+// the run: the operator is the trust.
+func (p *Pipeline) RunTriageNow(ctx context.Context, incidentID int64, jobs []string, operator string) (TriageRunView, error) {
+	if p.triage == nil {
+		return TriageRunView{}, fmt.Errorf("pipeline: triage run: no triage jobs are configured (triage.jobs or triage.kit)")
+	}
+	d, err := p.store.Incident(ctx, incidentID)
+	if err != nil {
+		return TriageRunView{}, fmt.Errorf("pipeline: triage run: %w", err)
+	}
+	run := fmt.Sprintf("triage:%d:operator:%d", incidentID, p.now().UnixMilli())
+	pl := triagePayload{Trigger: "operator " + safeName(operator) + " (abusewatch triage run)", Jobs: jobs}
+	if err := p.runTriage(ctx, d, run, pl); err != nil {
+		return TriageRunView{}, fmt.Errorf("pipeline: triage run: %w", err)
+	}
+	views, err := p.TriageRuns(ctx, incidentID)
+	if err != nil {
+		return TriageRunView{}, err
+	}
+	for _, v := range views {
+		if v.Run == run {
+			return v, nil
+		}
+	}
+	return TriageRunView{}, fmt.Errorf("pipeline: triage run of incident %d: %w to %s (is it in the inventory? jobs %v)", incidentID, ErrNoTriageJob, d.IP, jobs)
 }

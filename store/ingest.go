@@ -94,6 +94,7 @@ type IngestResult struct {
 	MessageID int64 // the stored message; for a duplicate, the one it duplicates
 	Duplicate bool
 	Status    string
+	Reason    string // why the mail is not a notice, was not parsed or not kept
 	Notices   int
 	Opened    []int64 // incidents opened by this message
 	Updated   []int64 // existing incidents this message added to (reopened included)
@@ -155,7 +156,7 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 				return fmt.Errorf("insert raw message: %w", err)
 			}
 		}
-		res = IngestResult{MessageID: id, Status: p.Status, Notices: len(p.Notices)}
+		res = IngestResult{MessageID: id, Status: p.Status, Reason: p.Reason, Notices: len(p.Notices)}
 		opened := map[int64]bool{}
 		updated := map[int64]bool{}
 		for i, n := range p.Notices {
@@ -188,11 +189,10 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 }
 
 func checkStatus(s string) error {
-	switch s {
-	case "ok", "none", "error":
-		return nil
+	if !validStatus(s) {
+		return fmt.Errorf("parse status %q is not one of %v", s, MessageStatuses)
 	}
-	return fmt.Errorf("parse status %q is not ok, none or error", s)
+	return nil
 }
 
 // txn bundles what the write helpers below share within one transaction.

@@ -44,6 +44,8 @@ type Store struct {
 	r *sql.DB
 	// now is the clock of every time the store records itself.
 	now func() time.Time
+	// dir is the database's directory, where large raw mail is kept.
+	dir string
 }
 
 // OpenOption adjusts a Store when it is opened.
@@ -97,7 +99,7 @@ func Open(ctx context.Context, path string, opts ...OpenOption) (*Store, error) 
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, now: time.Now}
+	s := &Store{w: w, r: r, now: time.Now, dir: filepath.Dir(path)}
 	for _, o := range opts {
 		o(s)
 	}
