@@ -37,55 +37,104 @@ func (t *txn) latestForIP(provider, ip string) (incidentRow, bool, error) {
 		WHERE provider = ? AND ip = ? ORDER BY status = 'open' DESC, id DESC LIMIT 1`, provider, ip))
 }
 
-// findIncident applies the correlation rules; found=false means n opens a new incident.
-func (t *txn) findIncident(n Notice, msgID int64) (incidentRow, bool, error) {
-	switch {
-	case n.IP != "":
-		inc, ok, err := t.latestForIP(n.Provider, n.IP)
-		if ok || err != nil || n.Case == "" {
+// findIncident applies the correlation rules; found=false means n opens a new
+// incident. In order: the IP (an IP-less incident of the same case or
+// service learns it), the case, the service, and two copies of one mail
+// (same Message-ID, distinct bytes: another relay's Received lines).
+func (t *txn) findIncident(n Notice, msgID int64, seq int) (incidentRow, bool, error) {
+	if n.IP != "" {
+		return t.forIP(n)
+	}
+	if n.Case != "" {
+		if inc, ok, err := t.forCase(n); ok || err != nil {
 			return inc, ok, err
 		}
-		// An incident opened by an IP-less follow-up of this case learns its IP now.
+	}
+	if n.Service != "" {
+		if inc, ok, err := t.openIPless(`i.service = ?`, n.Provider, n.Service); ok || err != nil {
+			return inc, ok, err
+		}
+	}
+	if n.MessageID != "" {
+		inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+			WHERE id = (SELECT n.incident_id FROM notices n JOIN messages m ON m.id = n.message
+				WHERE m.message_id = ? AND n.provider = ? AND n.seq = ? AND m.id != ? ORDER BY n.id LIMIT 1)`,
+			n.MessageID, n.Provider, seq, msgID))
+		if ok || err != nil {
+			return inc, ok, err
+		}
+	}
+	// The notices of one message share one incident.
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
+			WHERE n.message = ? AND i.provider = ? AND i.ip = '' AND i.case_id = '' LIMIT 1)`, msgID, n.Provider))
+}
+
+// forIP finds the incident of n's IP; without one, an open IP-less incident
+// of n's case or service learns the IP and is n's.
+func (t *txn) forIP(n Notice) (incidentRow, bool, error) {
+	inc, ok, err := t.latestForIP(n.Provider, n.IP)
+	if ok || err != nil {
+		return inc, ok, err
+	}
+	if n.Case != "" {
 		inc, ok, err = scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
 			WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
 				WHERE n.provider = ? AND n.case_id = ? AND n.case_id != '' AND i.ip = '' ORDER BY n.id DESC LIMIT 1)`, n.Provider, n.Case))
-		if !ok || err != nil {
-			return inc, ok, err
-		}
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET ip = ? WHERE id = ?`, n.IP, inc.id); err != nil {
-			return inc, false, fmt.Errorf("set incident ip: %w", err)
-		}
-		inc.ip = n.IP
-		return inc, true, nil
-	case n.Case != "":
-		inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
-			WHERE id = (SELECT incident_id FROM notices WHERE provider = ? AND case_id = ? AND case_id != '' ORDER BY id DESC LIMIT 1)`,
-			n.Provider, n.Case))
-		if !ok || err != nil || inc.status == "open" || inc.ip == "" {
-			return inc, ok, err
-		}
-		// The case's incident was resolved; if its IP has a newer open incident, join that
-		// one rather than reopen a second incident for the same IP.
-		open, found, err := t.latestForIP(inc.provider, inc.ip)
 		if err != nil {
 			return inc, false, err
 		}
-		if found && open.status == "open" {
-			return open, true, nil
-		}
-		return inc, true, nil
-	default:
-		// Neither IP nor case: the notices of one message share one incident.
-		return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
-			WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
-				WHERE n.message = ? AND i.provider = ? AND i.ip = '' AND i.case_id = '' LIMIT 1)`, msgID, n.Provider))
 	}
+	if !ok && n.Service != "" {
+		if inc, ok, err = t.openIPless(`i.service = ?`, n.Provider, n.Service); err != nil {
+			return inc, false, err
+		}
+	}
+	if !ok {
+		return inc, false, nil
+	}
+	return inc, true, t.learnIP(&inc, n.IP)
+}
+
+// learnIP gives an IP-less incident the IP a notice or the provider named.
+func (t *txn) learnIP(inc *incidentRow, ip string) error {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET ip = ? WHERE id = ?`, ip, inc.id); err != nil {
+		return fmt.Errorf("set incident ip: %w", err)
+	}
+	inc.ip = ip
+	return t.timeline(inc.id, "correlated", "the incident's IP is "+ip)
+}
+
+// openIPless returns the newest open incident of provider without an IP
+// that matches cond (one placeholder, bound to arg).
+func (t *txn) openIPless(cond, provider, arg string) (incidentRow, bool, error) {
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+		WHERE i.provider = ? AND i.status = 'open' AND i.ip = '' AND `+cond+` ORDER BY i.id DESC LIMIT 1`, provider, arg))
+}
+
+// forCase finds the incident of n's case; a resolved one gives way to a
+// newer open incident of its IP rather than reopen a second one for it.
+func (t *txn) forCase(n Notice) (incidentRow, bool, error) {
+	inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE id = (SELECT incident_id FROM notices WHERE provider = ? AND case_id = ? AND case_id != '' ORDER BY id DESC LIMIT 1)`,
+		n.Provider, n.Case))
+	if !ok || err != nil || inc.status == "open" || inc.ip == "" {
+		return inc, ok, err
+	}
+	open, found, err := t.latestForIP(inc.provider, inc.ip)
+	if err != nil {
+		return inc, false, err
+	}
+	if found && open.status == "open" {
+		return open, true, nil
+	}
+	return inc, true, nil
 }
 
 // attach finds, opens or reopens the incident for n and folds n into it.
-func (t *txn) attach(n Notice, msgID int64) (IncidentChange, error) {
+func (t *txn) attach(n Notice, msgID int64, seq int) (IncidentChange, error) {
 	ch := IncidentChange{Provider: n.Provider, Notice: n, NewSeverity: n.Severity}
-	inc, found, err := t.findIncident(n, msgID)
+	inc, found, err := t.findIncident(n, msgID, seq)
 	if err != nil {
 		return ch, err
 	}

@@ -160,7 +160,7 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 		opened := map[int64]bool{}
 		updated := map[int64]bool{}
 		for i, n := range p.Notices {
-			ch, err := t.attach(n, id)
+			ch, err := t.attach(n, id, i)
 			if err != nil {
 				return err
 			}

@@ -244,7 +244,7 @@ func (t *txn) applyStep(msgID int64, p Parsed, st noticeStep, olds []storedNotic
 			}
 		}
 		n := p.Notices[st.new]
-		if ch, err = t.attach(n, msgID); err != nil {
+		if ch, err = t.attach(n, msgID, st.new); err != nil {
 			return ch, false, err
 		}
 		if _, seen := before[ch.IncidentID]; !seen {

@@ -5,3 +5,8 @@
 ALTER TABLE notices ADD COLUMN trust TEXT NOT NULL DEFAULT '';
 UPDATE notices SET trust = 'dkim:' || provider WHERE authentic = 'pass' AND provider IN ('ovh', 'hetzner');
 CREATE INDEX notices_trusted ON notices (incident_id) WHERE trust != '';
+
+-- Two copies of one mail (another relay, other Received lines) are found by
+-- their Message-ID; IP-less incidents are found by their service.
+CREATE INDEX messages_message_id ON messages (message_id) WHERE message_id != '';
+CREATE INDEX incidents_service ON incidents (provider, service) WHERE ip = '' AND status = 'open';
