@@ -83,6 +83,8 @@ func headline(ev Event) string {
 		return "⌛ WHITELIST EXPIRED"
 	case MailboxFailing:
 		return "⚠️ MAILBOX FAILING"
+	case MailNotKept:
+		return "📦 MAIL TOO LARGE TO KEEP"
 	}
 	return "ℹ️ " + strings.ToUpper(strings.ReplaceAll(string(ev.Kind), "_", " "))
 }

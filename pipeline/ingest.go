@@ -31,6 +31,12 @@ func Parse(opts parser.Options, reporters []string) func(raw []byte) store.Parse
 			From:      res.From,
 		}
 		switch {
+		case errors.Is(err, parser.ErrTooLarge):
+			limit := int64(opts.MaxBytes)
+			if limit <= 0 {
+				limit = parser.DefaultMaxBytes
+			}
+			parsed.Status, parsed.Reason = "oversize", oversizeReason(int64(len(raw)), limit)
 		case err != nil:
 			parsed.Status, parsed.Reason = "error", err.Error()
 		case len(res.Notices) == 0:
@@ -100,14 +106,7 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 // published when the mail came, which the sender may since have rotated away.
 // A mail that had none (unsigned, or DNS failing then) is verified again.
 func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
-	res, err := p.store.Reparse(ctx, func(raw []byte, authentic string) store.Parsed {
-		parsed := p.parse(raw)
-		if authentic == string(parser.AuthPass) || authentic == string(parser.AuthFail) {
-			parsed.SetAuthentic(authentic)
-			setTrust(&parsed, p.reporters)
-		}
-		return parsed
-	}, p.planner.plan)
+	res, err := p.store.Reparse(ctx, p.reparse, p.planner.plan)
 	if err != nil {
 		return res, fmt.Errorf("pipeline: reparse: %w", err)
 	}

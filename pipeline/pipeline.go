@@ -19,6 +19,9 @@ type Options struct {
 	// TrustedReporters are the domains whose DKIM-signed ARF / X-ARF
 	// reports may trigger host actions.
 	TrustedReporters []string
+	// KeepMessageBytes is the keep limit: larger mail is recorded, not kept
+	// (default and floor: the parse limit, Parser.MaxBytes).
+	KeepMessageBytes int64
 	Logger           *slog.Logger
 	Notifier         Notifier
 	Providers        StateReader
@@ -43,13 +46,15 @@ type Pipeline struct {
 	parse func(raw []byte) store.Parsed
 	// reporters are Options.TrustedReporters.
 	reporters []string
-	planner   planner
-	log       *slog.Logger
-	now       func() time.Time
-	lease     time.Duration
-	attempts  int
-	handlers  map[string]func(context.Context, *store.Task) error
-	wakeCh    chan struct{}
+	// maxBytes and keepBytes are the parse and keep limits (large.go).
+	maxBytes, keepBytes int64
+	planner             planner
+	log                 *slog.Logger
+	now                 func() time.Time
+	lease               time.Duration
+	attempts            int
+	handlers            map[string]func(context.Context, *store.Task) error
+	wakeCh              chan struct{}
 
 	// notifier is replaced when the configuration is reloaded; read it
 	// once per use with chat().
@@ -83,6 +88,8 @@ func New(opts Options) *Pipeline {
 		store:     opts.Store,
 		parse:     Parse(opts.Parser, opts.TrustedReporters),
 		reporters: opts.TrustedReporters,
+		maxBytes:  int64(opts.Parser.MaxBytes),
+		keepBytes: opts.KeepMessageBytes,
 		log:       opts.Logger,
 		now:       opts.Now,
 		lease:     opts.Lease,

@@ -56,6 +56,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 			LookupTXT:       so.lookupTXT,
 		},
 		TrustedReporters: cfg.Parser.TrustedReporters,
+		KeepMessageBytes: cfg.Parser.KeepMessageBytes,
 		Lease:            cfg.Workers.Lease,
 	}
 	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {

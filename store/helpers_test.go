@@ -61,7 +61,7 @@ func mail(id string, notices ...string) []byte {
 // fakeReparse is fakeParse for Reparse, which ignores the verdict on record.
 func fakeReparse(version int) ReparseFunc {
 	parse := fakeParse(version)
-	return func(raw []byte, _ string) Parsed { return parse(raw) }
+	return func(m StoredMail) Parsed { return parse(m.Raw) }
 }
 
 // fakeParse is a pure parse function over mail's format. Version 2 also understands

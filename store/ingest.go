@@ -19,8 +19,14 @@ type Source struct {
 
 // Message is a raw mail as handed over by a watcher or the ingest command.
 type Message struct {
-	Source     Source
-	Raw        []byte // nil when the mail was not fetched (too large): Reason says why, Size is set
+	Source Source
+	// Raw is the mail; nil when it is in RawPath or was not kept (Reason
+	// says why, Size is set).
+	Raw []byte
+	// RawPath names a committed RawFile holding the mail (too large to
+	// parse), SHA256 its sum.
+	RawPath    string
+	SHA256     []byte
 	Size       int64
 	ReceivedAt time.Time
 	Reason     string
@@ -60,9 +66,8 @@ func (p *Parsed) SetAuthentic(verdict string) {
 	}
 }
 
-// ReparseFunc parses a stored mail again; authentic is the verdict recorded
-// when it was last parsed.
-type ReparseFunc func(raw []byte, authentic string) Parsed
+// ReparseFunc parses a stored mail again.
+type ReparseFunc func(m StoredMail) Parsed
 
 // IncidentChange tells a PlanFunc what one notice did to its incident.
 type IncidentChange struct {
@@ -112,7 +117,7 @@ type IngestResult struct {
 // p has none, with msg.Reason. plan runs inside the transaction and may not call the
 // Store, whose single writer connection the transaction holds.
 func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc) (IngestResult, error) {
-	var sum []byte
+	sum := msg.SHA256
 	size := msg.Size
 	if msg.Raw != nil {
 		h := sha256.Sum256(msg.Raw)
@@ -144,10 +149,10 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 			return t.advanceCheckpoint(msg.Source)
 		}
 		id, err = t.insert(`INSERT INTO messages
-			(sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr, raw_path)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sum, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
-			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From)
+			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From, msg.RawPath)
 		if err != nil {
 			return fmt.Errorf("insert message: %w", err)
 		}
@@ -182,6 +187,9 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 		}
 		return t.advanceCheckpoint(msg.Source)
 	})
+	if err != nil || res.Duplicate {
+		s.dropUnusedRawFile(ctx, msg.RawPath)
+	}
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("store: ingest: %w", err)
 	}

@@ -6,8 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 )
+
+// StoredMail is a stored raw mail as Reparse hands it to its parse function.
+type StoredMail struct {
+	ID        int64
+	Raw       []byte // nil when the mail is kept in RawPath
+	RawPath   string
+	Size      int64
+	Authentic string // the verdict recorded when it was last parsed
+	s         *Store
+}
+
+// Bytes returns the mail, reading it from its file when it is kept in one
+// (only a parse function whose limit allows the size should).
+func (m StoredMail) Bytes() ([]byte, error) {
+	if m.RawPath == "" {
+		return m.Raw, nil
+	}
+	raw, err := os.ReadFile(m.s.rawFile(m.RawPath))
+	if err != nil {
+		return nil, fmt.Errorf("store: message %d: %w", m.ID, err)
+	}
+	return raw, nil
+}
 
 // ReparseResult counts what Reparse did.
 type ReparseResult struct {
@@ -25,20 +49,16 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 	var res ReparseResult
 	var after int64
 	for {
-		type stored struct {
-			id        int64
-			raw       []byte
-			authentic string
-		}
-		var batch []stored
-		rows, err := s.r.QueryContext(ctx, `SELECT r.message, r.body, m.authentic FROM raw r JOIN messages m ON m.id = r.message
-			WHERE r.message > ? ORDER BY r.message LIMIT 100`, after)
+		var batch []StoredMail
+		rows, err := s.r.QueryContext(ctx, `SELECT m.id, r.body, m.raw_path, m.size, m.authentic
+			FROM messages m LEFT JOIN raw r ON r.message = m.id
+			WHERE m.id > ? AND (r.message IS NOT NULL OR m.raw_path != '') ORDER BY m.id LIMIT 100`, after)
 		if err != nil {
 			return res, fmt.Errorf("store: reparse: %w", err)
 		}
 		for rows.Next() {
-			var m stored
-			if err := rows.Scan(&m.id, &m.raw, &m.authentic); err != nil {
+			m := StoredMail{s: s}
+			if err := rows.Scan(&m.ID, &m.Raw, &m.RawPath, &m.Size, &m.Authentic); err != nil {
 				rows.Close()
 				return res, fmt.Errorf("store: reparse: %w", err)
 			}
@@ -51,19 +71,19 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 			return res, nil
 		}
 		for _, m := range batch {
-			p := parse(m.raw, m.authentic)
+			p := parse(m)
 			if err := checkStatus(p.Status); err != nil {
-				return res, fmt.Errorf("store: reparse message %d: %w", m.id, err)
+				return res, fmt.Errorf("store: reparse message %d: %w", m.ID, err)
 			}
 			var out reparseOutcome
 			err := s.write(ctx, func(tx *sql.Tx) error {
 				t := s.txn(ctx, tx)
 				var err error
-				out, err = t.reparse(m.id, p, plan)
+				out, err = t.reparse(m.ID, p, plan)
 				return err
 			})
 			if err != nil {
-				return res, fmt.Errorf("store: reparse message %d: %w", m.id, err)
+				return res, fmt.Errorf("store: reparse message %d: %w", m.ID, err)
 			}
 			res.Messages++
 			res.Notices += out.notices
@@ -71,7 +91,7 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 			if out.changed {
 				res.Changed++
 			}
-			after = m.id
+			after = m.ID
 		}
 	}
 }

@@ -52,9 +52,7 @@ func newIngestCmd(a *app) *cobra.Command {
 				for i, path := range files {
 					err := pipeline.ReadMail(path, cmd.InOrStdin(), env.cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
 						sum.Read++
-						res, err := env.pipeline.Ingest(ctx, store.Message{
-							Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw)), ReceivedAt: time.Now(),
-						})
+						res, err := env.pipeline.IngestFile(ctx, f)
 						if err != nil {
 							return err
 						}
