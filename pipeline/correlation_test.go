@@ -2,7 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
 	"testing"
+
+	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/providers/ovh/ovhtest"
+	"github.com/abusewatch/abusewatch/providers/setup"
 )
 
 // TestCorrelationWithoutIP: notices that name no IP join the open incident
@@ -31,6 +36,37 @@ func TestCorrelationWithoutIP(t *testing.T) {
 		}
 		if d := e.incident(first.Opened[0]); d.IP != "192.0.2.70" || d.Notices != 3 {
 			t.Errorf("incident ip %q, %d notices; want it to learn 192.0.2.70 and hold 3", d.IP, d.Notices)
+		}
+	})
+	t.Run("service resolved through the provider's API", func(t *testing.T) {
+		const service = "ns3012345.ip-192-0-2.eu"
+		emu := ovhtest.New(t)
+		emu.AddIPBlock(ovhtest.IPBlock{Block: "192.0.2.70/32", Type: "dedicated", RoutedTo: service})
+		emu.AddIPBlock(ovhtest.IPBlock{Block: "192.0.2.99/32", Type: "dedicated", RoutedTo: "ns1.ip-192-0-2.eu"})
+		emu.AddDedicated(ovhtest.Dedicated{Name: service, State: "ok", BootType: "rescue", PowerState: "poweron"})
+		cfg := config.Default()
+		cfg.Providers.OVH = &config.OVH{Endpoint: emu.URL(), ApplicationKey: ovhtest.AppKey, ApplicationSecret: ovhtest.AppSecret, ConsumerKey: ovhtest.ConsumerKey}
+		reg, err := setup.FromConfig(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newTrustEnv(t, Options{Providers: reg})
+		first := e.ingest(credentials)
+		e.drain()
+		d := e.incident(first.Opened[0])
+		if d.IP != "192.0.2.70" {
+			t.Fatalf("incident IP %q after the state task, want 192.0.2.70 from the OVH API", d.IP)
+		}
+		learnt := false
+		for _, entry := range d.Timeline {
+			learnt = learnt || entry.Text == "the ovh API routes 192.0.2.70 to "+service
+		}
+		if !learnt || d.State == nil || !d.State.Rescue {
+			t.Errorf("timeline %+v, state %+v: want the learnt IP and the server's rescue state", d.Timeline, d.State)
+		}
+		later := e.ingest(rescue)
+		if len(later.Updated) != 1 || later.Updated[0] != first.Opened[0] {
+			t.Errorf("a notice naming the learnt IP went to %v/%v, want incident %d", later.Opened, later.Updated, first.Opened[0])
 		}
 	})
 	t.Run("by case", func(t *testing.T) {

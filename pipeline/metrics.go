@@ -262,3 +262,13 @@ func (c countingProviders) State(ctx context.Context, ip netip.Addr) (*providers
 	}
 	return st, err
 }
+
+// ServiceIPs counts the call like State does.
+func (c countingProviders) ServiceIPs(ctx context.Context, provider, service string) ([]netip.Addr, error) {
+	c.m.providerCalls.WithLabelValues(provider).Inc()
+	ips, err := c.reg.ServiceIPs(ctx, provider, service)
+	if err != nil && !errors.Is(err, providers.ErrNotOurs) {
+		c.m.providerErrors.WithLabelValues(provider).Inc()
+	}
+	return ips, err
+}

@@ -55,7 +55,8 @@ type planner struct {
 func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
 	var tasks []store.NewTask
 	n := ch.Notice
-	if n.IP != "" {
+	// A service without an IP is resolved to one by the state task.
+	if n.IP != "" || n.Service != "" {
 		tasks = append(tasks, store.NewTask{
 			Kind: taskState, Key: fmt.Sprintf("state:%d:%d", ch.IncidentID, ch.NoticeID),
 			IncidentID: ch.IncidentID,

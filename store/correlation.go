@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -103,6 +104,29 @@ func (t *txn) learnIP(inc *incidentRow, ip string) error {
 	}
 	inc.ip = ip
 	return t.timeline(inc.id, "correlated", "the incident's IP is "+ip)
+}
+
+// LearnIncidentIP gives an incident without an IP the one the provider
+// named for its service; an incident that has one keeps it.
+func (s *Store) LearnIncidentIP(ctx context.Context, incidentID int64, ip, why string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		t := s.txn(ctx, tx)
+		inc, ok, err := t.incidentByID(incidentID)
+		if err != nil || !ok || inc.ip != "" {
+			if !ok && err == nil {
+				err = ErrNotFound
+			}
+			return err
+		}
+		if err := t.learnIP(&inc, ip); err != nil {
+			return err
+		}
+		return t.timeline(incidentID, "correlated", why)
+	})
+	if err != nil {
+		return fmt.Errorf("store: learn IP of incident %d: %w", incidentID, err)
+	}
+	return nil
 }
 
 // openIPless returns the newest open incident of provider without an IP
