@@ -68,14 +68,7 @@ func newMessagesListCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					out := make([]messageJSON, 0, len(msgs))
-					for _, m := range msgs {
-						out = append(out, toMessageJSON(m))
-					}
-					return writeJSON(a.stdout, out)
-				}
-				return printMessages(a.stdout, msgs)
+				return writeList(a.stdout, asJSON, msgs, toMessageJSON, printMessages)
 			})
 		},
 	}
