@@ -113,7 +113,10 @@ func trustedNotice(notices []store.NoticeRecord) *store.NoticeRecord {
 // provider account, or an untrusted notice whose block, lock or rescue the
 // provider's API confirms. The timeline says which trust it was.
 func (p *Pipeline) triageFromState(ctx context.Context, inc *store.IncidentDetail, st *providers.State, severity int) error {
-	if p.triage == nil {
+	// Once triage ran (by any trust, or an operator), the state task plans
+	// no more: a re-check after the findings raised the severity must not
+	// run the jobs again.
+	if p.triage == nil || len(inc.Runs) > 0 {
 		return nil
 	}
 	ip, err := globalTarget(inc.IP)
