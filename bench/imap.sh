@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # IMAP benchmarks against a real Dovecot (installed by scripts/test-deps.sh):
-#   backlog  10,000 mails (+ one of 30 MiB) by `abusewatch watch --once`,
+#   backlog  10,000 mails (+ one of 90 MiB, kept beside the store) by `abusewatch watch --once`,
 #            beside mbsync downloading the same folder; ratio and peak RSS
 #   latency  APPEND -> message committed with IDLE, p50/p99 over 200 mails,
 #            beside Dovecot's own APPEND -> EXISTS delay on a second connection

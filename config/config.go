@@ -45,10 +45,25 @@ type HTTP struct {
 	Listen string `yaml:"listen"`
 }
 
+// Defaults of the two size limits of a mail.
+const (
+	// DefaultMaxMessageBytes is the parse limit: a larger mail is kept whole,
+	// in a file beside the database, but not parsed (status oversize).
+	DefaultMaxMessageBytes = 25 << 20
+	// DefaultKeepMessageBytes is the keep limit: a larger mail is recorded
+	// (UID, size, reason) but not kept, left unflagged, and chat is told.
+	DefaultKeepMessageBytes = 100 << 20
+)
+
 // Parser tunes how mail is read and trusted.
 type Parser struct {
-	// MaxMessageBytes rejects larger mail (it is still stored raw, marked).
+	// MaxMessageBytes is the parse limit: larger mail is kept whole but not parsed.
 	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	// KeepMessageBytes is the keep limit: larger mail is recorded, not kept.
+	KeepMessageBytes int64 `yaml:"keep_message_bytes"`
+	// TrustedReporters are the domains whose DKIM-signed ARF / X-ARF reports
+	// may trigger host actions (subdomains count too).
+	TrustedReporters []string `yaml:"trusted_reporters"`
 	// TrustAuthservID names the Authentication-Results authserv-id of our own
 	// MTA whose DKIM verdicts are trusted in place of verifying ourselves.
 	TrustAuthservID string `yaml:"trust_authserv_id"`
@@ -156,7 +171,10 @@ func (c *Config) applyDefaults() {
 		c.HTTP.Listen = "127.0.0.1:9464"
 	}
 	if c.Parser.MaxMessageBytes == 0 {
-		c.Parser.MaxMessageBytes = 25 << 20
+		c.Parser.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Parser.KeepMessageBytes == 0 {
+		c.Parser.KeepMessageBytes = max(DefaultKeepMessageBytes, c.Parser.MaxMessageBytes)
 	}
 	if c.Workers.Count == 0 {
 		c.Workers.Count = 4
@@ -207,6 +225,9 @@ func (c *Config) Validate() error {
 		if err := m.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("mailboxes[%d] (%s): %w", i, m.Name, err))
 		}
+	}
+	if c.Parser.KeepMessageBytes < c.Parser.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("parser: keep_message_bytes (%d) is below max_message_bytes (%d)", c.Parser.KeepMessageBytes, c.Parser.MaxMessageBytes))
 	}
 	channelIDs := map[string]int{}
 	for i, ch := range c.Notify {

@@ -53,6 +53,7 @@ func TestParseErrors(t *testing.T) {
 		{"channel without url", "notify:\n  - min_severity: block\n", "url: required"},
 		{"two unnamed channels with one url", "notify:\n  - url: generic://h/x\n  - url: generic://h/x\n    min_severity: block\n", "notify[1]: same name or url as notify[0]"},
 		{"two channels with one name", "notify:\n  - name: ops\n    url: generic://h/x\n  - name: ops\n    url: generic://h/y\n", "notify[1]: same name or url as notify[0]"},
+		{"keep limit below the parse limit", "parser:\n  max_message_bytes: 2000000\n  keep_message_bytes: 1000000\n", "keep_message_bytes (1000000) is below max_message_bytes (2000000)"},
 		{"channel name with a colon", "notify:\n  - name: 'ops:team'\n    url: generic://h/x\n", `name "ops:team": use at most 64 letters`},
 	}
 	for _, tt := range tests {

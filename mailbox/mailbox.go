@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -36,6 +37,18 @@ type Sink interface {
 	Deliver(ctx context.Context, d Delivery) error
 }
 
+// LargeSink is a Sink that keeps mail above MaxMessageBytes without holding
+// it in memory: the session streams the message's literal to it.
+type LargeSink interface {
+	Sink
+	// DeliverLarge commits one message read from body (d.Raw is nil, d.Size
+	// the size the server announced), advancing the checkpoint, after the
+	// bytes are durable. kept is false when the message was recorded without
+	// its bytes (over the sink's keep limit): the server is then not told,
+	// so that the mail stays unflagged for a person to read.
+	DeliverLarge(ctx context.Context, d Delivery, body io.Reader) (kept bool, err error)
+}
+
 // Delivery is one message of a mailbox.
 type Delivery struct {
 	Mailbox     string
@@ -50,8 +63,8 @@ type Delivery struct {
 
 // Options tune a Watcher. The zero value of each field picks its default.
 type Options struct {
-	// MaxMessageBytes: a larger message is delivered with Raw nil and a
-	// Reason instead of being downloaded. Default 25 MiB.
+	// MaxMessageBytes: a larger message is streamed to a LargeSink, or
+	// delivered with Raw nil and a Reason to another Sink. Default 25 MiB.
 	MaxMessageBytes int64
 	// Logger is the mailbox's logger; nothing is logged when nil.
 	Logger *slog.Logger

@@ -289,15 +289,25 @@ func (s *session) fetchSizes(uids []imap.UID) ([]sized, error) {
 
 // groupBySize splits a chunk into FETCHes of at most BatchBytes of bodies,
 // so memory stays bounded whatever the batch size. A message over
-// MaxMessageBytes is not downloaded and weighs nothing; one over BatchBytes
-// alone gets a FETCH of its own.
+// MaxMessageBytes gets a group of its own when the sink streams it, and is
+// not downloaded (weighing nothing) otherwise; one over BatchBytes alone
+// gets a FETCH of its own.
 func (s *session) groupBySize(msgs []sized) [][]sized {
+	_, streams := s.w.sink.(LargeSink)
 	var groups [][]sized
 	var cur []sized
 	var bytes int64
 	for _, m := range msgs {
 		weight := m.size
 		if weight > s.w.opts.MaxMessageBytes {
+			if streams {
+				if len(cur) > 0 {
+					groups = append(groups, cur)
+				}
+				groups = append(groups, []sized{m})
+				cur, bytes = nil, 0
+				continue
+			}
 			weight = 0
 		}
 		if len(cur) > 0 && bytes+weight > s.w.opts.BatchBytes {
@@ -318,20 +328,15 @@ func (s *session) groupBySize(msgs []sized) [][]sized {
 // they are committed and must not stay unmarked until the next success.
 func (s *session) ingest(ctx context.Context, group []sized) (int, error) {
 	w := s.w
+	dctx, stop := s.deliveryContext(ctx)
+	defer stop()
+	if large, ok := w.sink.(LargeSink); ok && len(group) == 1 && group[0].size > w.opts.MaxMessageBytes {
+		return s.ingestLarge(ctx, dctx, large, group[0])
+	}
 	ds, err := s.fetchBodies(group)
 	if err != nil {
 		return 0, fmt.Errorf("mailbox %s: fetch %s: %w", w.cfg.Name, w.cfg.Folder, err)
 	}
-	// A Deliver that has begun runs to its end even when ctx is cancelled
-	// (bounded by StopTimeout): a half-done commit is rolled back and would
-	// be fetched again, which is wasteful but never wrong.
-	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(w.opts.StopTimeout, cancel)
-		context.AfterFunc(dctx, func() { t.Stop() })
-	})
-	defer stop()
 
 	var done []imap.UID
 	var derr error
@@ -353,6 +358,76 @@ func (s *session) ingest(ctx context.Context, group []sized) (int, error) {
 		return len(done), errors.Join(derr, err)
 	}
 	return len(done), derr
+}
+
+// deliveryContext is the context of Deliver calls: one that has begun runs to
+// its end even when ctx is cancelled (bounded by StopTimeout), since a
+// half-done commit is rolled back and would be fetched again, which is
+// wasteful but never wrong.
+func (s *session) deliveryContext(ctx context.Context) (context.Context, func()) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.w.opts.StopTimeout, cancel)
+		context.AfterFunc(dctx, func() { t.Stop() })
+	})
+	return dctx, func() { stop(); cancel() }
+}
+
+// ingestLarge streams one message over MaxMessageBytes from its FETCH
+// literal to the sink, which makes it durable before it commits; only then,
+// and only when the sink kept it, is the server told.
+func (s *session) ingestLarge(ctx, dctx context.Context, sink LargeSink, m sized) (int, error) {
+	w := s.w
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	section := &imap.FetchItemBodySection{Peek: true}
+	cmd := s.c.Fetch(imap.UIDSetNum(m.uid), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	wd := s.arm()
+	var delivered, kept bool
+	err := func() error {
+		defer cmd.Close()
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			wd.kick()
+			// One UID was asked for: the answer is about it, whatever
+			// order its items come in.
+			d := Delivery{Mailbox: w.cfg.Name, UIDValidity: s.uidValidity, UID: uint32(m.uid), Size: m.size}
+			for item := msg.Next(); item != nil; item = msg.Next() {
+				if item, ok := item.(imapclient.FetchItemDataBodySection); ok {
+					if item.Literal == nil {
+						continue
+					}
+					d.Size = item.Literal.Size()
+					body := kickReader{item.Literal, wd}
+					var err error
+					if kept, err = sink.DeliverLarge(dctx, d, body); err != nil {
+						return fmt.Errorf("mailbox %s: deliver UID %d: %w", w.cfg.Name, d.UID, err)
+					}
+					// The sink may stop reading early; the rest of the
+					// literal must still be read off the connection.
+					if _, err := io.Copy(io.Discard, body); err != nil {
+						return err
+					}
+					delivered = true
+				}
+			}
+		}
+		return cmd.Close()
+	}()
+	if wd.stop() && err != nil {
+		err = fmt.Errorf("no progress within %s: %w", w.opts.CommandTimeout, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mailbox %s: fetch UID %d: %w", w.cfg.Name, m.uid, err)
+	}
+	if !delivered {
+		return 0, nil // expunged meanwhile
+	}
+	if !kept {
+		w.log.Warn("message too large to keep; left unmarked", "uid", m.uid, "size", m.size)
+		return 1, nil
+	}
+	return 1, s.after([]imap.UID{m.uid})
 }
 
 // fetchBodies downloads the bodies of a group with BODY.PEEK[] (which leaves

@@ -23,6 +23,9 @@ const (
 	// MailUnrecognised asks a person to read a provider's mail that no
 	// parser rule classified.
 	MailUnrecognised EventKind = "mail_unrecognised"
+	// MailNotKept is a mail over the keep limit: recorded, not kept, left
+	// unflagged in its mailbox for a person to read.
+	MailNotKept EventKind = "mail_not_kept"
 	// IncidentUpdated is a burst digest: several notices folded into one message.
 	IncidentUpdated EventKind = "incident_updated"
 )
@@ -33,7 +36,7 @@ func Kinds() []EventKind {
 		IncidentOpened, IncidentEscalated, StateChanged, UnblockPossible,
 		DeadlineApproaching, DeadlinePassed, TriageFinished,
 		WhitelistGranted, WhitelistRevoked, WhitelistExpired,
-		MailboxFailing, MailUnrecognised, IncidentUpdated,
+		MailboxFailing, MailUnrecognised, MailNotKept, IncidentUpdated,
 	}
 }
 

@@ -85,6 +85,8 @@ func headline(ev Event) string {
 		return "⚠️ MAILBOX FAILING"
 	case MailUnrecognised:
 		return "❓ UNRECOGNISED MAIL"
+	case MailNotKept:
+		return "📦 MAIL TOO LARGE TO KEEP"
 	}
 	return "ℹ️ " + strings.ToUpper(strings.ReplaceAll(string(ev.Kind), "_", " "))
 }

@@ -66,8 +66,14 @@ func authenticate(raw []byte, m *mail, signers []string, opts Options) Authentic
 // commentRe matches RFC 5322 comments, which authres.Parse mis-reads.
 var commentRe = regexp.MustCompile(`\([^()]*\)`)
 
+// trustedAuthResults reads the verdict of our own MTA. Only the topmost
+// Authentication-Results field with its authserv-id is its own (an MTA
+// prepends its field; anything below came with the mail and may be forged),
+// and a fail for one of the signers in any field with that id wins over a
+// pass: a forger can add a pass, but never takes away the MTA's fail.
 func trustedAuthResults(m *mail, signers []string, authservID string) Authenticity {
 	verdict := AuthNone
+	topmost := true
 	for _, field := range m.header.values("Authentication-Results") {
 		id, results, err := authres.Parse(commentRe.ReplaceAllString(field, ""))
 		if err != nil || !strings.EqualFold(id, authservID) {
@@ -78,11 +84,38 @@ func trustedAuthResults(m *mail, signers []string, authservID string) Authentici
 			if !ok || !domainIn(d.Domain, signers) {
 				continue
 			}
-			if d.Value == authres.ResultPass {
-				return AuthPass
+			switch {
+			case d.Value == authres.ResultFail:
+				return AuthFail
+			case d.Value == authres.ResultPass && topmost:
+				verdict = AuthPass
+			case d.Value == authres.ResultTempError || d.Value == authres.ResultNone:
+				// The MTA could not check: no evidence either way.
+			case topmost && verdict == AuthNone:
+				// neutral, policy, permerror: the MTA does not vouch for it.
+				verdict = AuthFail
 			}
-			verdict = AuthFail
 		}
+		topmost = false
 	}
 	return verdict
+}
+
+// Trust says who vouches for a notice so that it may trigger host actions,
+// "" when nobody does. Only a DKIM pass counts, and only for the provider's
+// own domains (a provider format verifies those alone) or, for ARF and
+// X-ARF reports, whose signer is the From domain, when that domain is one of
+// the operator's trusted reporters: anyone can DKIM-sign their own mail.
+func Trust(n Notice, from string, trustedReporters []string) string {
+	if n.Authentic != AuthPass {
+		return ""
+	}
+	if n.Provider != ProviderGeneric {
+		return "dkim:" + n.Provider
+	}
+	_, domain, ok := strings.Cut(from, "@")
+	if !ok || domain == "" || !domainIn(domain, trustedReporters) {
+		return ""
+	}
+	return "dkim:" + strings.ToLower(domain)
 }

@@ -18,7 +18,10 @@ import (
 // one message of an mbox file (Path is then "file.mbox#N").
 type MailFile struct {
 	Path string
+	// Raw is the message, up to the parse limit; nil when it is larger and
+	// Body streams it instead (valid only during the callback).
 	Raw  []byte
+	Body io.Reader
 }
 
 // ListMail expands paths into the mail files they hold, without reading
@@ -120,10 +123,10 @@ func isMaildir(dir string) bool {
 	return false
 }
 
-// ReadMail reads one listed file ("-" for stdin, up to limit bytes per
-// message) and calls fn for each message in it: one for a mail file, one per
-// message for an mbox. A message over limit is passed on truncated to
-// limit+1 bytes so that the parser rejects it as too large and it is kept.
+// ReadMail reads one listed file ("-" for stdin) and calls fn for each
+// message in it: one for a mail file, one per message for an mbox. A message
+// up to limit bytes comes in Raw; a larger one streams in Body, whole, so
+// that it is kept without being held in memory.
 func ReadMail(path string, stdin io.Reader, limit int64, fn func(MailFile) error) error {
 	var r io.Reader = stdin
 	if path != "-" {
@@ -141,6 +144,10 @@ func ReadMail(path string, stdin io.Reader, limit int64, fn func(MailFile) error
 	raw, err := io.ReadAll(io.LimitReader(br, limit+1))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(raw)) > limit {
+		// What was read goes first; the rest streams from the file.
+		return fn(MailFile{Path: path, Body: io.MultiReader(bytes.NewReader(raw), br)})
 	}
 	return fn(MailFile{Path: path, Raw: raw})
 }
@@ -170,15 +177,49 @@ func isMboxSeparator(line []byte) bool {
 // and undoes the ">From " quoting of body lines.
 func readMbox(path string, br *bufio.Reader, limit int64, fn func(MailFile) error) error {
 	var msg bytes.Buffer
+	var spill *os.File
+	defer func() {
+		if spill != nil {
+			spill.Close()
+			os.Remove(spill.Name())
+		}
+	}()
+	var sink io.Writer = &msg
 	n := 0
 	afterBlank := true // the start of the file counts as one
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
-		raw := bytes.Clone(msg.Bytes())
+		name := fmt.Sprintf("%s#%d", path, n)
+		if spill == nil {
+			raw := bytes.Clone(msg.Bytes())
+			msg.Reset()
+			return fn(MailFile{Path: name, Raw: raw})
+		}
+		f := spill
+		spill, sink = nil, &msg
+		defer func() { f.Close(); os.Remove(f.Name()) }()
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return fn(MailFile{Path: name, Body: bufio.NewReaderSize(f, 64<<10)})
+	}
+	write := func(line []byte) error {
+		if _, err := sink.Write(line); err != nil {
+			return err
+		}
+		if spill != nil || int64(msg.Len()) <= limit {
+			return nil
+		}
+		f, err := os.CreateTemp("", "abusewatch-mbox-*")
+		if err != nil {
+			return err
+		}
+		spill, sink = f, f
+		_, err = f.Write(msg.Bytes())
 		msg.Reset()
-		return fn(MailFile{Path: fmt.Sprintf("%s#%d", path, n), Raw: raw})
+		return err
 	}
 	for {
 		line, err := br.ReadSlice('\n')
@@ -194,11 +235,13 @@ func readMbox(path string, br *bufio.Reader, limit int64, fn func(MailFile) erro
 					return ferr
 				}
 				n++
-			} else if n > 0 && int64(msg.Len()) <= limit {
+			} else if n > 0 {
 				if unquoted, ok := bytes.CutPrefix(line, []byte(">")); ok && bytes.HasPrefix(bytes.TrimLeft(unquoted, ">"), []byte("From ")) {
 					line = unquoted
 				}
-				msg.Write(line)
+				if werr := write(line); werr != nil {
+					return fmt.Errorf("%s: %w", path, werr)
+				}
 			}
 			afterBlank = blank
 		}

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,17 +75,40 @@ func TestListMailMaildirAndEml(t *testing.T) {
 	}
 }
 
-func TestReadMailOverLimitIsTruncatedForRejection(t *testing.T) {
+// TestReadMailOverLimitStreamsWhole: a mail over the limit is not cut: it
+// streams whole, in order, so that it is kept as it is.
+func TestReadMailOverLimitStreamsWhole(t *testing.T) {
+	raw := []byte("From: a@b\n\n" + strings.Repeat("x", 5000))
 	path := filepath.Join(t.TempDir(), "big.eml")
-	if err := os.WriteFile(path, []byte("From: a@b\n\n"+strings.Repeat("x", 5000)), 0o600); err != nil {
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var got []byte
-	if err := ReadMail(path, nil, 1000, func(m MailFile) error { got = m.Raw; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1001 {
-		t.Errorf("read %d bytes, want limit+1 so the parser rejects it as too large", len(got))
+	for _, tt := range []struct {
+		name  string
+		limit int64
+		big   bool
+	}{{"over the limit", 1000, true}, {"at the limit", int64(len(raw)), false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []byte
+			err := ReadMail(path, nil, tt.limit, func(m MailFile) error {
+				if (m.Body != nil) != tt.big || (m.Raw == nil) != tt.big {
+					t.Errorf("Raw %d bytes, Body %v; want the mail streamed: %v", len(m.Raw), m.Body != nil, tt.big)
+				}
+				got = m.Raw
+				if m.Body != nil {
+					var err error
+					got, err = io.ReadAll(m.Body)
+					return err
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, raw) {
+				t.Errorf("read %d bytes, want the %d of the mail exactly", len(got), len(raw))
+			}
+		})
 	}
 }
 

@@ -21,6 +21,13 @@ type StateReader interface {
 	State(ctx context.Context, ip netip.Addr) (*providers.State, error)
 }
 
+// ServiceResolver lists the addresses a provider routes to one of its
+// services; a StateReader that is one (providers.Registry) lets the state
+// task give an IP-less incident its IP.
+type ServiceResolver interface {
+	ServiceIPs(ctx context.Context, provider, service string) ([]netip.Addr, error)
+}
+
 // severityName is the name of an incident's severity for chat, "" for none:
 // notify reads "" as an event without a severity.
 func severityName(rank int) string {
@@ -65,6 +72,11 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 	inc, err := p.store.Incident(ctx, t.IncidentID)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
+	}
+	if inc.IP == "" && inc.Service != "" {
+		if inc, err = p.serviceIP(ctx, inc); err != nil {
+			return err
+		}
 	}
 	ip, err := netip.ParseAddr(inc.IP)
 	if err != nil {
@@ -113,12 +125,44 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 			p.wake()
 		}
 	}
+	if err := p.triageFromState(ctx, inc, st, sev); err != nil {
+		return err
+	}
 	p.planUnblock(ctx, inc.ID, st)
 	if prev != nil && (prev.Blocked != st.Blocked || prev.Locked != (st.Locked || st.Hacked) || prev.Rescue != st.Rescue) {
 		change := fmt.Sprintf("%s → %s", stateSummary(prev.Blocked, prev.Locked, prev.Rescue), stateSummary(st.Blocked, st.Locked || st.Hacked, st.Rescue))
 		p.enqueueEvent(ctx, inc.ID, notify.StateChanged, fmt.Sprintf("t%d", st.CheckedAt.Unix()), change)
 	}
 	return nil
+}
+
+// serviceIP asks the provider which addresses it routes to the incident's
+// service, and gives the incident the first of them that is one of ours.
+func (p *Pipeline) serviceIP(ctx context.Context, inc *store.IncidentDetail) (*store.IncidentDetail, error) {
+	r, ok := p.providers.(ServiceResolver)
+	if !ok {
+		return inc, nil
+	}
+	ips, err := r.ServiceIPs(ctx, inc.Provider, inc.Service)
+	if errors.Is(err, providers.ErrNotOurs) {
+		return inc, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: addresses of %s: %w", inc.Service, err)
+	}
+	for _, a := range ips {
+		ip, err := globalTarget(a.String())
+		if err != nil {
+			continue
+		}
+		why := fmt.Sprintf("the %s API routes %s to %s", inc.Provider, ip, inc.Service)
+		if err := p.store.LearnIncidentIP(ctx, inc.ID, ip.String(), why); err != nil {
+			return nil, err
+		}
+		return p.store.Incident(ctx, inc.ID)
+	}
+	_ = p.store.AddTimeline(ctx, inc.ID, "state", fmt.Sprintf("the %s API routes no address of ours to %s", inc.Provider, inc.Service))
+	return inc, nil
 }
 
 // planUnblock follows the blocks that the provider lets us lift ourselves

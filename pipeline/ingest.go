@@ -55,7 +55,7 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	if msg.Raw != nil {
 		parsed = p.parse(msg.Raw)
 	}
-	res, err := p.store.Ingest(ctx, msg, func([]byte) store.Parsed { return parsed.parsed }, p.planFor(msg.Raw, parsed))
+	res, err := p.store.Ingest(ctx, msg, parsed.parsed, p.planFor(msg.Raw, parsed))
 	if err != nil {
 		return res, fmt.Errorf("pipeline: ingest: %w", err)
 	}
@@ -74,11 +74,8 @@ func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
 	// the plan of the message last parsed is the one that applies.
 	var cur outcome
 	var curRaw []byte
-	res, err := p.store.Reparse(ctx, func(raw []byte, authentic string) store.Parsed {
-		cur, curRaw = p.parse(raw), raw
-		if authentic == string(parser.AuthPass) || authentic == string(parser.AuthFail) {
-			cur.parsed.SetAuthentic(authentic)
-		}
+	res, err := p.store.Reparse(ctx, func(m store.StoredMail) store.Parsed {
+		cur, curRaw = p.reparse(m)
 		return cur.parsed
 	}, func(ch store.IncidentChange) []store.NewTask { return p.planFor(curRaw, cur)(ch) })
 	if err != nil {

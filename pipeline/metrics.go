@@ -116,6 +116,8 @@ var (
 		"How long the oldest due task has been waiting (0 when none is due).", nil, nil)
 	descFailed = prometheus.NewDesc("abusewatch_tasks_failed",
 		"Tasks that failed for good.", nil, nil)
+	descMessages = prometheus.NewDesc("abusewatch_messages",
+		"Mails in the store, by status (ok, none, error, oversize, unrecognised).", []string{"status"}, nil)
 	descStoreUp = prometheus.NewDesc("abusewatch_store_up",
 		"1 when the last scrape could read the store.", nil, nil)
 	descConnected = prometheus.NewDesc("abusewatch_mailbox_connected",
@@ -130,7 +132,7 @@ var (
 type storeCollector struct{ m *Metrics }
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMails, descNotices, descOpen, descQueue, descOldest, descFailed, descStoreUp} {
+	for _, d := range []*prometheus.Desc{descMails, descMessages, descNotices, descOpen, descQueue, descOldest, descFailed, descStoreUp} {
 		ch <- d
 	}
 }
@@ -171,6 +173,13 @@ func (c storeCollector) collect(ctx context.Context, st *store.Store, ch chan<- 
 	}
 	for name, n := range mails {
 		ch <- prometheus.MustNewConstMetric(descMails, prometheus.CounterValue, float64(n), name)
+	}
+	byStatus, err := st.MessageCounts(ctx)
+	if err != nil {
+		return err
+	}
+	for status, n := range byStatus {
+		ch <- prometheus.MustNewConstMetric(descMessages, prometheus.GaugeValue, float64(n), status)
 	}
 	notices, err := st.NoticeCounts(ctx)
 	if err != nil {
@@ -244,4 +253,14 @@ func (c countingProviders) State(ctx context.Context, ip netip.Addr) (*providers
 		c.m.providerErrors.WithLabelValues(name).Inc()
 	}
 	return st, err
+}
+
+// ServiceIPs counts the call like State does.
+func (c countingProviders) ServiceIPs(ctx context.Context, provider, service string) ([]netip.Addr, error) {
+	c.m.providerCalls.WithLabelValues(provider).Inc()
+	ips, err := c.reg.ServiceIPs(ctx, provider, service)
+	if err != nil && !errors.Is(err, providers.ErrNotOurs) {
+		c.m.providerErrors.WithLabelValues(provider).Inc()
+	}
+	return ips, err
 }

@@ -89,6 +89,12 @@ func TestMetricsAfterIngest(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	invoice := readFixture(t, "ovh-invoice-fr.eml")
+	if err := (MailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{
+		Mailbox: "abuse", UIDValidity: 1, UID: 2, Raw: invoice, Size: int64(len(invoice)),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	m.SetMailboxes(map[string]HealthReporter{"abuse": fakeHealth{Connected: true, LastSync: time.Unix(1700000000, 0)}})
 
 	status, body := scrape(t, m.Handler(), "/metrics")
@@ -96,7 +102,10 @@ func TestMetricsAfterIngest(t *testing.T) {
 		t.Fatalf("/metrics: status %d", status)
 	}
 	for series, want := range map[string]float64{
-		`abusewatch_mails_fetched_total{mailbox="abuse"}`:                 1,
+		`abusewatch_mails_fetched_total{mailbox="abuse"}`:                 2,
+		`abusewatch_messages{status="ok"}`:                                1,
+		`abusewatch_messages{status="none"}`:                              1,
+		`abusewatch_messages{status="oversize"}`:                          0,
 		`abusewatch_notices{kind="block",provider="ovh"}`:                 1,
 		`abusewatch_incidents_open`:                                       1,
 		`abusewatch_mailbox_connected{mailbox="abuse"}`:                   1,

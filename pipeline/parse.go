@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -32,7 +33,7 @@ const statusUnrecognised = "unrecognised"
 // parseOutcome converts the parser's view of a mail into the store's. It
 // parses for every ingest and reparse, so one function decides how parse
 // outcomes are recorded.
-func parseOutcome(opts parser.Options) func(raw []byte) outcome {
+func parseOutcome(opts parser.Options, reporters []string) func(raw []byte) outcome {
 	return func(raw []byte) outcome {
 		res, err := parser.Parse(raw, opts)
 		o := outcome{parsed: store.Parsed{
@@ -42,8 +43,15 @@ func parseOutcome(opts parser.Options) func(raw []byte) outcome {
 			MessageID: res.MessageID,
 			Subject:   res.Subject,
 			Date:      res.Date,
+			From:      res.From,
 		}}
 		switch {
+		case errors.Is(err, parser.ErrTooLarge):
+			limit := int64(opts.MaxBytes)
+			if limit <= 0 {
+				limit = parser.DefaultMaxBytes
+			}
+			o.parsed.Status, o.parsed.Reason = "oversize", oversizeReason(int64(len(raw)), limit)
 		case err != nil:
 			o.parsed.Status, o.parsed.Reason = "error", err.Error()
 		case len(res.Notices) == 0:
@@ -56,6 +64,7 @@ func parseOutcome(opts parser.Options) func(raw []byte) outcome {
 		for _, n := range res.Notices {
 			o.parsed.Notices = append(o.parsed.Notices, storeNotice(n))
 		}
+		setTrust(&o.parsed, reporters)
 		return o
 	}
 }

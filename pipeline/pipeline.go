@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -14,12 +15,18 @@ import (
 // Options wire a Pipeline. Only Store is required; a nil Notifier, Providers
 // or Triage turns the tasks that need it off.
 type Options struct {
-	Store     *store.Store
-	Parser    parser.Options
-	Logger    *slog.Logger
-	Notifier  *notify.Notifier
-	Providers StateReader
-	Triage    *Triage
+	Store  *store.Store
+	Parser parser.Options
+	// TrustedReporters are the domains whose DKIM-signed ARF / X-ARF
+	// reports may trigger host actions.
+	TrustedReporters []string
+	// KeepMessageBytes is the keep limit: larger mail is recorded, not kept
+	// (default and floor: the parse limit, Parser.MaxBytes).
+	KeepMessageBytes int64
+	Logger           *slog.Logger
+	Notifier         *notify.Notifier
+	Providers        StateReader
+	Triage           *Triage
 	// Firewall opens and closes whitelist grants; nil turns them off.
 	Firewall FirewallProvider
 	// BurstWindow folds the notices of one incident into one message (default 2m).
@@ -36,15 +43,19 @@ type Options struct {
 
 // Pipeline ingests mail and runs the task workers.
 type Pipeline struct {
-	store    *store.Store
-	parse    func(raw []byte) outcome
-	planner  planner
-	log      *slog.Logger
-	now      func() time.Time
-	lease    time.Duration
-	attempts int
-	handlers map[string]func(context.Context, *store.Task) error
-	wakeCh   chan struct{}
+	store *store.Store
+	parse func(raw []byte) outcome
+	// reporters are Options.TrustedReporters.
+	reporters []string
+	// maxBytes and keepBytes are the parse and keep limits (large.go).
+	maxBytes, keepBytes int64
+	planner             planner
+	log                 *slog.Logger
+	now                 func() time.Time
+	lease               time.Duration
+	attempts            int
+	handlers            map[string]func(context.Context, *store.Task) error
+	wakeCh              chan struct{}
 
 	// notifier is replaced when the configuration is reloaded; read it
 	// once per use with chat().
@@ -66,7 +77,10 @@ func (p *Pipeline) chat() *notify.Notifier { return p.notifier.Load() }
 func New(opts Options) *Pipeline {
 	p := &Pipeline{
 		store:     opts.Store,
-		parse:     parseOutcome(opts.Parser),
+		parse:     parseOutcome(opts.Parser, opts.TrustedReporters),
+		reporters: opts.TrustedReporters,
+		maxBytes:  int64(opts.Parser.MaxBytes),
+		keepBytes: opts.KeepMessageBytes,
 		log:       opts.Logger,
 		now:       opts.Now,
 		lease:     opts.Lease,
@@ -93,6 +107,10 @@ func New(opts Options) *Pipeline {
 		deadlineWarning: orDefault(opts.DeadlineWarning, time.Hour),
 		triage:          opts.Triage != nil,
 		now:             p.now,
+	}
+	if opts.Triage != nil && opts.Triage.Inventory != nil {
+		inv := opts.Triage.Inventory
+		p.planner.inventory = func(ip netip.Addr) bool { _, _, ok := inv.Lookup(ip); return ok }
 	}
 	p.SetNotifier(opts.Notifier)
 	p.planner.channels = p.channelsFor

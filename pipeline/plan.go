@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/abusewatch/abusewatch/store"
@@ -46,7 +47,9 @@ type planner struct {
 	// channels returns the chat channels that want an event about the change.
 	channels func(event string, ch store.IncidentChange) []string
 	// triage is true when any triage job or the kit is configured.
-	triage          bool
+	triage bool
+	// inventory reports whether an IP is one of the inventory's hosts.
+	inventory       func(netip.Addr) bool
 	burstWindow     time.Duration
 	deadlineWarning time.Duration
 	// now only sets when a digest of old mail goes out: never before the
@@ -57,20 +60,16 @@ type planner struct {
 func (pl *planner) plan(ch store.IncidentChange) []store.NewTask {
 	var tasks []store.NewTask
 	n := ch.Notice
-	if n.IP != "" {
+	// A service without an IP is resolved to one by the state task.
+	if n.IP != "" || n.Service != "" {
 		tasks = append(tasks, store.NewTask{
 			Kind: taskState, Key: fmt.Sprintf("state:%d:%d", ch.IncidentID, ch.NoticeID),
 			IncidentID: ch.IncidentID,
 		})
 	}
-	// Mail is untrusted: only a notice whose sender was verified may make
-	// abusewatch touch a server. Unverified ones are stored and shown.
-	if pl.triage && n.Authentic == "pass" && (ch.Opened || ch.Reopened || ch.Escalated) {
-		tasks = append(tasks, store.NewTask{
-			Kind: taskTriage, Key: fmt.Sprintf("triage:%d:sev%d", ch.IncidentID, ch.NewSeverity),
-			IncidentID: ch.IncidentID,
-		})
-	}
+	// Mail is untrusted: only a trusted notice may make abusewatch touch a
+	// server (trust.go). Unverified ones are stored and shown.
+	tasks = append(tasks, pl.planTriage(ch)...)
 	switch {
 	case ch.Opened || ch.Reopened:
 		tasks = append(tasks, pl.notify(ch, eventOpened, fmt.Sprintf("n%d", ch.NoticeID), time.Time{}, notifyPayload{Severity: ch.NewSeverity})...)

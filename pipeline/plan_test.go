@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -9,27 +10,59 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-func TestPlanTrustsOnlyVerifiedMail(t *testing.T) {
+// TestPlanTrustsOnlyTrustedNotices: triage is planned for the first trusted
+// notice of an incident, whatever came before, and only for one of our
+// global unicast addresses in the inventory; everything is still shown and told.
+func TestPlanTrustsOnlyTrustedNotices(t *testing.T) {
+	ours := netip.MustParseAddr("192.0.2.45")
 	pl := planner{triage: true, burstWindow: 2 * time.Minute, deadlineWarning: time.Hour, now: time.Now,
-		channels: func(string, store.IncidentChange) []string { return []string{"ops"} }}
+		channels: func(string, store.IncidentChange) []string { return []string{"ops"} },
+		inventory: func(ip netip.Addr) bool {
+			return ip == ours || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+		}}
 	for _, tt := range []struct {
-		authentic  string
-		wantTriage bool
+		name             string
+		ip, trust, prior string
+		opened, reopened bool
+		escalated        bool
+		authentic        string
+		wantTriage       bool
 	}{
-		{"pass", true},
-		{"fail", false},
-		{"none", false},
+		{name: "trusted notice opens", ip: "192.0.2.45", trust: "dkim:ovh", authentic: "pass", opened: true, wantTriage: true},
+		{name: "untrusted DKIM pass (stranger's own domain)", ip: "192.0.2.45", authentic: "pass", opened: true},
+		{name: "DKIM fail", ip: "192.0.2.45", authentic: "fail", opened: true},
+		{name: "unsigned", ip: "192.0.2.45", authentic: "none", opened: true},
+		{name: "first trusted notice after a forged one", ip: "192.0.2.45", trust: "dkim:ovh", authentic: "pass", wantTriage: true},
+		{name: "second trusted notice, same severity", ip: "192.0.2.45", trust: "dkim:ovh", prior: "dkim:ovh", authentic: "pass"},
+		{name: "trusted escalation", ip: "192.0.2.45", trust: "dkim:ovh", prior: "dkim:ovh", authentic: "pass", escalated: true, wantTriage: true},
+		{name: "forged escalation of a verified incident", ip: "192.0.2.45", prior: "dkim:ovh", authentic: "none", escalated: true},
+		{name: "not in the inventory: the state task decides", ip: "192.0.2.99", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "link-local with a shell zone", ip: "fe80::1%$(reboot)", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "link-local", ip: "fe80::1", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "loopback", ip: "127.0.0.1", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "loopback v6", ip: "::1", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "private", ip: "10.0.0.5", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "multicast", ip: "224.0.0.1", trust: "dkim:ovh", authentic: "pass", opened: true},
+		{name: "no IP", trust: "dkim:ovh", authentic: "pass", opened: true},
 	} {
-		ch := store.IncidentChange{IncidentID: 7, NoticeID: 3, Provider: "ovh", IP: "192.0.2.45", Opened: true, NewSeverity: 4,
-			Notice: store.Notice{Provider: "ovh", Kind: "block", IP: "192.0.2.45", Authentic: tt.authentic, Date: time.Now()}}
-		kinds := taskKinds(pl.plan(ch))
-		if got := slices.Contains(kinds, taskTriage); got != tt.wantTriage {
-			t.Errorf("authentic %s: triage planned = %v, want %v (tasks %v)", tt.authentic, got, tt.wantTriage, kinds)
-		}
-		// Unverified mail is still shown and told: state and chat tasks are planned.
-		if !slices.Contains(kinds, taskState) || !slices.Contains(kinds, taskNotify) {
-			t.Errorf("authentic %s: tasks %v, want state and notify", tt.authentic, kinds)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			ch := store.IncidentChange{IncidentID: 7, NoticeID: 3, Provider: "ovh", IP: tt.ip, Opened: tt.opened, Reopened: tt.reopened,
+				Escalated: tt.escalated, NewSeverity: 4, PriorTrust: tt.prior,
+				Notice: store.Notice{Provider: "ovh", Kind: "block", IP: tt.ip, Authentic: tt.authentic, Trust: tt.trust, Date: time.Now()}}
+			tasks := pl.plan(ch)
+			kinds := taskKinds(tasks)
+			if got := slices.Contains(kinds, taskTriage); got != tt.wantTriage {
+				t.Errorf("triage planned = %v, want %v (tasks %v)", got, tt.wantTriage, kinds)
+			}
+			if !slices.Contains(kinds, taskNotify) {
+				t.Errorf("tasks %v, want the notice told", kinds)
+			}
+			for _, task := range tasks {
+				if task.Kind == taskTriage && !strings.Contains(string(task.Payload), tt.trust) {
+					t.Errorf("triage payload %s does not name the trust %s", task.Payload, tt.trust)
+				}
+			}
+		})
 	}
 }
 

@@ -47,10 +47,12 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	}
 	b := &Built{Store: st, metrics: so.metrics}
 	opts := Options{
-		Store:  st,
-		Logger: log.With("component", "pipeline"),
-		Parser: parserOptions(cfg, so.lookupTXT),
-		Lease:  cfg.Workers.Lease,
+		Store:            st,
+		Logger:           log.With("component", "pipeline"),
+		Parser:           parserOptions(cfg, so.lookupTXT),
+		TrustedReporters: cfg.Parser.TrustedReporters,
+		KeepMessageBytes: cfg.Parser.KeepMessageBytes,
+		Lease:            cfg.Workers.Lease,
 	}
 	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {
 		return nil, errors.Join(err, st.Close())

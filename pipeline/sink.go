@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"io"
 
 	"github.com/abusewatch/abusewatch/mailbox"
 	"github.com/abusewatch/abusewatch/store"
@@ -11,7 +12,7 @@ import (
 // message is ingested with its checkpoint in one transaction.
 type MailboxSink struct{ P *Pipeline }
 
-var _ mailbox.Sink = MailboxSink{}
+var _ mailbox.LargeSink = MailboxSink{}
 
 // Checkpoint implements mailbox.Sink.
 func (s MailboxSink) Checkpoint(ctx context.Context, name string) (uint32, uint32, error) {
@@ -21,6 +22,13 @@ func (s MailboxSink) Checkpoint(ctx context.Context, name string) (uint32, uint3
 // ResetCheckpoint implements mailbox.Sink.
 func (s MailboxSink) ResetCheckpoint(ctx context.Context, name string, uidValidity uint32) error {
 	return s.P.store.ResetCheckpoint(ctx, name, uidValidity)
+}
+
+// DeliverLarge implements mailbox.LargeSink: the mail is streamed to a file
+// beside the database, durable before its row commits.
+func (s MailboxSink) DeliverLarge(ctx context.Context, d mailbox.Delivery, body io.Reader) (kept bool, err error) {
+	_, kept, err = s.P.IngestLarge(ctx, store.Source{Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID}, body)
+	return kept, err
 }
 
 // Deliver implements mailbox.Sink.

@@ -2,9 +2,15 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"net/netip"
+	"slices"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
@@ -32,9 +38,23 @@ func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
 	if err != nil {
 		return fmt.Errorf("triage: %w", err)
 	}
-	ip, err := netip.ParseAddr(inc.IP)
+	var pl triagePayload
+	if len(t.Payload) > 0 {
+		if err := json.Unmarshal(t.Payload, &pl); err != nil {
+			return permanent(fmt.Errorf("triage: payload: %w", err))
+		}
+	}
+	return p.runTriage(ctx, inc, t.Key, pl)
+}
+
+// runTriage runs the jobs for one run of an incident (all that apply, or
+// those pl names) and records them with the trust that made the run happen.
+func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run string, pl triagePayload) error {
+	// The plan checked the target; checking again here keeps any way into a
+	// run (an operator's, an old queued task) to our own addresses.
+	ip, err := globalTarget(inc.IP)
 	if err != nil {
-		return permanent(fmt.Errorf("triage: incident %d has no IP", inc.ID))
+		return permanent(fmt.Errorf("triage: incident %d: %w", inc.ID, err))
 	}
 	target := triage.Target{
 		IncidentID: inc.ID, IP: ip, Provider: inc.Provider, Kind: inc.Kind, Attack: inc.Attack, Severity: inc.Severity,
@@ -42,48 +62,65 @@ func (p *Pipeline) handleTriage(ctx context.Context, t *store.Task) error {
 	if p.triage.Inventory != nil {
 		target.Host, target.Hypervisor, _ = p.triage.Inventory.Lookup(ip)
 	}
-	jobs := triage.Plan(p.triage.Config, target)
+	jobs := onlyJobs(triage.Plan(p.triage.Config, target), pl.Jobs)
 	if len(jobs) == 0 {
 		return p.store.AddTimeline(ctx, inc.ID, "triage", fmt.Sprintf("no triage job applies to %s (not in the inventory?)", ip))
 	}
 	// A retry after a crash that followed the commit: the evidence, the
 	// escalation and the news of both are in already.
-	if done, err := p.store.TriageRecorded(ctx, t.Key); err != nil || done {
+	if done, err := p.store.TriageRecorded(ctx, run); err != nil || done {
 		return err
 	}
 	results := p.triage.Runner.Run(ctx, target, jobs)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: run again later rather than keep half the evidence
 	}
-	run := store.TriageRun{IncidentID: inc.ID, Run: t.Key}
+	rec := store.TriageRun{IncidentID: inc.ID, Run: run, Trigger: pl.Trigger}
 	var findings []string
 	for _, r := range results {
-		run.Evidence = append(run.Evidence, store.Evidence{
+		rec.Evidence = append(rec.Evidence, store.Evidence{
 			IncidentID: inc.ID, Job: r.Job, Host: r.Host, Where: r.Where, Status: r.Status, Argv: r.Argv,
 			ExitCode: r.ExitCode, Output: r.Output, Dropped: r.Dropped, StartedAt: r.StartedAt, Duration: r.Duration,
 			Findings: r.Findings, Error: r.Error,
 		})
-		run.Raise = max(run.Raise, r.RaiseSeverity)
+		rec.Raise = max(rec.Raise, r.RaiseSeverity)
 		for _, f := range r.Findings {
 			findings = append(findings, r.Job+": "+f)
 		}
 	}
-	run.Summary = fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
-	run.RaiseWhy = "triage findings: " + strings.Join(findings, "; ")
+	rec.Summary = fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
+	if pl.Trigger != "" {
+		rec.Summary += "; triggered by " + pl.Trigger
+	}
+	rec.RaiseWhy = "triage findings: " + strings.Join(findings, "; ")
 	after := inc.Incident
-	_, err = p.store.RecordTriage(ctx, run, func(raised bool) []store.NewTask {
+	_, err = p.store.RecordTriage(ctx, rec, func(raised bool) []store.NewTask {
 		var tasks []store.NewTask
 		if raised {
-			after.Severity = run.Raise
-			tasks = p.eventTasks(&after, notify.IncidentEscalated, fmt.Sprintf("sev%d", run.Raise), strings.Join(findings, "\n"))
+			after.Severity = rec.Raise
+			tasks = p.eventTasks(&after, notify.IncidentEscalated, fmt.Sprintf("sev%d", rec.Raise), strings.Join(findings, "\n"))
 		}
-		return append(tasks, p.eventTasks(&after, notify.TriageFinished, t.Key, run.Summary+"\n"+strings.Join(findings, "\n"))...)
+		return append(tasks, p.eventTasks(&after, notify.TriageFinished, run, rec.Summary+"\n"+strings.Join(findings, "\n"))...)
 	})
 	if err != nil {
 		return err
 	}
 	p.wake()
 	return nil
+}
+
+// onlyJobs keeps the jobs named in names; no names keeps them all.
+func onlyJobs(jobs []config.Job, names []string) []config.Job {
+	if len(names) == 0 {
+		return jobs
+	}
+	var out []config.Job
+	for _, j := range jobs {
+		if slices.Contains(names, j.Name) {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 func targetName(t triage.Target) string {
@@ -94,17 +131,140 @@ func targetName(t triage.Target) string {
 }
 
 func statusCounts(results []triage.Result) string {
+	statuses := make([]string, len(results))
+	for i, r := range results {
+		statuses[i] = r.Status
+	}
+	return countStatuses(statuses)
+}
+
+// Summary says how many jobs of the run ended how: "3 job(s): 2 ok, 1 failed".
+func (v TriageRunView) Summary() string {
+	statuses := make([]string, len(v.Jobs))
+	for i, j := range v.Jobs {
+		statuses[i] = j.Status
+	}
+	return fmt.Sprintf("%d job(s): %s", len(v.Jobs), countStatuses(statuses))
+}
+
+// countStatuses counts statuses in the order they first appear: "2 ok, 1 failed".
+func countStatuses(statuses []string) string {
 	counts := map[string]int{}
 	var order []string
-	for _, r := range results {
-		if counts[r.Status] == 0 {
-			order = append(order, r.Status)
+	for _, s := range statuses {
+		if counts[s] == 0 {
+			order = append(order, s)
 		}
-		counts[r.Status]++
+		counts[s]++
 	}
 	parts := make([]string, 0, len(order))
 	for _, s := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// TriageJobView is one job of a run as `triage show` presents it.
+type TriageJobView struct {
+	Job, Host, Where, Status string
+	ExitCode                 int
+	SHA256                   string // of the output as kept
+	Findings                 []string
+	Output                   []byte
+	Dropped                  int64
+	Error                    string
+}
+
+// TriageRunView is one triage run of an incident: why it ran, each job's
+// outcome, and what its checks implicate (best first).
+type TriageRunView struct {
+	Run       string
+	StartedAt time.Time
+	Trigger   string
+	Jobs      []TriageJobView
+	Suspects  []store.Suspect
+}
+
+// TriageRuns lists an incident's triage runs, oldest first.
+func (p *Pipeline) TriageRuns(ctx context.Context, incidentID int64) ([]TriageRunView, error) {
+	d, err := p.store.Incident(ctx, incidentID)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: triage runs: %w", err)
+	}
+	return TriageViews(d), nil
+}
+
+// TriageViews groups an incident's evidence by run. Evidence recorded
+// before runs were (no run row) forms runs of its own, by its run key.
+func TriageViews(d *store.IncidentDetail) []TriageRunView {
+	var views []TriageRunView
+	index := map[string]int{}
+	for _, r := range d.Runs {
+		index[r.Run] = len(views)
+		views = append(views, TriageRunView{Run: r.Run, StartedAt: r.StartedAt, Trigger: r.Trigger, Suspects: r.Suspects})
+	}
+	for _, e := range d.Evidence {
+		i, ok := index[e.Run]
+		if !ok {
+			i = len(views)
+			index[e.Run] = i
+			views = append(views, TriageRunView{Run: e.Run, StartedAt: e.StartedAt})
+		}
+		sum := sha256.Sum256(e.Output)
+		views[i].Jobs = append(views[i].Jobs, TriageJobView{
+			Job: e.Job, Host: e.Host, Where: e.Where, Status: e.Status, ExitCode: e.ExitCode,
+			SHA256: hex.EncodeToString(sum[:]), Findings: e.Findings, Output: e.Output, Dropped: e.Dropped, Error: e.Error,
+		})
+	}
+	return views
+}
+
+// safeName keeps a user name fit for the record and for chat: letters,
+// digits and ._-@ only, at most 64 of them.
+func safeName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-@", r) {
+			return r
+		}
+		return -1
+	}, name)
+	if r := []rune(name); len(r) > 64 {
+		name = string(r[:64])
+	}
+	if name == "" {
+		return "unknown"
+	}
+	return name
+}
+
+// ErrNoTriageJob means no configured job applies to the incident's target.
+var ErrNoTriageJob = errors.New("no triage job applies")
+
+// RunTriageNow runs the triage jobs of an incident at once, as the named
+// operator asked (all that apply, or only those named), and records the run
+// as the operator's. Only the address check stands between an operator and
+// the run: the operator is the trust.
+func (p *Pipeline) RunTriageNow(ctx context.Context, incidentID int64, jobs []string, operator string) (TriageRunView, error) {
+	if p.triage == nil {
+		return TriageRunView{}, fmt.Errorf("pipeline: triage run: no triage jobs are configured (triage.jobs or triage.kit)")
+	}
+	d, err := p.store.Incident(ctx, incidentID)
+	if err != nil {
+		return TriageRunView{}, fmt.Errorf("pipeline: triage run: %w", err)
+	}
+	run := fmt.Sprintf("triage:%d:operator:%d", incidentID, p.now().UnixMilli())
+	pl := triagePayload{Trigger: "operator " + safeName(operator) + " (abusewatch triage run)", Jobs: jobs}
+	if err := p.runTriage(ctx, d, run, pl); err != nil {
+		return TriageRunView{}, fmt.Errorf("pipeline: triage run: %w", err)
+	}
+	views, err := p.TriageRuns(ctx, incidentID)
+	if err != nil {
+		return TriageRunView{}, err
+	}
+	for _, v := range views {
+		if v.Run == run {
+			return v, nil
+		}
+	}
+	return TriageRunView{}, fmt.Errorf("pipeline: triage run of incident %d: %w to %s (is it in the inventory? jobs %v)", incidentID, ErrNoTriageJob, d.IP, jobs)
 }

@@ -40,7 +40,8 @@ func TestTriageRetryAfterCommitIsRecordedOnce(t *testing.T) {
 	chat := newRecorder(t)
 	p := New(Options{
 		Store: st, Notifier: chat.notifier, Parser: parser.Options{LookupTXT: zone.lookupTXT},
-		Triage: &Triage{Config: config.Triage{Jobs: []config.Job{{Name: "rkhunter", Where: triage.WhereLocal, Argv: []string{"rkhunter", "--check"}}}}, Runner: runner},
+		Triage: &Triage{Config: config.Triage{Jobs: []config.Job{{Name: "rkhunter", Where: triage.WhereLocal, Argv: []string{"rkhunter", "--check"}}}},
+			Inventory: inventory(t, "192.0.2.45"), Runner: runner},
 	})
 	p.mustIngest(t, signOVH(t, readFixture(t, "ovh-antihack-ntp-amplification-en.eml"), "s1", key))
 
@@ -83,4 +84,14 @@ func TestTriageRetryAfterCommitIsRecordedOnce(t *testing.T) {
 	if escalated != 1 || finished != 1 {
 		t.Errorf("told %v; want one escalation and one triage result", chat.kinds())
 	}
+}
+
+// inventory is one host, web1, with the given IPs.
+func inventory(t *testing.T, ips ...string) *triage.Inventory {
+	t.Helper()
+	inv, err := triage.NewInventory([]config.Host{{Name: "web1", IPs: ips}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
 }

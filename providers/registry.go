@@ -112,6 +112,19 @@ func (r *Registry) store(ip netip.Addr, rt route) {
 	r.mu.Unlock()
 }
 
+// ServiceIPs returns the addresses a provider routes to one of its services
+// (OVH service name), for a notice that names no IP; ErrNotOurs when the
+// provider is not configured or cannot tell.
+func (r *Registry) ServiceIPs(ctx context.Context, provider, service string) ([]netip.Addr, error) {
+	p, ok := r.Provider(provider).(interface {
+		ServiceIPs(ctx context.Context, service string) ([]netip.Addr, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("%s cannot list the addresses of %s: %w", provider, service, ErrNotOurs)
+	}
+	return p.ServiceIPs(ctx, service)
+}
+
 // State reads the live state of ip from the provider holding it.
 func (r *Registry) State(ctx context.Context, ip netip.Addr) (*State, error) {
 	p, _, err := r.Lookup(ctx, ip)

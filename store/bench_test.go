@@ -58,7 +58,7 @@ func BenchmarkIngest(b *testing.B) {
 			parse := fakeParse(1)
 			ingestOne := func(i int) {
 				msg := Message{Source: Source{Mailbox: "abuse", UIDValidity: 1, UID: uint32(i + 1)}, Raw: mails[i], ReceivedAt: time.Now()}
-				if _, err := s.Ingest(ctx, msg, parse, benchPlan); err != nil {
+				if _, err := s.Ingest(ctx, msg, parse(msg.Raw), benchPlan); err != nil {
 					b.Error(err)
 				}
 			}

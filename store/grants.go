@@ -44,7 +44,7 @@ func revokedAt(t *time.Time) any {
 // CreateGrant stores a grant; CreatedAt defaults to now.
 func (s *Store) CreateGrant(ctx context.Context, g Grant) (int64, error) {
 	if g.CreatedAt.IsZero() {
-		g.CreatedAt = time.Now()
+		g.CreatedAt = s.now()
 	}
 	var id int64
 	err := s.w.QueryRowContext(ctx, `INSERT INTO grants

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,7 +16,7 @@ import (
 func openTest(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "abusewatch.db")
-	s, err := Open(context.Background(), path)
+	s, err := Open(context.Background(), path, WithClock(tickingClock(time.Now())))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -25,6 +26,20 @@ func openTest(t testing.TB) (*Store, string) {
 		}
 	})
 	return s, path
+}
+
+// tickingClock starts at start and moves on a millisecond (the stored
+// resolution) at every reading, so that what a test does in order is stored in
+// order without sleeping.
+func tickingClock(start time.Time) func() time.Time {
+	var mu sync.Mutex
+	now := start
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Millisecond)
+		return now
+	}
 }
 
 // mail builds a fake raw mail. Each notice is "provider|kind|attack|ip|case|severity|authentic";
@@ -46,12 +61,12 @@ func mail(id string, notices ...string) []byte {
 // fakeReparse is fakeParse for Reparse, which ignores the verdict on record.
 func fakeReparse(version int) ReparseFunc {
 	parse := fakeParse(version)
-	return func(raw []byte, _ string) Parsed { return parse(raw) }
+	return func(m StoredMail) Parsed { return parse(m.Raw) }
 }
 
-// fakeParse is a pure ParseFunc over mail's format. Version 2 also understands
+// fakeParse is a pure parse function over mail's format. Version 2 also understands
 // X-Notice2 headers and names the "scan" attack "netscan", as a parser update would.
-func fakeParse(version int) ParseFunc {
+func fakeParse(version int) func(raw []byte) Parsed {
 	return func(raw []byte) Parsed {
 		p := Parsed{Status: "none", Reason: "no notice", Authentic: "none"}
 		sc := bufio.NewScanner(bytes.NewReader(raw))
@@ -75,6 +90,9 @@ func fakeParse(version int) ParseFunc {
 				sev, _ := strconv.Atoi(f[5])
 				n := Notice{Provider: f[0], Kind: f[1], Attack: f[2], IP: f[3], Case: f[4], Severity: sev, Authentic: f[6],
 					Events: []byte(`[{"src":"` + f[3] + `:123"}]`), MessageID: p.MessageID, Subject: p.Subject, Date: p.Date}
+				if n.Authentic == "pass" {
+					n.Trust = "dkim:" + n.Provider
+				}
 				if version >= 2 && n.Attack == "scan" {
 					n.Attack = "netscan"
 				}
@@ -114,7 +132,7 @@ func (r *recorder) plan(ch IncidentChange) []NewTask {
 
 func ingest(t *testing.T, s *Store, src Source, raw []byte, plan PlanFunc) IngestResult {
 	t.Helper()
-	res, err := s.Ingest(context.Background(), Message{Source: src, Raw: raw, ReceivedAt: time.Now()}, fakeParse(1), plan)
+	res, err := s.Ingest(context.Background(), Message{Source: src, Raw: raw}, fakeParse(1)(raw), plan)
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}

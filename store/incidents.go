@@ -21,7 +21,7 @@ type Incident struct {
 	FirstSeen, LastSeen                               time.Time
 	ResolvedAt                                        time.Time      // zero while open
 	State                                             *StateSnapshot // latest, nil when never checked
-	Unverified                                        bool           // no notice passed sender authentication
+	Unverified                                        bool           // no notice is trusted (see Notice.Trust)
 }
 
 // NoticeRecord is a stored notice with where it came from.
@@ -75,7 +75,7 @@ type Evidence struct {
 
 const incidentQuery = `SELECT i.id, i.provider, i.ip, i.case_id, i.service, i.status, i.kind, i.attack, i.severity,
 	i.resolved_at, count(n.id), coalesce(min(m.received_at), i.opened_at), coalesce(max(m.received_at), i.opened_at),
-	coalesce(max(n.authentic = 'pass'), 0)
+	coalesce(max(n.trust != ''), 0)
 	FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id LEFT JOIN messages m ON m.id = n.message`
 
 func scanIncident(rows *sql.Rows) (Incident, error) {
@@ -248,7 +248,7 @@ func describe(n Notice) string {
 	if n.Case != "" {
 		parts = append(parts, "case "+n.Case)
 	}
-	if n.Authentic != "pass" {
+	if n.Trust == "" {
 		parts = append(parts, "(unverified)")
 	}
 	return strings.Join(parts, " ")
@@ -257,7 +257,7 @@ func describe(n Notice) string {
 func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.message, n.incident_id, m.received_at,
 		n.provider, n.kind, n.attack, n.ip, n.service, n.case_id, n.severity, n.deadline, n.reporter, n.rate,
-		n.events, n.authentic, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
+		n.events, n.authentic, n.trust, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
 		FROM notices n JOIN messages m ON m.id = n.message WHERE n.incident_id = ? ORDER BY m.received_at, n.id`, id)
 	if err != nil {
 		return nil, err
@@ -270,7 +270,7 @@ func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord,
 		var events sql.NullString
 		if err := rows.Scan(&r.ID, &r.MessageID, &r.IncidentID, &received,
 			&r.Provider, &r.Kind, &r.Attack, &r.IP, &r.Service, &r.Case, &r.Severity, &deadline, &r.Reporter, &r.Rate,
-			&events, &r.Authentic, &r.Notice.MessageID, &r.Subject, &date); err != nil {
+			&events, &r.Authentic, &r.Trust, &r.Notice.MessageID, &r.Subject, &date); err != nil {
 			return nil, err
 		}
 		r.ReceivedAt, r.Deadline, r.Date = fromMS(received), fromMS(deadline), fromMS(date)
@@ -313,7 +313,7 @@ func incidentEvidence(ctx context.Context, tx *sql.Tx, id int64) ([]Evidence, er
 // ResolveIncident marks an incident resolved. Resolving a resolved incident does nothing.
 func (s *Store) ResolveIncident(ctx context.Context, id int64, note string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		inc, ok, err := t.incidentByID(id)
 		if err != nil {
 			return err
@@ -343,7 +343,7 @@ func (s *Store) ResolveIncident(ctx context.Context, id int64, note string) erro
 func (s *Store) AddTimeline(ctx context.Context, incidentID int64, kind, text string) error {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO timeline (incident_id, at, kind, text)
 		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM incidents WHERE id = ?)`,
-		incidentID, ms(time.Now()), kind, text, incidentID)
+		incidentID, ms(s.now()), kind, text, incidentID)
 	if err != nil {
 		return fmt.Errorf("store: add timeline to incident %d: %w", incidentID, err)
 	}
@@ -363,7 +363,7 @@ func (s *Store) AddTimeline(ctx context.Context, incidentID int64, kind, text st
 // so that a crash cannot lose the news of it (then must not call the Store).
 func (s *Store) RaiseSeverity(ctx context.Context, incidentID int64, severity int, why string, then func() []NewTask) (raised bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		if raised, err = t.raise(incidentID, severity, why); err != nil || !raised || then == nil {
 			return err
 		}
@@ -398,10 +398,10 @@ func (t *txn) raise(incidentID int64, severity int, why string) (raised bool, er
 // incident's timeline.
 func (s *Store) SaveState(ctx context.Context, incidentID int64, snap StateSnapshot) (prev *StateSnapshot, err error) {
 	if snap.CheckedAt.IsZero() {
-		snap.CheckedAt = time.Now()
+		snap.CheckedAt = s.now()
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		var row *sql.Row
 		if incidentID != 0 {
 			row = tx.QueryRowContext(ctx, `SELECT `+stateCols+` FROM states WHERE incident_id = ? ORDER BY id DESC LIMIT 1`, incidentID)
@@ -495,7 +495,7 @@ func (s *Store) TriageRecorded(ctx context.Context, run string) (bool, error) {
 // as it was and recorded is false.
 func (s *Store) RecordTriage(ctx context.Context, r TriageRun, then func(raised bool) []NewTask) (recorded bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		if _, ok, err := t.incidentByID(r.IncidentID); err != nil {
 			return err
 		} else if !ok {

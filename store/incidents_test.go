@@ -78,7 +78,6 @@ func TestIncidentDetail(t *testing.T) {
 	if d := detail(t, s, id); !d.Unverified {
 		t.Errorf("incident with only a failed DKIM notice is verified")
 	}
-	time.Sleep(2 * time.Millisecond)
 	ingest(t, s, Source{Path: "2.eml"}, mail("2", "ovh|attack|syn_flood|51.91.10.20||3|pass"), nil)
 	other := ingest(t, s, Source{Path: "3.eml"}, mail("3", "ovh|attack|syn_flood|51.91.10.99||3|pass"), nil).Opened[0]
 

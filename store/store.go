@@ -42,10 +42,23 @@ type Store struct {
 	// WAL, never wait for the writer.
 	w *sql.DB
 	r *sql.DB
+	// now is the clock of every time the store records itself.
+	now func() time.Time
+	// dir is the database's directory, where large raw mail is kept.
+	dir string
+}
+
+// OpenOption adjusts a Store when it is opened.
+type OpenOption func(*Store)
+
+// WithClock makes the store read time from now instead of the wall clock, so
+// that tests order events without sleeping.
+func WithClock(now func() time.Time) OpenOption {
+	return func(s *Store) { s.now = now }
 }
 
 // Open opens (creating it with mode 0600 if needed) and migrates the database at path.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...OpenOption) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
@@ -86,7 +99,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r, now: time.Now, dir: filepath.Dir(path)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Close closes the database. The last connection to close checkpoints and removes the WAL.

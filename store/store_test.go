@@ -111,7 +111,7 @@ func TestOpenRefuses(t *testing.T) {
 		wantErr string
 	}{
 		{name: "newer schema", pragma: "PRAGMA user_version = 7",
-			wantErr: "store: database schema version 7 is newer than this abusewatch knows (3); upgrade abusewatch"},
+			wantErr: "store: database schema version 7 is newer than this abusewatch knows (4); upgrade abusewatch"},
 		{name: "other application", pragma: "PRAGMA application_id = 42", wantErr: "is not abusewatch's"},
 		{name: "not a database", raw: []byte(strings.Repeat("this is not sqlite\n", 100)), wantErr: "not a database"},
 	}

@@ -51,7 +51,7 @@ func in(values []string) (string, []any) {
 // and created=false.
 func (s *Store) Enqueue(ctx context.Context, nt NewTask) (id int64, created bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		id, created, err = t.enqueue(nt)
 		return err
 	})
@@ -91,7 +91,7 @@ func (s *Store) Claim(ctx context.Context, owner string, kinds []string, lease t
 // key keeps deduplicating.
 func (s *Store) Complete(ctx context.Context, id int64, owner string) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE tasks SET status = 'done', payload = NULL, lease_owner = '', lease_until = 0,
-		finished_at = ? WHERE id = ? AND lease_owner = ? AND status = 'queued'`, ms(time.Now()), id, owner)
+		finished_at = ? WHERE id = ? AND lease_owner = ? AND status = 'queued'`, ms(s.now()), id, owner)
 	if err != nil {
 		return fmt.Errorf("store: complete task %d: %w", id, err)
 	}
@@ -146,7 +146,7 @@ func (s *Store) Retry(ctx context.Context, id int64, owner string, cause string,
 // and Stats, and its incident's timeline says so.
 func (s *Store) Fail(ctx context.Context, id int64, owner, cause string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		t := txn{ctx: ctx, tx: tx, now: time.Now()}
+		t := s.txn(ctx, tx)
 		var kind string
 		var incident int64
 		err := tx.QueryRowContext(ctx, `UPDATE tasks SET status = 'failed', lease_owner = '', lease_until = 0, last_error = ?,

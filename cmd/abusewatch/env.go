@@ -78,6 +78,19 @@ func (a *app) registry() (*providers.Registry, error) {
 	return setup.FromConfig(cfg, a.logger())
 }
 
+// writeList prints items as a JSON array of their public shape, or as the
+// table print makes of them.
+func writeList[T, J any](w io.Writer, asJSON bool, items []T, shape func(T) J, print func(io.Writer, []T) error) error {
+	if !asJSON {
+		return print(w, items)
+	}
+	out := make([]J, 0, len(items))
+	for _, it := range items {
+		out = append(out, shape(it))
+	}
+	return writeJSON(w, out)
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abusewatch/abusewatch/pipeline"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -17,6 +18,7 @@ type incidentDetail struct {
 	NoticeList  []noticeJSON    `json:"notice_list"`
 	Timeline    []timelineJSON  `json:"timeline"`
 	Evidence    []evidenceJSON  `json:"evidence"`
+	Runs        []triageRunJSON `json:"runs"`
 }
 
 type noticeJSON struct {
@@ -35,6 +37,10 @@ type noticeJSON struct {
 	Authentic string          `json:"authentic"`
 	MessageID string          `json:"message_id"`
 	Subject   string          `json:"subject"`
+	// Trust is who vouches for the notice so that it may trigger host
+	// actions; "" and unverified when nobody does.
+	Trust      string `json:"trust"`
+	Unverified bool   `json:"unverified"`
 }
 
 type timelineJSON struct {
@@ -60,14 +66,14 @@ type evidenceJSON struct {
 }
 
 func incidentDetailJSON(d *store.IncidentDetail) incidentDetail {
-	out := incidentDetail{incidentJSON: toIncidentJSON(d.Incident), NoticeList: []noticeJSON{}, Timeline: []timelineJSON{}, Evidence: []evidenceJSON{}}
+	out := incidentDetail{incidentJSON: toIncidentJSON(d.Incident), NoticeList: []noticeJSON{}, Timeline: []timelineJSON{}, Evidence: []evidenceJSON{}, Runs: []triageRunJSON{}}
 	if d.State != nil {
 		out.StateDetail = d.State.Detail
 	}
 	for _, n := range d.NoticeRecords {
 		nj := noticeJSON{ID: n.ID, Received: n.ReceivedAt.UTC(), Provider: n.Provider, Kind: n.Kind, Attack: n.Attack, IP: n.IP,
 			Service: n.Service, Case: n.Case, Reporter: n.Reporter, Rate: n.Rate, Events: n.Events, Authentic: n.Authentic,
-			MessageID: n.Notice.MessageID, Subject: n.Subject}
+			MessageID: n.Notice.MessageID, Subject: n.Subject, Trust: n.Trust, Unverified: n.Trust == ""}
 		if !n.Deadline.IsZero() {
 			dl := n.Deadline
 			nj.Deadline = &dl
@@ -76,6 +82,9 @@ func incidentDetailJSON(d *store.IncidentDetail) incidentDetail {
 			nj.Events = json.RawMessage("[]")
 		}
 		out.NoticeList = append(out.NoticeList, nj)
+	}
+	for _, v := range pipeline.TriageViews(d) {
+		out.Runs = append(out.Runs, toTriageRunJSON(v, false))
 	}
 	for _, t := range d.Timeline {
 		out.Timeline = append(out.Timeline, timelineJSON{At: t.At.UTC(), Kind: t.Kind, Text: t.Text})
@@ -97,18 +106,37 @@ func printIncident(w io.Writer, d *store.IncidentDetail) error {
 		fmt.Fprintf(w, "  case %s, service %s\n", line(dash(inc.Case)), line(dash(inc.Service)))
 	}
 	if inc.Unverified {
-		fmt.Fprintln(w, "  UNVERIFIED: no notice passed DKIM; nothing was run on the server because of it")
+		fmt.Fprintln(w, "  UNVERIFIED: no notice is vouched for by a trusted DKIM signature; nothing ran on the server because of a notice")
 	}
 	if s := inc.State; s != nil {
 		fmt.Fprintf(w, "  provider state (%s): %s, checked %s\n", line(s.Provider), stateWords(s.Blocked, s.Locked, s.Rescue), s.CheckedAt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintln(w, "\nNotices:")
 	for _, n := range d.NoticeRecords {
-		l := fmt.Sprintf("  #%d %s %s/%s %s", n.ID, n.ReceivedAt.Local().Format(time.DateTime), line(n.Kind), line(n.Attack), line(n.Authentic))
+		l := fmt.Sprintf("  #%d %s %s/%s dkim %s", n.ID, n.ReceivedAt.Local().Format(time.DateTime), line(n.Kind), line(n.Attack), line(n.Authentic))
+		if n.Trust == "" {
+			l += " (unverified)"
+		} else {
+			l += " trusted " + line(n.Trust)
+		}
 		if !n.Deadline.IsZero() {
 			l += " deadline " + n.Deadline.Local().Format(time.DateTime)
 		}
 		fmt.Fprintln(w, l+"  "+line(n.Subject))
+	}
+	if views := pipeline.TriageViews(d); len(views) > 0 {
+		fmt.Fprintln(w, "\nTriage runs:")
+		for i, v := range views {
+			fmt.Fprintf(w, "  run %d %s: %s (%s)\n", i+1, v.StartedAt.Local().Format(time.DateTime), v.Summary(), line(dash(v.Trigger)))
+			for _, j := range v.Jobs {
+				for _, f := range j.Findings {
+					fmt.Fprintf(w, "      %s: %s\n", line(j.Job), line(f))
+				}
+			}
+			for _, s := range v.Suspects {
+				fmt.Fprintf(w, "      suspect #%d %s %s\n", s.Rank, s.Kind, line(suspectWhere(s)))
+			}
+		}
 	}
 	fmt.Fprintln(w, "\nTimeline:")
 	for _, t := range d.Timeline {

@@ -94,14 +94,7 @@ func newIncidentsListCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					out := make([]incidentJSON, 0, len(incidents))
-					for _, inc := range incidents {
-						out = append(out, toIncidentJSON(inc))
-					}
-					return writeJSON(a.stdout, out)
-				}
-				return printIncidents(a.stdout, incidents)
+				return writeList(a.stdout, asJSON, incidents, toIncidentJSON, printIncidents)
 			})
 		},
 	}

@@ -22,6 +22,15 @@ type ingestSummary struct {
 	Incidents int `json:"incidents"` // opened or updated
 	Unparsed  int `json:"unparsed"`  // not a notice, or rejected
 	Errors    int `json:"errors"`
+	// UnparsedFiles names each stored mail that gave no notice, and why.
+	UnparsedFiles []unparsedFile `json:"unparsed_files"`
+}
+
+type unparsedFile struct {
+	Path    string `json:"path"`
+	Message int64  `json:"message"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
 }
 
 func newIngestCmd(a *app) *cobra.Command {
@@ -39,17 +48,19 @@ func newIngestCmd(a *app) *cobra.Command {
 				}
 				progress := newProgress(a.stderr, len(files))
 				incidents := map[int64]bool{}
-				var sum ingestSummary
+				sum := ingestSummary{UnparsedFiles: []unparsedFile{}}
 				for i, path := range files {
 					err := pipeline.ReadMail(path, cmd.InOrStdin(), env.cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
 						sum.Read++
-						res, err := env.pipeline.Ingest(ctx, store.Message{
-							Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw)), ReceivedAt: time.Now(),
-						})
+						res, err := env.pipeline.IngestFile(ctx, f)
 						if err != nil {
 							return err
 						}
 						sum.add(res, incidents)
+						if !res.Duplicate && res.Status != "ok" {
+							sum.UnparsedFiles = append(sum.UnparsedFiles, unparsedFile{Path: f.Path, Message: res.MessageID, Status: res.Status, Reason: res.Reason})
+							fmt.Fprintf(a.stderr, "abusewatch: %s: stored as message %d, %s: %s\n", f.Path, res.MessageID, res.Status, line(res.Reason))
+						}
 						return nil
 					})
 					if err != nil {

@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newParseCmd(a),
 		newIngestCmd(a),
 		newIncidentsCmd(a),
+		newMessagesCmd(a), newTriageCmd(a),
 		newReparseCmd(a),
 		newWatchCmd(a),
 		newStatusCmd(a), newUnblockCmd(a),

@@ -64,6 +64,25 @@ func (p *Provider) resolve(ctx context.Context, ip netip.Addr, raw map[string]js
 	return providers.Service{Provider: "ovh", Name: info.RoutedTo.ServiceName, Type: info.Type, Block: best.String()}, best, nil
 }
 
+// ServiceIPs returns the addresses routed to an OVH service (a dedicated
+// server or VPS named by a notice that gives no IP): the single-address
+// blocks of GET /ip?routedTo.serviceName=…, in the API's order.
+func (p *Provider) ServiceIPs(ctx context.Context, service string) ([]netip.Addr, error) {
+	var blocks []string
+	if _, err := p.call(ctx, http.MethodGet, "/ip?routedTo.serviceName="+url.QueryEscape(service), nil, &blocks); err != nil {
+		return nil, fmt.Errorf("ovh: addresses of %s: %w", service, err)
+	}
+	var out []netip.Addr
+	for _, b := range blocks {
+		if pfx, err := netip.ParsePrefix(b); err == nil && pfx.IsSingleIP() {
+			out = append(out, pfx.Addr())
+		} else if a, err := netip.ParseAddr(b); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
 func keep(raw map[string]json.RawMessage, path string, r json.RawMessage) {
 	if raw != nil && r != nil {
 		raw[path] = r

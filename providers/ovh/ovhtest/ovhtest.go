@@ -403,7 +403,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, segs []string, bo
 	m := r.Method
 	switch {
 	case len(segs) == 1 && segs[0] == "ip" && m == http.MethodGet:
-		s.listBlocks(w, r.URL.Query().Get("ip"))
+		s.listBlocks(w, r.URL.Query().Get("ip"), r.URL.Query().Get("routedTo.serviceName"))
 	case len(segs) >= 2 && segs[0] == "ip":
 		s.routeIP(w, m, segs[1], segs[2:], body)
 	case len(segs) == 3 && segs[0] == "dedicated" && segs[1] == "server" && m == http.MethodGet:
@@ -433,7 +433,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, segs []string, bo
 	}
 }
 
-func (s *Server) listBlocks(w http.ResponseWriter, ip string) {
+// listBlocks serves GET /ip, filtered as the API does by the IP a block
+// holds and by the service it is routed to.
+func (s *Server) listBlocks(w http.ResponseWriter, ip, routedTo string) {
 	out := []string{}
 	var addr netip.Addr
 	if ip != "" {
@@ -444,7 +446,7 @@ func (s *Server) listBlocks(w http.ResponseWriter, ip string) {
 		}
 	}
 	for _, b := range s.blocks {
-		if ip == "" || netip.MustParsePrefix(b.Block).Contains(addr) {
+		if (ip == "" || netip.MustParsePrefix(b.Block).Contains(addr)) && (routedTo == "" || b.RoutedTo == routedTo) {
 			out = append(out, b.Block)
 		}
 	}

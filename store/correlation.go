@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// incidentRow is the stored part of an incident that notices fold into.
+type incidentRow struct {
+	id                                                  int64
+	provider, ip, caseID, service, status, kind, attack string
+	severity                                            int
+}
+
+const incidentCols = `id, provider, ip, case_id, service, status, kind, attack, severity`
+
+func scanIncidentRow(row *sql.Row) (incidentRow, bool, error) {
+	var r incidentRow
+	err := row.Scan(&r.id, &r.provider, &r.ip, &r.caseID, &r.service, &r.status, &r.kind, &r.attack, &r.severity)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("read incident: %w", err)
+	}
+	return r, true, nil
+}
+
+func (t *txn) incidentByID(id int64) (incidentRow, bool, error) {
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = ?`, id))
+}
+
+// latestForIP returns the open incident of (provider, ip), or else the latest resolved one.
+func (t *txn) latestForIP(provider, ip string) (incidentRow, bool, error) {
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE provider = ? AND ip = ? ORDER BY status = 'open' DESC, id DESC LIMIT 1`, provider, ip))
+}
+
+// findIncident applies the correlation rules; found=false means n opens a new
+// incident. In order: the IP (an IP-less incident of the same case or
+// service learns it), the case, the service, and two copies of one mail
+// (same Message-ID, distinct bytes: another relay's Received lines).
+func (t *txn) findIncident(n Notice, msgID int64, seq int) (incidentRow, bool, error) {
+	if n.IP != "" {
+		return t.forIP(n)
+	}
+	if n.Case != "" {
+		if inc, ok, err := t.forCase(n); ok || err != nil {
+			return inc, ok, err
+		}
+	}
+	if n.Service != "" {
+		if inc, ok, err := t.openIPless(`i.service = ?`, n.Provider, n.Service); ok || err != nil {
+			return inc, ok, err
+		}
+	}
+	if n.MessageID != "" {
+		inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+			WHERE id = (SELECT n.incident_id FROM notices n JOIN messages m ON m.id = n.message
+				WHERE m.message_id = ? AND n.provider = ? AND n.seq = ? AND m.id != ? ORDER BY n.id LIMIT 1)`,
+			n.MessageID, n.Provider, seq, msgID))
+		if ok || err != nil {
+			return inc, ok, err
+		}
+	}
+	// The notices of one message share one incident.
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
+			WHERE n.message = ? AND i.provider = ? AND i.ip = '' AND i.case_id = '' LIMIT 1)`, msgID, n.Provider))
+}
+
+// forIP finds the incident of n's IP; without one, an open IP-less incident
+// of n's case or service learns the IP and is n's.
+func (t *txn) forIP(n Notice) (incidentRow, bool, error) {
+	inc, ok, err := t.latestForIP(n.Provider, n.IP)
+	if ok || err != nil {
+		return inc, ok, err
+	}
+	if n.Case != "" {
+		inc, ok, err = scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+			WHERE id = (SELECT n.incident_id FROM notices n JOIN incidents i ON i.id = n.incident_id
+				WHERE n.provider = ? AND n.case_id = ? AND n.case_id != '' AND i.ip = '' ORDER BY n.id DESC LIMIT 1)`, n.Provider, n.Case))
+		if err != nil {
+			return inc, false, err
+		}
+	}
+	if !ok && n.Service != "" {
+		if inc, ok, err = t.openIPless(`i.service = ?`, n.Provider, n.Service); err != nil {
+			return inc, false, err
+		}
+	}
+	if !ok {
+		return inc, false, nil
+	}
+	return inc, true, t.learnIP(&inc, n.IP)
+}
+
+// learnIP gives an IP-less incident the IP a notice or the provider named.
+func (t *txn) learnIP(inc *incidentRow, ip string) error {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET ip = ? WHERE id = ?`, ip, inc.id); err != nil {
+		return fmt.Errorf("set incident ip: %w", err)
+	}
+	inc.ip = ip
+	return t.timeline(inc.id, "correlated", "the incident's IP is "+ip)
+}
+
+// LearnIncidentIP gives an incident without an IP the one the provider
+// named for its service; an incident that has one keeps it.
+func (s *Store) LearnIncidentIP(ctx context.Context, incidentID int64, ip, why string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		t := s.txn(ctx, tx)
+		inc, ok, err := t.incidentByID(incidentID)
+		if err != nil || !ok || inc.ip != "" {
+			if !ok && err == nil {
+				err = ErrNotFound
+			}
+			return err
+		}
+		if err := t.learnIP(&inc, ip); err != nil {
+			return err
+		}
+		return t.timeline(incidentID, "correlated", why)
+	})
+	if err != nil {
+		return fmt.Errorf("store: learn IP of incident %d: %w", incidentID, err)
+	}
+	return nil
+}
+
+// openIPless returns the newest open incident of provider without an IP
+// that matches cond (one placeholder, bound to arg).
+func (t *txn) openIPless(cond, provider, arg string) (incidentRow, bool, error) {
+	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+		WHERE i.provider = ? AND i.status = 'open' AND i.ip = '' AND `+cond+` ORDER BY i.id DESC LIMIT 1`, provider, arg))
+}
+
+// forCase finds the incident of n's case; a resolved one gives way to a
+// newer open incident of its IP rather than reopen a second one for it.
+func (t *txn) forCase(n Notice) (incidentRow, bool, error) {
+	inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE id = (SELECT incident_id FROM notices WHERE provider = ? AND case_id = ? AND case_id != '' ORDER BY id DESC LIMIT 1)`,
+		n.Provider, n.Case))
+	if !ok || err != nil || inc.status == "open" || inc.ip == "" {
+		return inc, ok, err
+	}
+	open, found, err := t.latestForIP(inc.provider, inc.ip)
+	if err != nil {
+		return inc, false, err
+	}
+	if found && open.status == "open" {
+		return open, true, nil
+	}
+	return inc, true, nil
+}
+
+// attach finds, opens or reopens the incident for n and folds n into it.
+func (t *txn) attach(n Notice, msgID int64, seq int) (IncidentChange, error) {
+	ch := IncidentChange{Provider: n.Provider, Notice: n, NewSeverity: n.Severity}
+	inc, found, err := t.findIncident(n, msgID, seq)
+	if err != nil {
+		return ch, err
+	}
+	if !found {
+		ch.IncidentID, err = t.insert(`INSERT INTO incidents
+			(provider, ip, case_id, service, status, kind, attack, severity, opened_at)
+			VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)`,
+			n.Provider, n.IP, n.Case, n.Service, n.Kind, n.Attack, n.Severity, ms(t.now))
+		if err != nil {
+			return ch, fmt.Errorf("open incident: %w", err)
+		}
+		ch.IP, ch.Case, ch.Opened = n.IP, n.Case, true
+		return ch, nil
+	}
+	if inc.status != "open" {
+		if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET status = 'open', resolved_at = 0 WHERE id = ?`, inc.id); err != nil {
+			return ch, fmt.Errorf("reopen incident: %w", err)
+		}
+		if err := t.timeline(inc.id, "reopened", fmt.Sprintf("reopened by a %s notice", n.Kind)); err != nil {
+			return ch, err
+		}
+		ch.Reopened = true
+	}
+	ch.OldSeverity = inc.severity
+	if ch.PriorTrust, err = t.priorTrust(inc.id, 0); err != nil {
+		return ch, err
+	}
+	if ch.Escalated, err = t.fold(&inc, n); err != nil {
+		return ch, err
+	}
+	ch.IncidentID, ch.IP, ch.Case, ch.NewSeverity = inc.id, inc.ip, inc.caseID, inc.severity
+	return ch, nil
+}
+
+// priorTrust returns the trust of a trusted notice of the incident other than
+// notice except, "" when it has none.
+func (t *txn) priorTrust(incidentID, except int64) (string, error) {
+	var trust string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT trust FROM notices WHERE incident_id = ? AND trust != '' AND id != ? ORDER BY id LIMIT 1`,
+		incidentID, except).Scan(&trust)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read trust of incident %d: %w", incidentID, err)
+	}
+	return trust, nil
+}
+
+func knownAttack(a string) bool { return a != "" && a != "unknown" }
+
+// fold applies notice n to incident inc: a more severe notice raises the severity and
+// sets kind and attack; a known attack replaces an unknown one but never the reverse.
+func (t *txn) fold(inc *incidentRow, n Notice) (escalated bool, err error) {
+	old := *inc
+	if n.Severity > inc.severity {
+		escalated = true
+		inc.severity, inc.kind = n.Severity, n.Kind
+		if knownAttack(n.Attack) {
+			inc.attack = n.Attack
+		}
+	}
+	if !knownAttack(inc.attack) && knownAttack(n.Attack) {
+		inc.attack = n.Attack
+	}
+	if inc.service == "" {
+		inc.service = n.Service
+	}
+	if inc.caseID == "" {
+		inc.caseID = n.Case
+	}
+	if *inc == old {
+		return false, nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ?, kind = ?, attack = ?, service = ?, case_id = ? WHERE id = ?`,
+		inc.severity, inc.kind, inc.attack, inc.service, inc.caseID, inc.id); err != nil {
+		return false, fmt.Errorf("update incident: %w", err)
+	}
+	if escalated {
+		text := fmt.Sprintf("severity %d → %d by a %s notice", old.severity, inc.severity, n.Kind)
+		if err := t.timeline(inc.id, "escalated", text); err != nil {
+			return false, err
+		}
+	}
+	return escalated, nil
+}
