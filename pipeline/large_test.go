@@ -83,7 +83,7 @@ func TestLargeMailOverIMAP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	chat := &recorder{}
+	chat := newRecorder(t)
 	p := New(Options{Store: st, Notifier: chat.notifier})
 	sink := &flagWatch{MailboxSink: MailboxSink{P: p}, t: t, d: d, flaggedAtCommit: map[uint32]bool{}}
 	host, port, _ := net.SplitHostPort(d.Addr)
@@ -177,7 +177,8 @@ func TestLargeMailFromFiles(t *testing.T) {
 	over, tooBig := bigMail("over", 100*kib), bigMail("too-big", 300*kib)
 	notice := crlf(readFixture(t, "ovh-antihack-syn-flood-fr.eml"))
 	mbox := append([]byte("From noc@provider.example Mon Jul 14 22:15:40 2025\r\n"), notice...)
-	mbox = append(mbox, "From noc@provider.example Mon Jul 14 22:16:40 2025\r\n"...)
+	// mbox writers end each mail with a blank line before the next separator.
+	mbox = append(mbox, "\r\nFrom noc@provider.example Mon Jul 14 22:16:40 2025\r\n"...)
 	mbox = append(mbox, bigMail("in-mbox", 100*kib)...)
 	files := map[string][]byte{"over.eml": over, "too-big.eml": tooBig, "box.mbox": mbox}
 	for name, raw := range files {
@@ -190,7 +191,7 @@ func TestLargeMailFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	chat := &recorder{}
+	chat := newRecorder(t)
 	open := func(limit int) *Pipeline {
 		return New(Options{Store: st, Notifier: chat.notifier, Parser: parser.Options{MaxBytes: limit}, KeepMessageBytes: 256 * kib})
 	}
