@@ -120,8 +120,16 @@ func TestHostileMailInTheTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertTerminalSafe(t, "parse", parsed, 400)
-	if !strings.Contains(parsed, `\x1b[2J`) {
-		t.Errorf("parse should show the escape sequence as text:\n%s", parsed)
+	if strings.Contains(parsed, "[2J") {
+		t.Errorf("parse shows a case id that is not one (it should be dropped):\n%s", parsed)
+	}
+	explained, _, err := cli(t, append([]string{"parse", "--explain"}, files...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertTerminalSafe(t, "parse --explain", explained, 400)
+	if !strings.Contains(explained, `case dropped`) || !strings.Contains(explained, `\u001b[2J`) {
+		t.Errorf("parse --explain should say the case was dropped and show its escape sequence as text:\n%s", explained)
 	}
 
 	// The error of a command is printed the same way (main does).
