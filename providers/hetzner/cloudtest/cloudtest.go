@@ -9,19 +9,18 @@
 package cloudtest
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+
+	"github.com/abusewatch/abusewatch/providers/internal/emulator"
 )
 
 // Token is the API token New accepts.
@@ -63,56 +62,78 @@ type FloatingIP struct {
 
 // Server is the emulator.
 type Server struct {
-	srv *httptest.Server
+	core *emulator.Server
 
-	mu        sync.Mutex
-	limit     int
-	calls     []time.Time
-	nextID    int64
-	requests  []string
-	servers   map[int64]*Instance
-	primary   map[int64]*PrimaryIP
-	floating  map[int64]*FloatingIP
-	firewalls map[int64]*schema.Firewall
-	actions   map[int64]schema.Action
+	limit      emulator.Window
+	retryAfter int // seconds, sent with injected 503s when > 0
+	nextID     int64
+	servers    map[int64]*Instance
+	primary    map[int64]*PrimaryIP
+	floating   map[int64]*FloatingIP
+	firewalls  map[int64]*schema.Firewall
+	actions    map[int64]schema.Action
 }
 
 // New starts an emulator with the Cloud's limit of 3600 requests an hour.
 // With t non-nil it is closed when the test ends.
 func New(t testing.TB) *Server {
-	s := &Server{limit: 3600, nextID: 1000, servers: map[int64]*Instance{}, primary: map[int64]*PrimaryIP{},
+	s := &Server{limit: emulator.Window{Limit: 3600, Period: time.Hour}, nextID: 1000, servers: map[int64]*Instance{}, primary: map[int64]*PrimaryIP{},
 		floating: map[int64]*FloatingIP{}, firewalls: map[int64]*schema.Firewall{}, actions: map[int64]schema.Action{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	if t != nil {
-		t.Cleanup(s.Close)
-	}
+	s.core = emulator.New(t, emulator.Options{Unrouted: func(w http.ResponseWriter, _ *http.Request, status int) {
+		if status == http.StatusMethodNotAllowed {
+			apiError(w, status, "method_not_allowed", "method not allowed")
+			return
+		}
+		apiError(w, http.StatusNotFound, "not_found", "not found")
+	}})
+	s.core.Use(s.authenticate, s.rateLimit, s.core.Faults(s.fault))
+	s.core.Handle("GET /v1/servers", s.listServers)
+	s.core.Handle("GET /v1/servers/{id}", s.getServer)
+	s.core.Handle("GET /v1/primary_ips", s.listPrimaryIPs)
+	s.core.Handle("GET /v1/floating_ips", s.listFloatingIPs)
+	s.core.Handle("GET /v1/actions", s.listActions)
+	s.core.Handle("GET /v1/firewalls", s.listFirewalls)
+	s.core.Handle("POST /v1/firewalls", s.createFirewall)
+	s.core.Handle("GET /v1/firewalls/{id}", s.firewallHandler(s.getFirewall))
+	s.core.Handle("DELETE /v1/firewalls/{id}", s.firewallHandler(s.deleteFirewall))
+	s.core.Handle("POST /v1/firewalls/{id}/actions/set_rules", s.firewallHandler(s.setRules))
+	s.core.Handle("POST /v1/firewalls/{id}/actions/apply_to_resources", s.firewallHandler(s.applyTo))
+	s.core.Handle("POST /v1/firewalls/{id}/actions/remove_from_resources", s.firewallHandler(s.removeFrom))
 	return s
 }
 
 // URL is the endpoint to give hcloud.WithEndpoint.
-func (s *Server) URL() string { return s.srv.URL + "/v1" }
+func (s *Server) URL() string { return s.core.URL() + "/v1" }
 
 // Close stops the emulator.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() { s.core.Close() }
 
 // SetLimit sets the hourly request limit.
 func (s *Server) SetLimit(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.limit = n
+	s.core.Lock()
+	defer s.core.Unlock()
+	s.limit.Limit = n
+}
+
+// FailNext makes the next authenticated requests fail with these statuses
+// (503: unavailable, 502: bad_gateway, others: service_error).
+func (s *Server) FailNext(statuses ...int) { s.core.FailNext(statuses...) }
+
+// SetRetryAfter makes the failures FailNext injects carry Retry-After:
+// seconds (0: none, as the Cloud usually sends).
+func (s *Server) SetRetryAfter(seconds int) {
+	s.core.Lock()
+	defer s.core.Unlock()
+	s.retryAfter = seconds
 }
 
 // Requests returns "METHOD /path?query" of every request received.
-func (s *Server) Requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.requests...)
-}
+func (s *Server) Requests() []string { return s.core.Requests() }
 
 // AddServer adds a server and the Primary IP of its IPv4.
 func (s *Server) AddServer(in Instance) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	if in.Status == "" {
 		in.Status = "running"
 	}
@@ -124,22 +145,22 @@ func (s *Server) AddServer(in Instance) {
 
 // AddPrimaryIP adds a Primary IP.
 func (s *Server) AddPrimaryIP(p PrimaryIP) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.primary[p.ID] = &p
 }
 
 // AddFloatingIP adds a Floating IP.
 func (s *Server) AddFloatingIP(f FloatingIP) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.floating[f.ID] = &f
 }
 
 // AddFirewall adds a firewall applied to the given servers and returns its id.
 func (s *Server) AddFirewall(name string, rules []schema.FirewallRule, serverIDs ...int64) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.nextID++
 	fw := &schema.Firewall{ID: s.nextID, Name: name, Labels: map[string]string{}, Created: created, Rules: rules, AppliedTo: []schema.FirewallResource{}}
 	for _, id := range serverIDs {
@@ -152,8 +173,8 @@ func (s *Server) AddFirewall(name string, rules []schema.FirewallRule, serverIDs
 // SetFirewallRules replaces the rules of the firewall called name, as
 // someone editing it in the Console would.
 func (s *Server) SetFirewallRules(name string, rules []schema.FirewallRule) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	for _, fw := range s.firewalls {
 		if fw.Name == name {
 			fw.Rules = rules
@@ -163,8 +184,8 @@ func (s *Server) SetFirewallRules(name string, rules []schema.FirewallRule) {
 
 // Firewalls returns every firewall as it stands, by name.
 func (s *Server) Firewalls() map[string]schema.Firewall {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	out := map[string]schema.Firewall{}
 	for _, fw := range s.firewalls {
 		out[fw.Name] = *fw
@@ -173,101 +194,101 @@ func (s *Server) Firewalls() map[string]schema.Firewall {
 }
 
 func apiError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg, "details": nil}})
-}
-
-func reply(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	emulator.WriteJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg, "details": nil}})
 }
 
 func meta(n int) schema.Meta {
 	return schema.Meta{Pagination: &schema.MetaPagination{Page: 1, PerPage: max(n, 25), LastPage: 1, TotalEntries: n}}
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+// authenticate checks the bearer token, as the Cloud does before anything.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	if r.Header.Get("Authorization") != "Bearer "+Token {
 		apiError(w, http.StatusUnauthorized, "unauthorized", "unable to authenticate")
-		return
+		return false
 	}
-	now := time.Now()
-	for len(s.calls) > 0 && now.Sub(s.calls[0]) >= time.Hour {
-		s.calls = s.calls[1:]
-	}
-	reset := now.Add(time.Hour)
-	if len(s.calls) > 0 {
-		reset = s.calls[0].Add(time.Hour)
-	}
-	w.Header().Set("RateLimit-Limit", strconv.Itoa(s.limit))
-	w.Header().Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-	if len(s.calls) >= s.limit {
-		w.Header().Set("RateLimit-Remaining", "0")
-		apiError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "limit of "+strconv.Itoa(s.limit)+" requests per hour reached")
-		return
-	}
-	s.calls = append(s.calls, now)
-	w.Header().Set("RateLimit-Remaining", strconv.Itoa(s.limit-len(s.calls)))
+	return true
+}
 
-	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+// rateLimit counts the request against the hourly limit and says so in the
+// RateLimit-* headers of every answer.
+func (s *Server) rateLimit(w http.ResponseWriter, _ *http.Request) bool {
+	ok, remaining, reset := s.limit.Take(s.core.Now())
+	w.Header().Set("RateLimit-Limit", strconv.Itoa(s.limit.Limit))
+	w.Header().Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	w.Header().Set("RateLimit-Remaining", strconv.Itoa(remaining))
 	if !ok {
-		apiError(w, http.StatusNotFound, "not_found", "not found")
-		return
+		apiError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "limit of "+strconv.Itoa(s.limit.Limit)+" requests per hour reached")
 	}
-	segs := strings.Split(path, "/")
-	q := r.URL.Query()
-	switch {
-	case r.Method == http.MethodGet && path == "servers":
-		var out []schema.Server
-		for _, id := range sortedKeys(s.servers) {
-			if name := q.Get("name"); name == "" || name == s.servers[id].Name {
-				out = append(out, s.serverJSON(s.servers[id]))
-			}
-		}
-		reply(w, 200, map[string]any{"servers": nonNil(out), "meta": meta(len(out))})
-	case r.Method == http.MethodGet && len(segs) == 2 && segs[0] == "servers":
-		id, _ := strconv.ParseInt(segs[1], 10, 64)
-		in := s.servers[id]
-		if in == nil {
-			apiError(w, http.StatusNotFound, "not_found", "server with ID '"+segs[1]+"' not found")
-			return
-		}
-		reply(w, 200, map[string]any{"server": s.serverJSON(in)})
-	case r.Method == http.MethodGet && path == "primary_ips":
-		var out []schema.PrimaryIP
-		for _, id := range sortedKeys(s.primary) {
-			p := s.primary[id]
-			if (q.Get("ip") == "" || q.Get("ip") == p.IP) && (q.Get("name") == "" || q.Get("name") == p.Name) {
-				out = append(out, primaryJSON(p))
-			}
-		}
-		reply(w, 200, map[string]any{"primary_ips": nonNil(out), "meta": meta(len(out))})
-	case r.Method == http.MethodGet && path == "floating_ips":
-		var out []schema.FloatingIP
-		for _, id := range sortedKeys(s.floating) {
-			out = append(out, floatingJSON(s.floating[id]))
-		}
-		reply(w, 200, map[string]any{"floating_ips": nonNil(out), "meta": meta(len(out))})
-	case r.Method == http.MethodGet && path == "actions":
-		var out []schema.Action
-		for _, v := range q["id"] {
-			id, _ := strconv.ParseInt(v, 10, 64)
-			if a, ok := s.actions[id]; ok {
-				out = append(out, a)
-			}
-		}
-		reply(w, 200, map[string]any{"actions": nonNil(out), "meta": meta(len(out))})
-	case segs[0] == "firewalls":
-		s.serveFirewalls(w, r, segs)
+	return ok
+}
+
+func (s *Server) fault(w http.ResponseWriter, status int) {
+	if s.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(s.retryAfter))
+	}
+	switch status {
+	case http.StatusServiceUnavailable:
+		apiError(w, status, "unavailable", "service unavailable")
+	case http.StatusBadGateway:
+		apiError(w, status, "bad_gateway", "bad gateway")
 	default:
-		apiError(w, http.StatusNotFound, "not_found", "not found")
+		apiError(w, status, "service_error", "service error")
 	}
 }
+
+func (s *Server) listServers(w http.ResponseWriter, r *http.Request) {
+	var out []schema.Server
+	for _, id := range sortedKeys(s.servers) {
+		if name := r.URL.Query().Get("name"); name == "" || name == s.servers[id].Name {
+			out = append(out, s.serverJSON(s.servers[id]))
+		}
+	}
+	reply(w, http.StatusOK, map[string]any{"servers": nonNil(out), "meta": meta(len(out))})
+}
+
+func (s *Server) getServer(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	in := s.servers[id]
+	if in == nil {
+		apiError(w, http.StatusNotFound, "not_found", "server with ID '"+r.PathValue("id")+"' not found")
+		return
+	}
+	reply(w, http.StatusOK, map[string]any{"server": s.serverJSON(in)})
+}
+
+func (s *Server) listPrimaryIPs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var out []schema.PrimaryIP
+	for _, id := range sortedKeys(s.primary) {
+		p := s.primary[id]
+		if (q.Get("ip") == "" || q.Get("ip") == p.IP) && (q.Get("name") == "" || q.Get("name") == p.Name) {
+			out = append(out, primaryJSON(p))
+		}
+	}
+	reply(w, http.StatusOK, map[string]any{"primary_ips": nonNil(out), "meta": meta(len(out))})
+}
+
+func (s *Server) listFloatingIPs(w http.ResponseWriter, _ *http.Request) {
+	var out []schema.FloatingIP
+	for _, id := range sortedKeys(s.floating) {
+		out = append(out, floatingJSON(s.floating[id]))
+	}
+	reply(w, http.StatusOK, map[string]any{"floating_ips": nonNil(out), "meta": meta(len(out))})
+}
+
+func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
+	var out []schema.Action
+	for _, v := range r.URL.Query()["id"] {
+		id, _ := strconv.ParseInt(v, 10, 64)
+		if a, ok := s.actions[id]; ok {
+			out = append(out, a)
+		}
+	}
+	reply(w, http.StatusOK, map[string]any{"actions": nonNil(out), "meta": meta(len(out))})
+}
+
+func reply(w http.ResponseWriter, status int, v any) { emulator.WriteJSON(w, status, v) }
 
 func nonNil[T any](v []T) []T {
 	if v == nil {
@@ -346,127 +367,132 @@ func (s *Server) action(command string, res ...schema.ActionResourceReference) s
 	return a
 }
 
-func (s *Server) serveFirewalls(w http.ResponseWriter, r *http.Request, segs []string) {
-	if len(segs) == 1 {
-		switch r.Method {
-		case http.MethodGet:
-			var out []schema.Firewall
-			for _, id := range sortedKeys(s.firewalls) {
-				if name := r.URL.Query().Get("name"); name == "" || name == s.firewalls[id].Name {
-					out = append(out, *s.firewalls[id])
-				}
-			}
-			reply(w, 200, map[string]any{"firewalls": nonNil(out), "meta": meta(len(out))})
-		case http.MethodPost:
-			var in schema.FirewallCreateRequest
-			if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Name == "" {
-				apiError(w, http.StatusBadRequest, "invalid_input", "invalid input: name is required")
-				return
-			}
-			for _, fw := range s.firewalls {
-				if fw.Name == in.Name {
-					apiError(w, http.StatusConflict, "uniqueness_error", "name is already used")
-					return
-				}
-			}
-			rules, err := checkRules(in.Rules)
-			if err != nil {
-				apiError(w, http.StatusBadRequest, "invalid_input", err.Error())
-				return
-			}
-			if err := s.checkResources(in.ApplyTo); err != nil {
-				apiError(w, http.StatusNotFound, "not_found", err.Error())
-				return
-			}
-			s.nextID++
-			fw := &schema.Firewall{ID: s.nextID, Name: in.Name, Labels: map[string]string{}, Created: time.Now().UTC(), Rules: rules, AppliedTo: nonNil(in.ApplyTo)}
-			if in.Labels != nil {
-				fw.Labels = *in.Labels
-			}
-			s.firewalls[fw.ID] = fw
-			var actions []schema.Action
-			if len(in.ApplyTo) > 0 {
-				actions = append(actions, s.action("apply_firewall", schema.ActionResourceReference{ID: fw.ID, Type: "firewall"}))
-			}
-			reply(w, http.StatusCreated, schema.FirewallCreateResponse{Firewall: *fw, Actions: nonNil(actions)})
-		default:
-			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+func (s *Server) listFirewalls(w http.ResponseWriter, r *http.Request) {
+	var out []schema.Firewall
+	for _, id := range sortedKeys(s.firewalls) {
+		if name := r.URL.Query().Get("name"); name == "" || name == s.firewalls[id].Name {
+			out = append(out, *s.firewalls[id])
 		}
+	}
+	reply(w, http.StatusOK, map[string]any{"firewalls": nonNil(out), "meta": meta(len(out))})
+}
+
+func (s *Server) createFirewall(w http.ResponseWriter, r *http.Request) {
+	var in schema.FirewallCreateRequest
+	if err := emulator.DecodeJSON(r, &in); err != nil || in.Name == "" {
+		apiError(w, http.StatusBadRequest, "invalid_input", "invalid input: name is required")
 		return
 	}
-	id, _ := strconv.ParseInt(segs[1], 10, 64)
-	fw := s.firewalls[id]
-	if fw == nil {
-		apiError(w, http.StatusNotFound, "not_found", "firewall with ID '"+segs[1]+"' not found")
-		return
-	}
-	ref := schema.ActionResourceReference{ID: fw.ID, Type: "firewall"}
-	switch {
-	case len(segs) == 2 && r.Method == http.MethodGet:
-		reply(w, 200, schema.FirewallGetResponse{Firewall: *fw})
-	case len(segs) == 2 && r.Method == http.MethodDelete:
-		if len(fw.AppliedTo) > 0 {
-			apiError(w, http.StatusConflict, "resource_in_use", "firewall is still applied to resources")
+	for _, fw := range s.firewalls {
+		if fw.Name == in.Name {
+			apiError(w, http.StatusConflict, "uniqueness_error", "name is already used")
 			return
 		}
-		delete(s.firewalls, id)
-		w.WriteHeader(http.StatusNoContent)
-	case len(segs) == 4 && segs[2] == "actions" && r.Method == http.MethodPost:
-		switch segs[3] {
-		case "set_rules":
-			var in schema.FirewallActionSetRulesRequest
-			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-				apiError(w, http.StatusBadRequest, "invalid_input", "invalid input")
-				return
-			}
-			rules, err := checkRules(in.Rules)
-			if err != nil {
-				apiError(w, http.StatusBadRequest, "invalid_input", err.Error())
-				return
-			}
-			fw.Rules = rules
-			reply(w, http.StatusCreated, schema.FirewallActionSetRulesResponse{Actions: []schema.Action{s.action("set_firewall_rules", ref)}})
-		case "apply_to_resources":
-			var in schema.FirewallActionApplyToResourcesRequest
-			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-				apiError(w, http.StatusBadRequest, "invalid_input", "invalid input")
-				return
-			}
-			if err := s.checkResources(in.ApplyTo); err != nil {
-				apiError(w, http.StatusNotFound, "not_found", err.Error())
-				return
-			}
-			for _, res := range in.ApplyTo {
-				if slices.ContainsFunc(fw.AppliedTo, func(a schema.FirewallResource) bool { return a.Server.ID == res.Server.ID }) {
-					apiError(w, http.StatusConflict, "firewall_already_applied", "firewall is already applied to the server")
-					return
-				}
-			}
-			fw.AppliedTo = append(fw.AppliedTo, in.ApplyTo...)
-			reply(w, http.StatusCreated, schema.FirewallActionApplyToResourcesResponse{Actions: []schema.Action{s.action("apply_firewall", ref)}})
-		case "remove_from_resources":
-			var in schema.FirewallActionRemoveFromResourcesRequest
-			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-				apiError(w, http.StatusBadRequest, "invalid_input", "invalid input")
-				return
-			}
-			for _, res := range in.RemoveFrom {
-				n := len(fw.AppliedTo)
-				fw.AppliedTo = slices.DeleteFunc(fw.AppliedTo, func(a schema.FirewallResource) bool {
-					return res.Server != nil && a.Server != nil && a.Server.ID == res.Server.ID
-				})
-				if len(fw.AppliedTo) == n {
-					apiError(w, http.StatusConflict, "firewall_already_removed", "firewall is not applied to the resource")
-					return
-				}
-			}
-			reply(w, http.StatusCreated, schema.FirewallActionRemoveFromResourcesResponse{Actions: []schema.Action{s.action("remove_firewall", ref)}})
-		default:
-			apiError(w, http.StatusNotFound, "not_found", "not found")
-		}
-	default:
-		apiError(w, http.StatusNotFound, "not_found", "not found")
 	}
+	rules, err := checkRules(in.Rules)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		return
+	}
+	if err := s.checkResources(in.ApplyTo); err != nil {
+		apiError(w, http.StatusNotFound, "not_found", err.Error())
+		return
+	}
+	s.nextID++
+	fw := &schema.Firewall{ID: s.nextID, Name: in.Name, Labels: map[string]string{}, Created: time.Now().UTC(), Rules: rules, AppliedTo: nonNil(in.ApplyTo)}
+	if in.Labels != nil {
+		fw.Labels = *in.Labels
+	}
+	s.firewalls[fw.ID] = fw
+	var actions []schema.Action
+	if len(in.ApplyTo) > 0 {
+		actions = append(actions, s.action("apply_firewall", schema.ActionResourceReference{ID: fw.ID, Type: "firewall"}))
+	}
+	reply(w, http.StatusCreated, schema.FirewallCreateResponse{Firewall: *fw, Actions: nonNil(actions)})
+}
+
+// firewallHandler resolves the path's {id} to a firewall for h, or answers
+// not_found.
+func (s *Server) firewallHandler(h func(w http.ResponseWriter, r *http.Request, fw *schema.Firewall)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		fw := s.firewalls[id]
+		if fw == nil {
+			apiError(w, http.StatusNotFound, "not_found", "firewall with ID '"+r.PathValue("id")+"' not found")
+			return
+		}
+		h(w, r, fw)
+	}
+}
+
+func (s *Server) getFirewall(w http.ResponseWriter, _ *http.Request, fw *schema.Firewall) {
+	reply(w, http.StatusOK, schema.FirewallGetResponse{Firewall: *fw})
+}
+
+func (s *Server) deleteFirewall(w http.ResponseWriter, _ *http.Request, fw *schema.Firewall) {
+	if len(fw.AppliedTo) > 0 {
+		apiError(w, http.StatusConflict, "resource_in_use", "firewall is still applied to resources")
+		return
+	}
+	delete(s.firewalls, fw.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) setRules(w http.ResponseWriter, r *http.Request, fw *schema.Firewall) {
+	var in schema.FirewallActionSetRulesRequest
+	if err := emulator.DecodeJSON(r, &in); err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_input", "invalid input")
+		return
+	}
+	rules, err := checkRules(in.Rules)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_input", err.Error())
+		return
+	}
+	fw.Rules = rules
+	ref := schema.ActionResourceReference{ID: fw.ID, Type: "firewall"}
+	reply(w, http.StatusCreated, schema.FirewallActionSetRulesResponse{Actions: []schema.Action{s.action("set_firewall_rules", ref)}})
+}
+
+func (s *Server) applyTo(w http.ResponseWriter, r *http.Request, fw *schema.Firewall) {
+	var in schema.FirewallActionApplyToResourcesRequest
+	if err := emulator.DecodeJSON(r, &in); err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_input", "invalid input")
+		return
+	}
+	if err := s.checkResources(in.ApplyTo); err != nil {
+		apiError(w, http.StatusNotFound, "not_found", err.Error())
+		return
+	}
+	for _, res := range in.ApplyTo {
+		if slices.ContainsFunc(fw.AppliedTo, func(a schema.FirewallResource) bool { return a.Server.ID == res.Server.ID }) {
+			apiError(w, http.StatusConflict, "firewall_already_applied", "firewall is already applied to the server")
+			return
+		}
+	}
+	fw.AppliedTo = append(fw.AppliedTo, in.ApplyTo...)
+	ref := schema.ActionResourceReference{ID: fw.ID, Type: "firewall"}
+	reply(w, http.StatusCreated, schema.FirewallActionApplyToResourcesResponse{Actions: []schema.Action{s.action("apply_firewall", ref)}})
+}
+
+func (s *Server) removeFrom(w http.ResponseWriter, r *http.Request, fw *schema.Firewall) {
+	var in schema.FirewallActionRemoveFromResourcesRequest
+	if err := emulator.DecodeJSON(r, &in); err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_input", "invalid input")
+		return
+	}
+	for _, res := range in.RemoveFrom {
+		n := len(fw.AppliedTo)
+		fw.AppliedTo = slices.DeleteFunc(fw.AppliedTo, func(a schema.FirewallResource) bool {
+			return res.Server != nil && a.Server != nil && a.Server.ID == res.Server.ID
+		})
+		if len(fw.AppliedTo) == n {
+			apiError(w, http.StatusConflict, "firewall_already_removed", "firewall is not applied to the resource")
+			return
+		}
+	}
+	ref := schema.ActionResourceReference{ID: fw.ID, Type: "firewall"}
+	reply(w, http.StatusCreated, schema.FirewallActionRemoveFromResourcesResponse{Actions: []schema.Action{s.action("remove_firewall", ref)}})
 }
 
 func (s *Server) checkResources(res []schema.FirewallResource) error {

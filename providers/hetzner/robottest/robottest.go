@@ -12,18 +12,17 @@
 package robottest
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch/providers/internal/emulator"
 )
 
 // Default credentials of New.
@@ -81,22 +80,24 @@ type rescue struct {
 	os, arch string
 }
 
+// LockAfter failed logins from one address within LockFor, Robot blocks
+// that address for LockFor, whatever the password of its next requests.
+const (
+	LockAfter = 3
+	LockFor   = 10 * time.Minute
+)
+
 // Server is the Robot emulator.
 type Server struct {
-	srv *httptest.Server
+	core *emulator.Server
 
-	mu          sync.Mutex
-	offset      time.Duration
-	user, pass  string
-	failedLogin map[string][]time.Time // by client address
-	lockedUntil map[string]time.Time
-	limits      map[string]int
-	window      time.Duration
-	maxKey      string
-	calls       map[string][]time.Time
-	applyDelay  time.Duration
-	failNext    []int
-	requests    []string
+	user, pass   string
+	failedLogin  map[string][]time.Time // by client address, within LockFor
+	failedLogins int                    // ever
+	lockedUntil  map[string]time.Time
+	limits       map[string]*emulator.Window
+	maxKey       string
+	applyDelay   time.Duration
 
 	ips       map[string]*ipEntry
 	servers   map[int]*Dedicated
@@ -110,78 +111,89 @@ func New(t testing.TB) *Server {
 	e := &Server{
 		user: User, pass: Password,
 		failedLogin: map[string][]time.Time{}, lockedUntil: map[string]time.Time{},
-		limits: map[string]int{}, window: time.Hour, maxKey: "max_requests", calls: map[string][]time.Time{},
+		limits: map[string]*emulator.Window{}, maxKey: "max_requests",
 		ips: map[string]*ipEntry{}, servers: map[int]*Dedicated{}, rescues: map[int]*rescue{}, firewalls: map[int]*Firewall{},
 	}
 	for k, v := range Limits {
-		e.limits[k] = v
+		e.limits[k] = &emulator.Window{Limit: v, Period: time.Hour}
 	}
-	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
-	if t != nil {
-		t.Cleanup(e.Close)
-	}
+	e.core = emulator.New(t, emulator.Options{
+		Record: func(r *http.Request) string { return r.Method + " " + r.URL.Path },
+		Unrouted: func(w http.ResponseWriter, _ *http.Request, status int) {
+			if status == http.StatusMethodNotAllowed {
+				robotError(w, status, "METHOD_NOT_ALLOWED", "Method not allowed", nil)
+				return
+			}
+			robotError(w, http.StatusNotFound, "NOT_FOUND", "Not found", nil)
+		},
+	})
+	e.core.Use(e.login, e.rateLimit, e.core.Faults(func(w http.ResponseWriter, status int) {
+		if status == http.StatusServiceUnavailable {
+			robotError(w, status, "MAINTENANCE", "The webservice is in maintenance", nil)
+		} else {
+			robotError(w, status, "INTERNAL_ERROR", "Internal error", nil)
+		}
+	}), formOnly)
+	e.core.Handle("GET /ip/{ip}", e.getIP)
+	e.core.Handle("GET /server/{number}", e.getServer)
+	e.core.Handle("GET /boot/{number}/rescue", e.getRescue)
+	e.core.Handle("GET /firewall/{number}", e.getFirewall)
+	e.core.Handle("POST /firewall/{number}", e.postFirewall)
 	return e
 }
 
 // URL is the endpoint to give the client.
-func (e *Server) URL() string { return e.srv.URL }
+func (e *Server) URL() string { return e.core.URL() }
 
 // Close stops the emulator.
-func (e *Server) Close() { e.srv.Close() }
-
-func (e *Server) now() time.Time { return time.Now().Add(e.offset) }
+func (e *Server) Close() { e.core.Close() }
 
 // Advance moves the emulator's clock forward.
-func (e *Server) Advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.offset += d
-}
+func (e *Server) Advance(d time.Duration) { e.core.Advance(d) }
 
 // SetLimit sets family's limit to n requests per window (Robot: per hour).
 func (e *Server) SetLimit(family string, n int, window time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.limits[family] = n
-	e.window = window
+	e.core.Lock()
+	defer e.core.Unlock()
+	e.limits[family] = &emulator.Window{Limit: n, Period: window}
 }
 
 // SetMaxRequestKey names the rate-limit field: "max_requests" (what Robot
 // sends) or "max_request" (what it documents).
 func (e *Server) SetMaxRequestKey(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	e.maxKey = key
 }
 
 // SetApplyDelay is how long the firewall stays "in process" after a change.
 func (e *Server) SetApplyDelay(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	e.applyDelay = d
 }
 
 // FailNext makes the next authenticated requests fail with these statuses
 // (503 is answered as maintenance).
-func (e *Server) FailNext(statuses ...int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.failNext = append(e.failNext, statuses...)
-}
+func (e *Server) FailNext(statuses ...int) { e.core.FailNext(statuses...) }
 
 // Requests returns "METHOD /path" of every request received, logins that
 // failed included.
-func (e *Server) Requests() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.requests...)
+func (e *Server) Requests() []string { return e.core.Requests() }
+
+// FailedLogins is how many requests came with a wrong user or password
+// (those refused while the address was blocked not included).
+func (e *Server) FailedLogins() int {
+	e.core.Lock()
+	defer e.core.Unlock()
+	return e.failedLogins
 }
 
 // AddDedicated adds a server, its main IP, an inactive rescue system and a
 // disabled, empty firewall.
 func (e *Server) AddDedicated(s Dedicated) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	if s.Status == "" {
 		s.Status = "ready"
 	}
@@ -193,36 +205,36 @@ func (e *Server) AddDedicated(s Dedicated) {
 
 // AddIP adds an additional IP routed to server.
 func (e *Server) AddIP(ip string, server int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	e.ips[ip] = &ipEntry{ip: ip, server: server}
 }
 
 // SetLocked locks or unlocks an IP, as Hetzner does on abuse.
 func (e *Server) SetLocked(ip string, locked bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	e.ips[ip].locked = locked
 }
 
 // SetRescue activates (os, arch) or deactivates the rescue system.
 func (e *Server) SetRescue(server int, active bool, os, arch string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	e.rescues[server] = &rescue{active: active, os: os, arch: arch}
 }
 
 // SetFirewall replaces a server's firewall, applied at once.
 func (e *Server) SetFirewall(server int, fw Firewall) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	e.firewalls[server] = &fw
 }
 
 // Firewall returns a server's firewall as it stands.
 func (e *Server) Firewall(server int) Firewall {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.core.Lock()
+	defer e.core.Unlock()
 	fw := *e.firewalls[server]
 	fw.applyUntil = time.Time{}
 	return fw
@@ -233,15 +245,10 @@ func robotError(w http.ResponseWriter, status int, code, msg string, extra map[s
 	for k, v := range extra {
 		body[k] = v
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": body})
+	emulator.WriteJSON(w, status, map[string]any{"error": body})
 }
 
-func reply(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
+func reply(w http.ResponseWriter, v any) { emulator.WriteJSON(w, http.StatusOK, v) }
 
 func family(method, path string) string {
 	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -251,129 +258,120 @@ func family(method, path string) string {
 	return "/" + seg
 }
 
-func (e *Server) serve(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.requests = append(e.requests, r.Method+" "+r.URL.Path)
-	now := e.now()
+// login is Robot's Basic auth: LockAfter failed logins from one address
+// within LockFor block that address for LockFor, even for the right
+// password.
+func (e *Server) login(w http.ResponseWriter, r *http.Request) bool {
+	now := e.core.Now()
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
-
 	if until, ok := e.lockedUntil[client]; ok && now.Before(until) {
 		robotError(w, http.StatusUnauthorized, "UNAUTHORIZED", "Too many failed logins: blocked for 10 minutes", nil)
-		return
+		return false
 	}
 	user, pass, ok := r.BasicAuth()
-	if !ok || user != e.user || pass != e.pass {
-		fails := append(e.failedLogin[client], now)
-		for len(fails) > 0 && now.Sub(fails[0]) > 10*time.Minute {
-			fails = fails[1:]
-		}
-		e.failedLogin[client] = fails
-		if len(fails) >= 3 {
-			e.lockedUntil[client] = now.Add(10 * time.Minute)
-			e.failedLogin[client] = nil
-		}
-		// Robot answers a failed login with a bare 401 and no envelope.
-		w.Header().Set("WWW-Authenticate", `Basic realm="Webservice"`)
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-		return
+	if ok && user == e.user && pass == e.pass {
+		e.failedLogin[client] = nil
+		return true
 	}
-	e.failedLogin[client] = nil
+	e.failedLogins++
+	fails := append(e.failedLogin[client], now)
+	for len(fails) > 0 && now.Sub(fails[0]) > LockFor {
+		fails = fails[1:]
+	}
+	e.failedLogin[client] = fails
+	if len(fails) >= LockAfter {
+		e.lockedUntil[client] = now.Add(LockFor)
+		e.failedLogin[client] = nil
+	}
+	// Robot answers a failed login with a bare 401 and no envelope.
+	w.Header().Set("WWW-Authenticate", `Basic realm="Webservice"`)
+	http.Error(w, "Unauthorized", http.StatusUnauthorized)
+	return false
+}
 
-	fam := family(r.Method, r.URL.Path)
-	if limit, ok := e.limits[fam]; ok {
-		calls := e.calls[fam]
-		for len(calls) > 0 && now.Sub(calls[0]) >= e.window {
-			calls = calls[1:]
-		}
-		if len(calls) >= limit {
-			e.calls[fam] = calls
-			wait := int(calls[0].Add(e.window).Sub(now).Seconds() + 0.999)
-			robotError(w, http.StatusForbidden, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded",
-				map[string]any{e.maxKey: limit, "interval": max(wait, 1)})
-			return
-		}
-		e.calls[fam] = append(calls, now)
+// rateLimit applies the hourly limit of the request's endpoint family.
+func (e *Server) rateLimit(w http.ResponseWriter, r *http.Request) bool {
+	l, ok := e.limits[family(r.Method, r.URL.Path)]
+	if !ok {
+		return true
 	}
-	if len(e.failNext) > 0 {
-		status := e.failNext[0]
-		e.failNext = e.failNext[1:]
-		if status == http.StatusServiceUnavailable {
-			robotError(w, status, "MAINTENANCE", "The webservice is in maintenance", nil)
-		} else {
-			robotError(w, status, "INTERNAL_ERROR", "Internal error", nil)
-		}
-		return
+	now := e.core.Now()
+	ok, _, reset := l.Take(now)
+	if !ok {
+		wait := int(reset.Sub(now).Seconds() + 0.999)
+		robotError(w, http.StatusForbidden, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded",
+			map[string]any{e.maxKey: l.Limit, "interval": max(wait, 1)})
 	}
-	if r.Method == http.MethodPost && r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-		robotError(w, http.StatusBadRequest, "INVALID_INPUT", "Invalid input parameters: the body must be application/x-www-form-urlencoded",
+	return ok
+}
+
+// formOnly refuses a POST whose body is not form-encoded, as Robot does.
+func formOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return true
+	}
+	if _, err := emulator.Form(r); err != nil {
+		robotError(w, http.StatusBadRequest, "INVALID_INPUT", "Invalid input parameters: "+err.Error(),
 			map[string]any{"missing": []string{"status"}, "invalid": nil})
+		return false
+	}
+	return true
+}
+
+func (e *Server) getIP(w http.ResponseWriter, r *http.Request) {
+	ip := e.ips[r.PathValue("ip")]
+	if ip == nil {
+		robotError(w, http.StatusNotFound, "IP_NOT_FOUND", "IP not found", nil)
 		return
 	}
-	e.route(w, r, now)
+	srv := e.servers[ip.server]
+	reply(w, map[string]any{"ip": map[string]any{"ip": ip.ip, "server_ip": srv.IP, "server_number": srv.Number,
+		"locked": ip.locked, "separate_mac": nil, "traffic_warnings": ip.warning, "traffic_hourly": 50, "traffic_daily": 50, "traffic_monthly": 5}})
 }
 
-func (e *Server) route(w http.ResponseWriter, r *http.Request, now time.Time) {
-	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	switch {
-	case len(segs) == 2 && segs[0] == "ip" && r.Method == http.MethodGet:
-		ip := e.ips[segs[1]]
-		if ip == nil {
-			robotError(w, http.StatusNotFound, "IP_NOT_FOUND", "IP not found", nil)
-			return
+func (e *Server) getServer(w http.ResponseWriter, r *http.Request) {
+	srv := e.server(w, r)
+	if srv == nil {
+		return
+	}
+	var ips []string
+	for _, ip := range e.ips {
+		if ip.server == srv.Number {
+			ips = append(ips, ip.ip)
 		}
-		srv := e.servers[ip.server]
-		reply(w, map[string]any{"ip": map[string]any{"ip": ip.ip, "server_ip": srv.IP, "server_number": srv.Number,
-			"locked": ip.locked, "separate_mac": nil, "traffic_warnings": ip.warning, "traffic_hourly": 50, "traffic_daily": 50, "traffic_monthly": 5}})
-	case len(segs) == 2 && segs[0] == "server" && r.Method == http.MethodGet:
-		srv := e.server(w, segs[1])
-		if srv == nil {
-			return
-		}
-		var ips []string
-		for _, ip := range e.ips {
-			if ip.server == srv.Number {
-				ips = append(ips, ip.ip)
-			}
-		}
-		slices.Sort(ips)
-		reply(w, map[string]any{"server": map[string]any{"server_ip": srv.IP, "server_number": srv.Number, "server_name": srv.Name,
-			"product": srv.Product, "dc": srv.DC, "traffic": "unlimited", "status": srv.Status, "cancelled": false,
-			"paid_until": "2027-01-31", "ip": ips, "subnet": nil}})
-	case len(segs) == 3 && segs[0] == "boot" && segs[2] == "rescue" && r.Method == http.MethodGet:
-		srv := e.server(w, segs[1])
-		if srv == nil {
-			return
-		}
-		res := e.rescues[srv.Number]
-		body := map[string]any{"server_ip": srv.IP, "server_number": srv.Number, "active": res.active,
-			"os": []string{"linux", "vkvm"}, "arch": []int{64}, "password": nil, "authorized_key": []any{}, "host_key": []any{}}
-		if res.active {
-			// Active: os and arch are the chosen values, not lists.
-			arch, _ := strconv.Atoi(res.arch)
-			body["os"], body["arch"], body["password"] = res.os, arch, "emu-rescue-pw"
-		}
-		reply(w, map[string]any{"rescue": body})
-	case len(segs) == 2 && segs[0] == "firewall":
-		srv := e.server(w, segs[1])
-		if srv == nil {
-			return
-		}
-		switch r.Method {
-		case http.MethodGet:
-			reply(w, e.firewallJSON(srv, now))
-		case http.MethodPost:
-			e.postFirewall(w, r, srv, now)
-		default:
-			robotError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed", nil)
-		}
-	default:
-		robotError(w, http.StatusNotFound, "NOT_FOUND", "Not found", nil)
+	}
+	slices.Sort(ips)
+	reply(w, map[string]any{"server": map[string]any{"server_ip": srv.IP, "server_number": srv.Number, "server_name": srv.Name,
+		"product": srv.Product, "dc": srv.DC, "traffic": "unlimited", "status": srv.Status, "cancelled": false,
+		"paid_until": "2027-01-31", "ip": ips, "subnet": nil}})
+}
+
+func (e *Server) getRescue(w http.ResponseWriter, r *http.Request) {
+	srv := e.server(w, r)
+	if srv == nil {
+		return
+	}
+	res := e.rescues[srv.Number]
+	body := map[string]any{"server_ip": srv.IP, "server_number": srv.Number, "active": res.active,
+		"os": []string{"linux", "vkvm"}, "arch": []int{64}, "password": nil, "authorized_key": []any{}, "host_key": []any{}}
+	if res.active {
+		// Active: os and arch are the chosen values, not lists.
+		arch, _ := strconv.Atoi(res.arch)
+		body["os"], body["arch"], body["password"] = res.os, arch, "emu-rescue-pw"
+	}
+	reply(w, map[string]any{"rescue": body})
+}
+
+func (e *Server) getFirewall(w http.ResponseWriter, r *http.Request) {
+	if srv := e.server(w, r); srv != nil {
+		reply(w, e.firewallJSON(srv, e.core.Now()))
 	}
 }
 
-func (e *Server) server(w http.ResponseWriter, num string) *Dedicated {
-	n, err := strconv.Atoi(num)
+// server is the server the path's {number} names, or nil once it answered
+// SERVER_NOT_FOUND.
+func (e *Server) server(w http.ResponseWriter, r *http.Request) *Dedicated {
+	n, err := strconv.Atoi(r.PathValue("number"))
 	srv := e.servers[n]
 	if err != nil || srv == nil {
 		robotError(w, http.StatusNotFound, "SERVER_NOT_FOUND", "Server not found", nil)
@@ -400,17 +398,23 @@ func (e *Server) firewallJSON(srv *Dedicated, now time.Time) map[string]any {
 }
 
 // postFirewall replaces the configuration from the form, as Robot does.
-func (e *Server) postFirewall(w http.ResponseWriter, r *http.Request, srv *Dedicated, now time.Time) {
+func (e *Server) postFirewall(w http.ResponseWriter, r *http.Request) {
+	srv := e.server(w, r)
+	if srv == nil {
+		return
+	}
+	now := e.core.Now()
 	fw := e.firewalls[srv.Number]
 	if now.Before(fw.applyUntil) {
 		robotError(w, http.StatusConflict, "FIREWALL_IN_PROCESS", "The firewall cannot be updated while it is in process", nil)
 		return
 	}
-	if err := r.ParseForm(); err != nil {
+	form, err := emulator.Form(r)
+	if err != nil {
 		robotError(w, http.StatusBadRequest, "INVALID_INPUT", "Invalid input parameters", nil)
 		return
 	}
-	next, invalid := decodeForm(r.PostForm)
+	next, invalid := decodeForm(form)
 	if len(invalid) > 0 {
 		robotError(w, http.StatusBadRequest, "INVALID_INPUT", "Invalid input parameters", map[string]any{"missing": nil, "invalid": invalid})
 		return

@@ -11,18 +11,16 @@ package ovhtest
 import (
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/abusewatch/abusewatch/providers/internal/emulator"
 )
 
 // Default credentials that New registers with every right granted.
@@ -111,15 +109,11 @@ type firewall struct {
 
 // Server is the emulator.
 type Server struct {
-	srv *httptest.Server
+	core *emulator.Server
 
-	mu          sync.Mutex
 	apps        map[string]string // application key → secret
 	consumers   map[string]*consumer
-	clockOffset time.Duration
 	rulePending int
-	failNext    []int
-	requests    []string
 	queryID     int
 
 	blocks     []IPBlock
@@ -144,96 +138,91 @@ func New(t testing.TB) *Server {
 		dedicated:  map[string]*Dedicated{},
 		vps:        map[string]*VPS{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	if t != nil {
-		t.Cleanup(s.Close)
-	}
+	s.core = emulator.New(t, emulator.Options{Unrouted: func(w http.ResponseWriter, _ *http.Request, status int) {
+		if status == http.StatusMethodNotAllowed {
+			apiError(w, status, "Client::MethodNotAllowed", "", "Method not allowed")
+			return
+		}
+		invalidURL(w)
+	}})
+	s.core.Use(s.queryIDGate, s.core.Faults(func(w http.ResponseWriter, status int) {
+		apiError(w, status, "Server::InternalServerError", "", "Internal server error")
+	}), s.authorize)
+	s.routes()
 	return s
 }
 
 // URL is the endpoint to give go-ovh (no trailing slash).
-func (s *Server) URL() string { return s.srv.URL + "/1.0" }
+func (s *Server) URL() string { return s.core.URL() + "/1.0" }
 
 // Close stops the emulator.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() { s.core.Close() }
 
 // AddConsumerKey registers a consumer key granted only the given rules.
 func (s *Server) AddConsumerKey(ck string, rules ...AccessRule) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.consumers[ck] = &consumer{rules: rules}
 }
 
 // ExpireConsumerKey makes ck invalid, as when its validity ran out.
 func (s *Server) ExpireConsumerKey(ck string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	if c := s.consumers[ck]; c != nil {
 		c.expired = true
 	}
 }
 
 // SetClockOffset sets the emulator's clock to the local clock plus d.
-func (s *Server) SetClockOffset(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.clockOffset = d
-}
+func (s *Server) SetClockOffset(d time.Duration) { s.core.SetClockOffset(d) }
 
 // SetRulePending makes new firewalls and rules stay creationPending (and
 // deleted rules removalPending) for n reads.
 func (s *Server) SetRulePending(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.rulePending = n
 }
 
 // FailNext makes the next requests fail with the given HTTP statuses, in order.
-func (s *Server) FailNext(statuses ...int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext = append(s.failNext, statuses...)
-}
+func (s *Server) FailNext(statuses ...int) { s.core.FailNext(statuses...) }
 
 // Requests returns "METHOD /path?query" of every request received.
-func (s *Server) Requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.requests...)
-}
+func (s *Server) Requests() []string { return s.core.Requests() }
 
 // AddIPBlock adds an IP block to the account.
 func (s *Server) AddIPBlock(b IPBlock) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.blocks = append(s.blocks, b)
 }
 
 // SetAntihack puts ip under an anti-hack block.
 func (s *Server) SetAntihack(ip string, a Antihack) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.antihack[netip.MustParseAddr(ip)] = &a
 }
 
 // SetSpam puts ip under an anti-spam block.
 func (s *Server) SetSpam(ip string, sp Spam) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.spam[netip.MustParseAddr(ip)] = &sp
 }
 
 // SetMitigation puts ip on DDoS mitigation.
 func (s *Server) SetMitigation(ip string, m Mitigation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.mitigation[netip.MustParseAddr(ip)] = &m
 }
 
 // SetFirewall creates (or replaces) the firewall on ip with rules in state ok.
 func (s *Server) SetFirewall(ip string, enabled bool, rules ...FirewallRule) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	fw := &firewall{enabled: enabled, state: "ok", rules: map[int]*FirewallRule{}}
 	for _, r := range rules {
 		r.State = "ok"
@@ -245,8 +234,8 @@ func (s *Server) SetFirewall(ip string, enabled bool, rules ...FirewallRule) {
 // Firewall returns the firewall on ip: whether it exists, is enabled, and
 // its rules by sequence.
 func (s *Server) Firewall(ip string) (exists, enabled bool, rules []FirewallRule) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	fw := s.firewalls[netip.MustParseAddr(ip)]
 	if fw == nil {
 		return false, false, nil
@@ -261,8 +250,8 @@ func (s *Server) Firewall(ip string) (exists, enabled bool, rules []FirewallRule
 
 // AddDedicated adds a dedicated server.
 func (s *Server) AddDedicated(d Dedicated) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	if d.BootID == 0 {
 		d.BootID = 1
 	}
@@ -271,76 +260,51 @@ func (s *Server) AddDedicated(d Dedicated) {
 
 // AddVPS adds a VPS.
 func (s *Server) AddVPS(v VPS) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.core.Lock()
+	defer s.core.Unlock()
 	s.vps[v.Name] = &v
 }
-
-func (s *Server) now() time.Time { return time.Now().Add(s.clockOffset) }
 
 // apiError writes an error the way OVH does: a JSON body with class and
 // message (and the errorCode of auth failures) and an X-Ovh-QueryID header.
 func apiError(w http.ResponseWriter, status int, class, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
 	body := map[string]string{"class": class, "message": msg}
 	if code != "" {
 		body["errorCode"] = code
 		body["httpCode"] = fmt.Sprintf("%d %s", status, http.StatusText(status))
 	}
-	_ = json.NewEncoder(w).Encode(body)
+	emulator.WriteJSON(w, status, body)
 }
 
 func notFound(w http.ResponseWriter, what string) {
 	apiError(w, http.StatusNotFound, "Client::NotFound", "", fmt.Sprintf("The requested object (%s) does not exist", what))
 }
 
-func reply(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+func invalidURL(w http.ResponseWriter) {
+	apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func reply(w http.ResponseWriter, v any) { emulator.WriteJSON(w, http.StatusOK, v) }
+
+// queryIDGate stamps every answer with an X-Ovh-QueryID, as OVH does.
+func (s *Server) queryIDGate(w http.ResponseWriter, _ *http.Request) bool {
 	s.queryID++
 	w.Header().Set("X-Ovh-QueryID", fmt.Sprintf("EU.ext-emu.%d", s.queryID))
-	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
-
-	raw, ok := strings.CutPrefix(r.URL.EscapedPath(), "/1.0")
-	if !ok {
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
-		return
-	}
-	// Split on the escaped path so that a percent-encoded block stays one segment.
-	var segs []string
-	for _, p := range strings.Split(strings.Trim(raw, "/"), "/") {
-		seg, err := url.PathUnescape(p)
-		if err != nil {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid path")
-			return
-		}
-		segs = append(segs, seg)
-	}
-	if len(s.failNext) > 0 {
-		status := s.failNext[0]
-		s.failNext = s.failNext[1:]
-		apiError(w, status, "Server::InternalServerError", "", "Internal server error")
-		return
-	}
-	if r.Method == http.MethodGet && strings.Join(segs, "/") == "auth/time" {
-		reply(w, s.now().Unix())
-		return
-	}
-	if !s.authorize(w, r, body, "/"+strings.Join(segs, "/")) {
-		return
-	}
-	s.route(w, r, segs, body)
+	return true
 }
 
-// authorize checks the signed headers, the consumer key and its rights.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, body []byte, decodedPath string) bool {
+// authorize checks the signed headers, the consumer key and its rights;
+// GET /auth/time is the one call that needs none.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+	decodedPath, ok := strings.CutPrefix(r.URL.Path, "/1.0")
+	if !ok {
+		invalidURL(w)
+		return false
+	}
+	if r.Method == http.MethodGet && decodedPath == "/auth/time" {
+		return true
+	}
+	decodedPath = "/" + strings.Trim(decodedPath, "/")
 	secret, ok := s.apps[r.Header.Get("X-Ovh-Application")]
 	if !ok {
 		apiError(w, http.StatusForbidden, "Client::Forbidden", "INVALID_KEY", "Invalid application key")
@@ -351,13 +315,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, body []byte, 
 		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Missing or invalid X-Ovh-Timestamp header")
 		return false
 	}
-	if d := s.now().Sub(time.Unix(ts, 0)); d > MaxSkew || d < -MaxSkew {
+	if d := s.core.Now().Sub(time.Unix(ts, 0)); d > MaxSkew || d < -MaxSkew {
 		apiError(w, http.StatusUnauthorized, "Client::Unauthorized", "QUERY_TIME_OUT", "Query out of time")
 		return false
 	}
 	ck := r.Header.Get("X-Ovh-Consumer")
-	fullURL := s.srv.URL + r.URL.RequestURI()
-	sum := sha1.Sum([]byte(secret + "+" + ck + "+" + r.Method + "+" + fullURL + "+" + string(body) + "+" + strconv.FormatInt(ts, 10)))
+	fullURL := s.core.URL() + r.URL.RequestURI()
+	sum := sha1.Sum([]byte(secret + "+" + ck + "+" + r.Method + "+" + fullURL + "+" + string(emulator.Body(r)) + "+" + strconv.FormatInt(ts, 10)))
 	if r.Header.Get("X-Ovh-Signature") != "$1$"+hex.EncodeToString(sum[:]) {
 		apiError(w, http.StatusBadRequest, "Client::BadRequest", "INVALID_SIGNATURE", "Invalid signature")
 		return false
@@ -399,43 +363,65 @@ func globMatch(pattern, p string) bool {
 	return true
 }
 
-func (s *Server) route(w http.ResponseWriter, r *http.Request, segs []string, body []byte) {
-	m := r.Method
-	switch {
-	case len(segs) == 1 && segs[0] == "ip" && m == http.MethodGet:
-		s.listBlocks(w, r.URL.Query().Get("ip"), r.URL.Query().Get("routedTo.serviceName"))
-	case len(segs) >= 2 && segs[0] == "ip":
-		s.routeIP(w, m, segs[1], segs[2:], body)
-	case len(segs) == 3 && segs[0] == "dedicated" && segs[1] == "server" && m == http.MethodGet:
-		d := s.dedicated[segs[2]]
-		if d == nil {
-			notFound(w, "serviceName = "+segs[2])
-			return
-		}
-		reply(w, map[string]any{"name": d.Name, "state": d.State, "bootId": d.BootID, "powerState": d.PowerState,
-			"rescueMail": nil, "monitoring": true, "datacenter": "gra3"})
-	case len(segs) == 5 && segs[0] == "dedicated" && segs[1] == "server" && segs[3] == "boot" && m == http.MethodGet:
-		d := s.dedicated[segs[2]]
-		if d == nil || strconv.Itoa(d.BootID) != segs[4] {
-			notFound(w, "bootId = "+segs[4])
-			return
-		}
-		reply(w, map[string]any{"bootId": d.BootID, "bootType": d.BootType, "kernel": d.BootType, "description": d.BootType})
-	case len(segs) == 2 && segs[0] == "vps" && m == http.MethodGet:
-		v := s.vps[segs[1]]
-		if v == nil {
-			notFound(w, "serviceName = "+segs[1])
-			return
-		}
-		reply(w, map[string]any{"name": v.Name, "state": v.State, "netbootMode": v.NetbootMode, "zone": "Region OpenStack: os-gra7"})
-	default:
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
+func (s *Server) routes() {
+	c := s.core
+	c.Handle("GET /1.0/auth/time", func(w http.ResponseWriter, _ *http.Request) { reply(w, s.core.Now().Unix()) })
+	c.Handle("GET /1.0/ip", s.listBlocks)
+	c.Handle("GET /1.0/ip/{block}", s.inBlock(s.getBlock))
+	c.Handle("GET /1.0/ip/{block}/antihack", s.inBlock(listIn(func() map[netip.Addr]*Antihack { return s.antihack })))
+	c.Handle("GET /1.0/ip/{block}/antihack/{ip}", s.inBlock(s.getAntihack))
+	c.Handle("POST /1.0/ip/{block}/antihack/{ip}/unblock", s.inBlock(s.unblockAntihack))
+	c.Handle("GET /1.0/ip/{block}/spam", s.inBlock(listIn(func() map[netip.Addr]*Spam { return s.spam })))
+	c.Handle("GET /1.0/ip/{block}/spam/{ip}", s.inBlock(s.getSpam))
+	c.Handle("POST /1.0/ip/{block}/spam/{ip}/unblock", s.inBlock(s.unblockSpam))
+	c.Handle("GET /1.0/ip/{block}/mitigation", s.inBlock(listIn(func() map[netip.Addr]*Mitigation { return s.mitigation })))
+	c.Handle("GET /1.0/ip/{block}/mitigation/{ip}", s.inBlock(s.getMitigation))
+	c.Handle("GET /1.0/ip/{block}/firewall", s.inBlock(listIn(func() map[netip.Addr]*firewall { return s.firewalls })))
+	c.Handle("POST /1.0/ip/{block}/firewall", s.inBlock(s.addFirewall))
+	c.Handle("GET /1.0/ip/{block}/firewall/{ip}", s.onFirewall(s.getFirewall))
+	c.Handle("PUT /1.0/ip/{block}/firewall/{ip}", s.onFirewall(s.putFirewall))
+	c.Handle("DELETE /1.0/ip/{block}/firewall/{ip}", s.onFirewall(s.deleteFirewall))
+	c.Handle("GET /1.0/ip/{block}/firewall/{ip}/rule", s.onFirewall(s.listRules))
+	c.Handle("POST /1.0/ip/{block}/firewall/{ip}/rule", s.onFirewall(s.addRule))
+	c.Handle("GET /1.0/ip/{block}/firewall/{ip}/rule/{seq}", s.onRule(s.getRule))
+	c.Handle("DELETE /1.0/ip/{block}/firewall/{ip}/rule/{seq}", s.onRule(s.deleteRule))
+	c.Handle("GET /1.0/dedicated/server/{name}", s.getDedicated)
+	c.Handle("GET /1.0/dedicated/server/{name}/boot/{id}", s.getBoot)
+	c.Handle("GET /1.0/vps/{name}", s.getVPS)
+}
+
+func (s *Server) getDedicated(w http.ResponseWriter, r *http.Request) {
+	d := s.dedicated[r.PathValue("name")]
+	if d == nil {
+		notFound(w, "serviceName = "+r.PathValue("name"))
+		return
 	}
+	reply(w, map[string]any{"name": d.Name, "state": d.State, "bootId": d.BootID, "powerState": d.PowerState,
+		"rescueMail": nil, "monitoring": true, "datacenter": "gra3"})
+}
+
+func (s *Server) getBoot(w http.ResponseWriter, r *http.Request) {
+	d := s.dedicated[r.PathValue("name")]
+	if d == nil || strconv.Itoa(d.BootID) != r.PathValue("id") {
+		notFound(w, "bootId = "+r.PathValue("id"))
+		return
+	}
+	reply(w, map[string]any{"bootId": d.BootID, "bootType": d.BootType, "kernel": d.BootType, "description": d.BootType})
+}
+
+func (s *Server) getVPS(w http.ResponseWriter, r *http.Request) {
+	v := s.vps[r.PathValue("name")]
+	if v == nil {
+		notFound(w, "serviceName = "+r.PathValue("name"))
+		return
+	}
+	reply(w, map[string]any{"name": v.Name, "state": v.State, "netbootMode": v.NetbootMode, "zone": "Region OpenStack: os-gra7"})
 }
 
 // listBlocks serves GET /ip, filtered as the API does by the IP a block
 // holds and by the service it is routed to.
-func (s *Server) listBlocks(w http.ResponseWriter, ip, routedTo string) {
+func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
+	ip, routedTo := r.URL.Query().Get("ip"), r.URL.Query().Get("routedTo.serviceName")
 	out := []string{}
 	var addr netip.Addr
 	if ip != "" {
@@ -453,313 +439,263 @@ func (s *Server) listBlocks(w http.ResponseWriter, ip, routedTo string) {
 	reply(w, out)
 }
 
-func (s *Server) block(name string) (netip.Prefix, bool) {
-	for _, b := range s.blocks {
-		if b.Block == name {
-			return netip.MustParsePrefix(b.Block), true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
-// routeIP serves /ip/{block}/…; rest is what follows the block.
-func (s *Server) routeIP(w http.ResponseWriter, m, blockName string, rest []string, body []byte) {
-	pfx, ok := s.block(blockName)
-	if !ok {
-		notFound(w, "ip = "+blockName)
-		return
-	}
-	if len(rest) == 0 {
-		if m != http.MethodGet {
-			apiError(w, http.StatusMethodNotAllowed, "Client::MethodNotAllowed", "", "Method not allowed")
+// inBlock resolves the path's {block} (percent-encoded: one segment) to a
+// block of the account and its {ip}, when the pattern has one, to an
+// address inside it; otherwise it answers not found.
+func (s *Server) inBlock(h func(w http.ResponseWriter, r *http.Request, b IPBlock, ip netip.Addr)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("block")
+		i := slices.IndexFunc(s.blocks, func(b IPBlock) bool { return b.Block == name })
+		if i < 0 {
+			notFound(w, "ip = "+name)
 			return
 		}
-		for _, b := range s.blocks {
-			if b.Block == blockName {
-				reply(w, map[string]any{"ip": b.Block, "type": b.Type, "routedTo": map[string]any{"serviceName": b.RoutedTo},
-					"description": nil, "canBeTerminated": false, "country": "fr"})
+		b := s.blocks[i]
+		var ip netip.Addr
+		if raw := r.PathValue("ip"); raw != "" {
+			var err error
+			ip, err = netip.ParseAddr(raw)
+			if err != nil || !netip.MustParsePrefix(b.Block).Contains(ip) {
+				notFound(w, "ip = "+raw)
+				return
 			}
 		}
-		return
-	}
-	var ip netip.Addr
-	if len(rest) >= 2 {
-		var err error
-		ip, err = netip.ParseAddr(rest[1])
-		if err != nil || !pfx.Contains(ip) {
-			notFound(w, "ip = "+rest[1])
-			return
-		}
-	}
-	switch rest[0] {
-	case "antihack":
-		s.serveAntihack(w, m, pfx, ip, rest)
-	case "spam":
-		s.serveSpam(w, m, pfx, ip, rest)
-	case "mitigation":
-		s.serveMitigation(w, m, pfx, ip, rest)
-	case "firewall":
-		s.serveFirewall(w, m, pfx, ip, rest, body)
-	default:
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
+		h(w, r, b, ip)
 	}
 }
 
-func (s *Server) serveAntihack(w http.ResponseWriter, m string, pfx netip.Prefix, ip netip.Addr, rest []string) {
-	switch {
-	case len(rest) == 1 && m == http.MethodGet:
+func (s *Server) getBlock(w http.ResponseWriter, _ *http.Request, b IPBlock, _ netip.Addr) {
+	reply(w, map[string]any{"ip": b.Block, "type": b.Type, "routedTo": map[string]any{"serviceName": b.RoutedTo},
+		"description": nil, "canBeTerminated": false, "country": "fr"})
+}
+
+// listIn serves the list of a block's IPs under one kind of measure; of
+// returns the measures, read when the request is served.
+func listIn[V any](of func() map[netip.Addr]V) func(w http.ResponseWriter, r *http.Request, b IPBlock, _ netip.Addr) {
+	return func(w http.ResponseWriter, _ *http.Request, b IPBlock, _ netip.Addr) {
+		pfx := netip.MustParsePrefix(b.Block)
 		out := []string{}
-		for a := range s.antihack {
+		for a := range of() {
 			if pfx.Contains(a) {
 				out = append(out, a.String())
 			}
 		}
+		slices.Sort(out)
 		reply(w, out)
-	case len(rest) == 2 && m == http.MethodGet:
-		a := s.antihack[ip]
-		if a == nil {
-			notFound(w, "ipBlocked = "+ip.String())
-			return
-		}
-		reply(w, map[string]any{"ipBlocked": ip.String(), "state": a.State, "blockedSince": a.BlockedSince.Format(time.RFC3339),
-			"time": a.Time, "logs": "Attack detected from this IP"})
-	case len(rest) == 3 && rest[2] == "unblock" && m == http.MethodPost:
-		a := s.antihack[ip]
-		if a == nil {
-			notFound(w, "ipBlocked = "+ip.String())
-			return
-		}
-		if a.Time > 0 {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", fmt.Sprintf("This IP address is still blocked for %d seconds", a.Time))
-			return
-		}
-		delete(s.antihack, ip)
-		reply(w, nil)
-	default:
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
 	}
 }
 
-func (s *Server) serveSpam(w http.ResponseWriter, m string, pfx netip.Prefix, ip netip.Addr, rest []string) {
+func (s *Server) getAntihack(w http.ResponseWriter, _ *http.Request, _ IPBlock, ip netip.Addr) {
+	a := s.antihack[ip]
+	if a == nil {
+		notFound(w, "ipBlocked = "+ip.String())
+		return
+	}
+	reply(w, map[string]any{"ipBlocked": ip.String(), "state": a.State, "blockedSince": a.BlockedSince.Format(time.RFC3339),
+		"time": a.Time, "logs": "Attack detected from this IP"})
+}
+
+func (s *Server) unblockAntihack(w http.ResponseWriter, _ *http.Request, _ IPBlock, ip netip.Addr) {
+	a := s.antihack[ip]
+	if a == nil {
+		notFound(w, "ipBlocked = "+ip.String())
+		return
+	}
+	if a.Time > 0 {
+		stillBlocked(w, a.Time)
+		return
+	}
+	delete(s.antihack, ip)
+	reply(w, nil)
+}
+
+func stillBlocked(w http.ResponseWriter, seconds int) {
+	apiError(w, http.StatusBadRequest, "Client::BadRequest", "", fmt.Sprintf("This IP address is still blocked for %d seconds", seconds))
+}
+
+func (s *Server) getSpam(w http.ResponseWriter, _ *http.Request, _ IPBlock, ip netip.Addr) {
+	sp := s.spam[ip]
+	if sp == nil {
+		notFound(w, "ipSpamming = "+ip.String())
+		return
+	}
+	reply(w, map[string]any{"ipSpamming": ip.String(), "state": sp.State, "date": sp.Date.Format(time.RFC3339), "time": sp.Time})
+}
+
+func (s *Server) unblockSpam(w http.ResponseWriter, _ *http.Request, _ IPBlock, ip netip.Addr) {
+	sp := s.spam[ip]
+	if sp == nil {
+		notFound(w, "ipSpamming = "+ip.String())
+		return
+	}
+	if sp.Time > 0 {
+		stillBlocked(w, sp.Time)
+		return
+	}
+	sp.State = "unblocking"
+	reply(w, map[string]any{"ipSpamming": ip.String(), "state": sp.State, "date": sp.Date.Format(time.RFC3339), "time": 0})
+}
+
+func (s *Server) getMitigation(w http.ResponseWriter, _ *http.Request, _ IPBlock, ip netip.Addr) {
+	mi := s.mitigation[ip]
+	if mi == nil {
+		notFound(w, "ipOnMitigation = "+ip.String())
+		return
+	}
+	reply(w, map[string]any{"ipOnMitigation": ip.String(), "auto": mi.Auto, "permanent": !mi.Auto, "state": mi.State})
+}
+
+func (s *Server) addFirewall(w http.ResponseWriter, r *http.Request, b IPBlock, _ netip.Addr) {
+	var in struct {
+		IPOnFirewall string `json:"ipOnFirewall"`
+	}
+	err := emulator.DecodeJSON(r, &in)
+	a, aerr := netip.ParseAddr(strings.TrimSuffix(in.IPOnFirewall, "/32"))
+	if err != nil || aerr != nil || !netip.MustParsePrefix(b.Block).Contains(a) {
+		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid ipOnFirewall")
+		return
+	}
+	if s.firewalls[a] != nil {
+		apiError(w, http.StatusConflict, "Client::Conflict::AlreadyExists", "", "This IP is already on the firewall")
+		return
+	}
+	fw := &firewall{state: "creationPending", pending: s.rulePending, rules: map[int]*FirewallRule{}}
+	if fw.pending == 0 {
+		fw.state = "ok"
+	}
+	s.firewalls[a] = fw
+	reply(w, map[string]any{"ipOnFirewall": a.String(), "enabled": false, "state": fw.state})
+}
+
+// onFirewall resolves {block}/firewall/{ip} to the firewall on ip.
+func (s *Server) onFirewall(h func(w http.ResponseWriter, r *http.Request, ip netip.Addr, fw *firewall)) http.HandlerFunc {
+	return s.inBlock(func(w http.ResponseWriter, r *http.Request, _ IPBlock, ip netip.Addr) {
+		fw := s.firewalls[ip]
+		if fw == nil {
+			notFound(w, "ipOnFirewall = "+ip.String())
+			return
+		}
+		h(w, r, ip, fw)
+	})
+}
+
+func (s *Server) getFirewall(w http.ResponseWriter, _ *http.Request, ip netip.Addr, fw *firewall) {
+	if fw.pending > 0 {
+		fw.pending--
+	} else {
+		fw.state = "ok"
+	}
+	reply(w, map[string]any{"ipOnFirewall": ip.String(), "enabled": fw.enabled, "state": fw.state})
+}
+
+func (s *Server) putFirewall(w http.ResponseWriter, r *http.Request, _ netip.Addr, fw *firewall) {
+	var in struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := emulator.DecodeJSON(r, &in); err != nil || in.Enabled == nil {
+		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid body")
+		return
+	}
+	fw.enabled = *in.Enabled
+	reply(w, nil)
+}
+
+func (s *Server) deleteFirewall(w http.ResponseWriter, _ *http.Request, ip netip.Addr, _ *firewall) {
+	delete(s.firewalls, ip)
+	reply(w, nil)
+}
+
+func (s *Server) listRules(w http.ResponseWriter, _ *http.Request, _ netip.Addr, fw *firewall) {
+	out := []int{}
+	for seq := range 20 {
+		if fw.rules[seq] != nil {
+			out = append(out, seq)
+		}
+	}
+	reply(w, out)
+}
+
+func (s *Server) addRule(w http.ResponseWriter, r *http.Request, _ netip.Addr, fw *firewall) {
+	if fw.state != "ok" {
+		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "The firewall is being created, try again later")
+		return
+	}
+	var in struct {
+		Action          string `json:"action"`
+		Protocol        string `json:"protocol"`
+		Sequence        *int   `json:"sequence"`
+		Source          string `json:"source"`
+		DestinationPort *int   `json:"destinationPort"`
+	}
+	if err := emulator.DecodeJSON(r, &in); err != nil || in.Sequence == nil || (in.Action != "permit" && in.Action != "deny") || in.Protocol == "" {
+		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid rule: action, protocol and sequence are required")
+		return
+	}
+	if *in.Sequence < 0 || *in.Sequence > 19 {
+		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid sequence: must be between 0 and 19")
+		return
+	}
+	if in.Source != "" {
+		if _, err := netip.ParsePrefix(in.Source); err != nil {
+			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid source: "+in.Source)
+			return
+		}
+	}
+	if len(fw.rules) >= 20 {
+		apiError(w, http.StatusForbidden, "Client::Forbidden", "", "You can not have more than 20 rules")
+		return
+	}
+	if fw.rules[*in.Sequence] != nil {
+		apiError(w, http.StatusConflict, "Client::Conflict::AlreadyExists", "", fmt.Sprintf("A rule with sequence %d already exists", *in.Sequence))
+		return
+	}
+	rule := &FirewallRule{Sequence: *in.Sequence, Action: in.Action, Protocol: in.Protocol, Source: in.Source, State: "creationPending", pending: s.rulePending}
+	if in.DestinationPort != nil {
+		rule.DestinationPort = "eq " + strconv.Itoa(*in.DestinationPort)
+	}
+	if s.rulePending == 0 {
+		rule.State = "ok"
+	}
+	fw.rules[rule.Sequence] = rule
+	reply(w, *rule)
+}
+
+// onRule resolves …/rule/{seq} to the rule of that sequence.
+func (s *Server) onRule(h func(w http.ResponseWriter, fw *firewall, rule *FirewallRule)) http.HandlerFunc {
+	return s.onFirewall(func(w http.ResponseWriter, r *http.Request, _ netip.Addr, fw *firewall) {
+		seq, err := strconv.Atoi(r.PathValue("seq"))
+		rule := fw.rules[seq]
+		if err != nil || rule == nil {
+			notFound(w, "sequence = "+r.PathValue("seq"))
+			return
+		}
+		h(w, fw, rule)
+	})
+}
+
+func (s *Server) getRule(w http.ResponseWriter, fw *firewall, rule *FirewallRule) {
 	switch {
-	case len(rest) == 1 && m == http.MethodGet:
-		out := []string{}
-		for a := range s.spam {
-			if pfx.Contains(a) {
-				out = append(out, a.String())
-			}
-		}
-		reply(w, out)
-	case len(rest) == 2 && m == http.MethodGet:
-		sp := s.spam[ip]
-		if sp == nil {
-			notFound(w, "ipSpamming = "+ip.String())
-			return
-		}
-		reply(w, map[string]any{"ipSpamming": ip.String(), "state": sp.State, "date": sp.Date.Format(time.RFC3339), "time": sp.Time})
-	case len(rest) == 3 && rest[2] == "unblock" && m == http.MethodPost:
-		sp := s.spam[ip]
-		if sp == nil {
-			notFound(w, "ipSpamming = "+ip.String())
-			return
-		}
-		if sp.Time > 0 {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", fmt.Sprintf("This IP address is still blocked for %d seconds", sp.Time))
-			return
-		}
-		sp.State = "unblocking"
-		reply(w, map[string]any{"ipSpamming": ip.String(), "state": sp.State, "date": sp.Date.Format(time.RFC3339), "time": 0})
+	case rule.pending > 0:
+		rule.pending--
+	case rule.State == "removalPending":
+		delete(fw.rules, rule.Sequence)
+		notFound(w, "sequence = "+strconv.Itoa(rule.Sequence))
+		return
 	default:
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
+		rule.State = "ok"
 	}
+	reply(w, *rule)
 }
 
-func (s *Server) serveMitigation(w http.ResponseWriter, m string, pfx netip.Prefix, ip netip.Addr, rest []string) {
-	switch {
-	case len(rest) == 1 && m == http.MethodGet:
-		out := []string{}
-		for a := range s.mitigation {
-			if pfx.Contains(a) {
-				out = append(out, a.String())
-			}
-		}
-		reply(w, out)
-	case len(rest) == 2 && m == http.MethodGet:
-		mi := s.mitigation[ip]
-		if mi == nil {
-			notFound(w, "ipOnMitigation = "+ip.String())
-			return
-		}
-		reply(w, map[string]any{"ipOnMitigation": ip.String(), "auto": mi.Auto, "permanent": !mi.Auto, "state": mi.State})
-	default:
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
-	}
-}
-
-func (s *Server) serveFirewall(w http.ResponseWriter, m string, pfx netip.Prefix, ip netip.Addr, rest []string, body []byte) {
-	if len(rest) == 1 {
-		switch m {
-		case http.MethodGet:
-			out := []string{}
-			for a := range s.firewalls {
-				if pfx.Contains(a) {
-					out = append(out, a.String())
-				}
-			}
-			reply(w, out)
-		case http.MethodPost:
-			var in struct {
-				IPOnFirewall string `json:"ipOnFirewall"`
-			}
-			err := json.Unmarshal(body, &in)
-			a, aerr := netip.ParseAddr(strings.TrimSuffix(in.IPOnFirewall, "/32"))
-			if err != nil || aerr != nil || !pfx.Contains(a) {
-				apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid ipOnFirewall")
-				return
-			}
-			if s.firewalls[a] != nil {
-				apiError(w, http.StatusConflict, "Client::Conflict::AlreadyExists", "", "This IP is already on the firewall")
-				return
-			}
-			fw := &firewall{state: "creationPending", pending: s.rulePending, rules: map[int]*FirewallRule{}}
-			if fw.pending == 0 {
-				fw.state = "ok"
-			}
-			s.firewalls[a] = fw
-			reply(w, map[string]any{"ipOnFirewall": a.String(), "enabled": false, "state": fw.state})
-		default:
-			apiError(w, http.StatusMethodNotAllowed, "Client::MethodNotAllowed", "", "Method not allowed")
-		}
+func (s *Server) deleteRule(w http.ResponseWriter, fw *firewall, rule *FirewallRule) {
+	if rule.State == "creationPending" {
+		apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "The rule is being created")
 		return
 	}
-	fw := s.firewalls[ip]
-	if fw == nil {
-		notFound(w, "ipOnFirewall = "+ip.String())
-		return
+	if s.rulePending == 0 {
+		delete(fw.rules, rule.Sequence)
+	} else {
+		rule.State, rule.pending = "removalPending", s.rulePending
 	}
-	if len(rest) == 2 {
-		switch m {
-		case http.MethodGet:
-			if fw.pending > 0 {
-				fw.pending--
-			} else {
-				fw.state = "ok"
-			}
-			reply(w, map[string]any{"ipOnFirewall": ip.String(), "enabled": fw.enabled, "state": fw.state})
-		case http.MethodPut:
-			var in struct {
-				Enabled *bool `json:"enabled"`
-			}
-			if err := json.Unmarshal(body, &in); err != nil || in.Enabled == nil {
-				apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid body")
-				return
-			}
-			fw.enabled = *in.Enabled
-			reply(w, nil)
-		case http.MethodDelete:
-			delete(s.firewalls, ip)
-			reply(w, nil)
-		default:
-			apiError(w, http.StatusMethodNotAllowed, "Client::MethodNotAllowed", "", "Method not allowed")
-		}
-		return
-	}
-	if rest[2] != "rule" {
-		apiError(w, http.StatusNotFound, "Client::NotFound", "", "Got an invalid (or empty) URL")
-		return
-	}
-	if len(rest) == 3 {
-		s.serveRules(w, m, fw, body)
-		return
-	}
-	seq, err := strconv.Atoi(rest[3])
-	r := fw.rules[seq]
-	if err != nil || r == nil {
-		notFound(w, "sequence = "+rest[3])
-		return
-	}
-	switch m {
-	case http.MethodGet:
-		if r.pending > 0 {
-			r.pending--
-		} else if r.State == "removalPending" {
-			delete(fw.rules, seq)
-			notFound(w, "sequence = "+rest[3])
-			return
-		} else {
-			r.State = "ok"
-		}
-		reply(w, *r)
-	case http.MethodDelete:
-		if r.State == "creationPending" {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "The rule is being created")
-			return
-		}
-		if s.rulePending == 0 {
-			delete(fw.rules, seq)
-		} else {
-			r.State, r.pending = "removalPending", s.rulePending
-		}
-		reply(w, nil)
-	default:
-		apiError(w, http.StatusMethodNotAllowed, "Client::MethodNotAllowed", "", "Method not allowed")
-	}
-}
-
-func (s *Server) serveRules(w http.ResponseWriter, m string, fw *firewall, body []byte) {
-	switch m {
-	case http.MethodGet:
-		out := []int{}
-		for seq := range 20 {
-			if fw.rules[seq] != nil {
-				out = append(out, seq)
-			}
-		}
-		reply(w, out)
-	case http.MethodPost:
-		if fw.state != "ok" {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "The firewall is being created, try again later")
-			return
-		}
-		var in struct {
-			Action          string `json:"action"`
-			Protocol        string `json:"protocol"`
-			Sequence        *int   `json:"sequence"`
-			Source          string `json:"source"`
-			DestinationPort *int   `json:"destinationPort"`
-		}
-		if err := json.Unmarshal(body, &in); err != nil || in.Sequence == nil || (in.Action != "permit" && in.Action != "deny") || in.Protocol == "" {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid rule: action, protocol and sequence are required")
-			return
-		}
-		if *in.Sequence < 0 || *in.Sequence > 19 {
-			apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid sequence: must be between 0 and 19")
-			return
-		}
-		if in.Source != "" {
-			if _, err := netip.ParsePrefix(in.Source); err != nil {
-				apiError(w, http.StatusBadRequest, "Client::BadRequest", "", "Invalid source: "+in.Source)
-				return
-			}
-		}
-		if len(fw.rules) >= 20 {
-			apiError(w, http.StatusForbidden, "Client::Forbidden", "", "You can not have more than 20 rules")
-			return
-		}
-		if fw.rules[*in.Sequence] != nil {
-			apiError(w, http.StatusConflict, "Client::Conflict::AlreadyExists", "", fmt.Sprintf("A rule with sequence %d already exists", *in.Sequence))
-			return
-		}
-		r := &FirewallRule{Sequence: *in.Sequence, Action: in.Action, Protocol: in.Protocol, Source: in.Source, State: "creationPending", pending: s.rulePending}
-		if in.DestinationPort != nil {
-			r.DestinationPort = "eq " + strconv.Itoa(*in.DestinationPort)
-		}
-		if s.rulePending == 0 {
-			r.State = "ok"
-		}
-		fw.rules[r.Sequence] = r
-		reply(w, *r)
-	default:
-		apiError(w, http.StatusMethodNotAllowed, "Client::MethodNotAllowed", "", "Method not allowed")
-	}
+	reply(w, nil)
 }
