@@ -11,12 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/abusewatch/abusewatch/parser"
 )
 
 // Config is the whole configuration file.
@@ -45,14 +49,23 @@ type HTTP struct {
 	Listen string `yaml:"listen"`
 }
 
-// Defaults of the two size limits of a mail.
+// The defaults, each written once: the packages that take the value in code
+// (mailbox.Options, pipeline.Options, triage.Runner) use these same names.
 const (
 	// DefaultMaxMessageBytes is the parse limit: a larger mail is kept whole,
-	// in a file beside the database, but not parsed (status oversize).
-	DefaultMaxMessageBytes = 25 << 20
+	// in a file beside the database, but not parsed (status oversize). It is
+	// the parser's own limit: parser imports nothing of ours.
+	DefaultMaxMessageBytes = parser.DefaultMaxBytes
 	// DefaultKeepMessageBytes is the keep limit: a larger mail is recorded
 	// (UID, size, reason) but not kept, left unflagged, and chat is told.
 	DefaultKeepMessageBytes = 100 << 20
+	// DefaultLease is how long a worker holds a task before another may take it.
+	DefaultLease = 5 * time.Minute
+	// DefaultWorkers is the number of task workers.
+	DefaultWorkers = 4
+	// DefaultStorePath and DefaultListen are where the store and /metrics are.
+	DefaultStorePath = "/var/lib/abusewatch/abusewatch.db"
+	DefaultListen    = "127.0.0.1:9464"
 )
 
 // Parser tunes how mail is read and trusted.
@@ -130,18 +143,25 @@ func LoadWithoutSecrets(path string) (*Config, error) {
 }
 
 // Parse decodes a configuration from YAML bytes, strictly, and validates it.
+// Every problem is reported at once: the missing secrets and the bad values.
 func Parse(data []byte) (*Config, error) {
+	cfg, err := ParseAll(data)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ParseAll is Parse for `config check`, which goes on to check what needs
+// I/O: it returns the configuration as far as it was read together with
+// every problem found. The configuration is nil only when the YAML itself
+// cannot be decoded; a secret that could not be read is left empty.
+func ParseAll(data []byte) (*Config, error) {
 	cfg, err := decode(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.resolveSecrets(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return cfg, errors.Join(cfg.resolveSecrets(), cfg.Validate())
 }
 
 // decode reads YAML strictly and fills in the defaults.
@@ -165,10 +185,10 @@ func Default() *Config {
 
 func (c *Config) applyDefaults() {
 	if c.Store.Path == "" {
-		c.Store.Path = "/var/lib/abusewatch/abusewatch.db"
+		c.Store.Path = DefaultStorePath
 	}
 	if c.HTTP.Listen == "" {
-		c.HTTP.Listen = "127.0.0.1:9464"
+		c.HTTP.Listen = DefaultListen
 	}
 	if c.Parser.MaxMessageBytes == 0 {
 		c.Parser.MaxMessageBytes = DefaultMaxMessageBytes
@@ -177,10 +197,10 @@ func (c *Config) applyDefaults() {
 		c.Parser.KeepMessageBytes = max(DefaultKeepMessageBytes, c.Parser.MaxMessageBytes)
 	}
 	if c.Workers.Count == 0 {
-		c.Workers.Count = 4
+		c.Workers.Count = DefaultWorkers
 	}
 	if c.Workers.Lease == 0 {
-		c.Workers.Lease = 5 * time.Minute
+		c.Workers.Lease = DefaultLease
 	}
 	for i := range c.Mailboxes {
 		c.Mailboxes[i].applyDefaults()
@@ -189,12 +209,15 @@ func (c *Config) applyDefaults() {
 	c.Triage.applyDefaults()
 }
 
+// resolveSecrets reads every secret, and reports every one that could not
+// be read rather than the first.
 func (c *Config) resolveSecrets() error {
+	var errs []error
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
 		s, err := resolveSecret(m.Password, m.PasswordEnv, m.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("mailboxes[%d] (%s): password: %w", i, m.Name, err)
+			errs = append(errs, fmt.Errorf("mailboxes[%d] (%s): password: %w", i, m.Name, err))
 		}
 		m.Password = s
 	}
@@ -202,14 +225,51 @@ func (c *Config) resolveSecrets() error {
 		ch := &c.Notify[i]
 		s, err := resolveSecret(ch.URL, ch.URLEnv, ch.URLFile)
 		if err != nil {
-			return fmt.Errorf("notify[%d]: url: %w", i, err)
+			errs = append(errs, fmt.Errorf("notify[%d]: url: %w", i, err))
 		}
 		ch.URL = s
 	}
-	if err := c.Triage.resolveSecrets(); err != nil {
-		return err
+	return errors.Join(append(errs, c.Triage.resolveSecrets(), c.Providers.resolveSecrets())...)
+}
+
+// ClearSecrets names the keys whose secret is written in the file itself
+// rather than read from the environment or a file: in a file others can
+// read, `config check` warns about them.
+func (c *Config) ClearSecrets() []string {
+	var keys []string
+	for i, m := range c.Mailboxes {
+		if m.Password != "" && m.PasswordEnv == "" && m.PasswordFile == "" {
+			keys = append(keys, fmt.Sprintf("mailboxes[%d] (%s): password", i, m.Name))
+		}
 	}
-	return c.Providers.resolveSecrets()
+	// A chat URL carries the service's token.
+	for i, ch := range c.Notify {
+		if ch.URL != "" && ch.URLEnv == "" && ch.URLFile == "" {
+			keys = append(keys, fmt.Sprintf("notify[%d]: url", i))
+		}
+	}
+	for i, j := range c.Triage.Jobs {
+		if j.Secret != "" && j.SecretEnv == "" && j.SecretFile == "" {
+			keys = append(keys, fmt.Sprintf("triage.jobs[%d] (%s): secret", i, j.Name))
+		}
+	}
+	if o := c.Providers.OVH; o != nil {
+		if o.ApplicationSecret != "" && o.ApplicationSecretEnv == "" && o.ApplicationSecretFile == "" {
+			keys = append(keys, "providers.ovh.application_secret")
+		}
+		if o.ConsumerKey != "" && o.ConsumerKeyEnv == "" && o.ConsumerKeyFile == "" {
+			keys = append(keys, "providers.ovh.consumer_key")
+		}
+	}
+	if h := c.Providers.Hetzner; h != nil {
+		if h.RobotPassword != "" && h.RobotPasswordEnv == "" && h.RobotPasswordFile == "" {
+			keys = append(keys, "providers.hetzner.robot_password")
+		}
+		if h.CloudToken != "" && h.CloudTokenEnv == "" && h.CloudTokenFile == "" {
+			keys = append(keys, "providers.hetzner.cloud_token")
+		}
+	}
+	return keys
 }
 
 // Validate checks the values that decoding cannot.
@@ -251,6 +311,15 @@ func (c *Config) Validate() error {
 	if c.Workers.Count < 1 {
 		errs = append(errs, errors.New("workers.count: must be at least 1"))
 	}
+	if c.Workers.Lease < 0 {
+		errs = append(errs, fmt.Errorf("workers.lease: %s is negative", c.Workers.Lease))
+	}
+	if err := validListen(c.HTTP.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("http.listen: %w", err))
+	}
+	if c.Parser.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("parser: max_message_bytes (%d) is negative", c.Parser.MaxMessageBytes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -281,4 +350,21 @@ func resolveSecret(plain, env, file string) (string, error) {
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return plain, nil
+}
+
+// validListen checks that addr is host:port with a numeric port, as
+// net.Listen("tcp", addr) needs; the host may be empty (every address), an
+// IP or a name.
+func validListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: %q is not a host", addr, host)
+	}
+	return nil
 }

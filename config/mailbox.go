@@ -92,6 +92,9 @@ func (m *Mailbox) validate() error {
 	if m.Poll < time.Second {
 		errs = append(errs, fmt.Errorf("poll: %s is shorter than 1s", m.Poll))
 	}
+	if m.AlertAfter < 0 {
+		errs = append(errs, fmt.Errorf("alert_after: %s is negative", m.AlertAfter))
+	}
 	if m.Port < 1 || m.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port: %d out of range", m.Port))
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+
+	"github.com/abusewatch/abusewatch/parser"
 )
 
 // Channel is one chat destination, as a shoutrrr URL.
@@ -58,6 +60,9 @@ func (c Channel) validate() error {
 		if _, ok := SeverityRank(c.MinSeverity); !ok {
 			return fmt.Errorf("min_severity: %q is not one of %s", c.MinSeverity, severityList())
 		}
+	}
+	if err := inVocabulary(c.Providers, parser.Providers()); err != nil {
+		return fmt.Errorf("providers: %w", err)
 	}
 	if c.URL == "" {
 		if c.URLEnv != "" || c.URLFile != "" {

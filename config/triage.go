@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/abusewatch/abusewatch/parser"
 )
 
 // Triage lists the jobs run on the host of an incident.
@@ -80,19 +84,28 @@ type Host struct {
 	Hypervisor string `yaml:"hypervisor"`
 }
 
+// The triage defaults; triage.Runner applies the same to a config.Triage
+// built in code.
+const (
+	DefaultJobTimeout         = 5 * time.Minute
+	DefaultMaxOutputBytes     = 16 << 20
+	DefaultPerHostConcurrency = 2
+	DefaultKitScanTimeout     = time.Hour
+)
+
 func (t *Triage) applyDefaults() {
 	if t.MaxOutputBytes == 0 {
-		t.MaxOutputBytes = 16 << 20
+		t.MaxOutputBytes = DefaultMaxOutputBytes
 	}
 	if t.PerHostConcurrency == 0 {
-		t.PerHostConcurrency = 2
+		t.PerHostConcurrency = DefaultPerHostConcurrency
 	}
 	if t.KitScanTimeout == 0 {
-		t.KitScanTimeout = time.Hour
+		t.KitScanTimeout = DefaultKitScanTimeout
 	}
 	for i := range t.Jobs {
 		if t.Jobs[i].Timeout == 0 {
-			t.Jobs[i].Timeout = 5 * time.Minute
+			t.Jobs[i].Timeout = DefaultJobTimeout
 		}
 		if t.Jobs[i].Where == "" {
 			t.Jobs[i].Where = "ssh"
@@ -119,6 +132,9 @@ func (t *Triage) resolveSecrets() error {
 
 func (t *Triage) validate() error {
 	var errs []error
+	if t.MaxOutputBytes < 0 || t.PerHostConcurrency < 0 || t.KitScanTimeout < 0 {
+		errs = append(errs, errors.New("max_output_bytes, per_host_concurrency and kit_scan_timeout must not be negative"))
+	}
 	names := map[string]bool{}
 	for i := range t.Jobs {
 		j := &t.Jobs[i]
@@ -138,6 +154,19 @@ func (t *Triage) validate() error {
 		if j.When.MinSeverity != "" {
 			if _, ok := SeverityRank(j.When.MinSeverity); !ok {
 				errs = append(errs, fmt.Errorf("jobs[%d] (%s): when.min_severity: %q is not one of %s", i, j.Name, j.When.MinSeverity, severityList()))
+			}
+		}
+		for _, v := range []struct {
+			key   string
+			got   []string
+			vocab []string
+		}{
+			{"when.providers", j.When.Providers, parser.Providers()},
+			{"when.kinds", j.When.Kinds, parser.Kinds()},
+			{"when.attacks", j.When.Attacks, parser.Attacks()},
+		} {
+			if err := inVocabulary(v.got, v.vocab); err != nil {
+				errs = append(errs, fmt.Errorf("jobs[%d] (%s): %s: %w", i, j.Name, v.key, err))
 			}
 		}
 		switch j.Tool {
@@ -166,6 +195,21 @@ func (t *Triage) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// inVocabulary refuses the names of got that vocab lacks (case aside, as
+// the match is): a typo would make a job run for nothing.
+func inVocabulary(got, vocab []string) error {
+	var bad []string
+	for _, g := range got {
+		if !slices.ContainsFunc(vocab, func(v string) bool { return strings.EqualFold(v, g) }) {
+			bad = append(bad, strconv.Quote(g))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s not one of %s", strings.Join(bad, ", "), strings.Join(vocab, ", "))
+	}
+	return nil
 }
 
 // validateArgv rejects unknown placeholders, and any placeholder in a shell

@@ -91,7 +91,7 @@ type Options struct {
 
 func (o *Options) applyDefaults() {
 	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = 25 << 20
+		o.MaxMessageBytes = config.DefaultMaxMessageBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/nicholas-fedor/shoutrrr/pkg/util/jsonclient"
+
+	"github.com/abusewatch/abusewatch/internal/errkind"
 )
 
 // SendError is a failed delivery attempt. Its text is scrubbed of the
@@ -23,8 +25,6 @@ type SendError struct {
 	// StatusCode is the HTTP status the chat service answered, 0 when the
 	// request got no answer or shoutrrr did not say.
 	StatusCode int
-	// Retryable tells the outbox to try again later rather than give up.
-	Retryable bool
 
 	msg   string
 	cause error // only safe sentinels: context.Canceled, context.DeadlineExceeded
@@ -35,22 +35,26 @@ func (e *SendError) Error() string { return "notify " + e.Channel + ": " + e.msg
 // Unwrap lets errors.Is(err, context.DeadlineExceeded) see a timeout.
 func (e *SendError) Unwrap() error { return e.cause }
 
-// IsRetryable reports whether a failed send may succeed later, following
-// Alertmanager's notifiers: server errors (5xx), 408 and 429, timeouts,
-// cancellation and network failures are retried; other 4xx answers mean the
-// request itself is wrong (bad token, deleted channel) and are permanent.
-// An error that fits none of these is retried: the outbox bounds attempts,
-// and dropping an abuse alert on a guess costs more than a few retries.
-func IsRetryable(err error) bool {
+// Classify marks a failed send as errkind.Temporary or errkind.Permanent,
+// following Alertmanager's notifiers: server errors (5xx), 408 and 429,
+// timeouts, cancellation and network failures may succeed later; other 4xx
+// answers mean the request itself is wrong (bad token, deleted channel) and
+// are permanent. An error that fits none of these is temporary: the outbox
+// bounds attempts, and dropping an abuse alert on a guess costs more than a
+// few retries. Send classifies its errors with it already.
+func Classify(err error) error {
 	if err == nil {
-		return false
+		return nil
 	}
+	text := err.Error()
 	var se *SendError
 	if errors.As(err, &se) {
-		return se.Retryable
+		text = se.msg
 	}
-	_, retry := classify(err, err.Error())
-	return retry
+	if _, retry := classify(err, text); !retry {
+		return errkind.Permanent(err)
+	}
+	return errkind.Temporary(err, 0)
 }
 
 // classify returns the HTTP status found in err (0 if none) and whether the

@@ -2,8 +2,8 @@
 // them through shoutrrr URLs, one attempt at a time.
 //
 // Retrying is not done here: the pipeline keeps one durable task per
-// (event, channel) and asks IsRetryable whether a failed attempt should be
-// tried again later. Channel URLs hold credentials, so nothing this package
+// (event, channel) and asks errkind.Retry whether a failed attempt should be
+// tried again later; Send classifies its errors for it. Channel URLs hold credentials, so nothing this package
 // returns — names, errors, rendered text — contains them.
 package notify
 
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/nicholas-fedor/shoutrrr/pkg/router"
 	"github.com/nicholas-fedor/shoutrrr/pkg/types"
 )
@@ -148,6 +149,12 @@ func (shared *Channel) compile(c config.Channel) (*Channel, error) {
 			return nil, fmt.Errorf("template: %w", err)
 		}
 		ch.tmpl = t
+		// A template that parses may still fail on every event (a field
+		// that does not exist): execute it once now, on an event with every
+		// field set, so that it fails at start and not at each message.
+		if _, err := ch.render(sampleEvent()); err != nil {
+			return nil, err
+		}
 	}
 	return &ch, nil
 }
@@ -260,7 +267,7 @@ type httpClientService interface {
 }
 
 // Send makes one delivery attempt of ev to the channel. The error, if any,
-// is a *SendError: scrubbed of secrets and classified for IsRetryable.
+// is a *SendError: scrubbed of secrets and classified for errkind.Retry.
 // Send does not check Matches: the pipeline filters when it enqueues.
 func (c *Channel) Send(ctx context.Context, ev Event) error {
 	err := c.send(ctx, ev)
@@ -274,7 +281,7 @@ func (c *Channel) send(ctx context.Context, ev Event) error {
 	text, err := c.render(ev)
 	if err != nil {
 		// The same event renders the same way next time: permanent.
-		return &SendError{Channel: c.name, msg: err.Error()}
+		return errkind.Permanent(&SendError{Channel: c.name, msg: err.Error()})
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -313,15 +320,26 @@ func (c *Channel) send(ctx context.Context, ev Event) error {
 
 func (c *Channel) sendError(err error) error {
 	text := c.secrets.scrubError(err.Error())
-	status, retry := classify(err, text)
-	se := &SendError{Channel: c.name, StatusCode: status, Retryable: retry, msg: text}
+	se := &SendError{Channel: c.name, StatusCode: statusOf(err, text), msg: text}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		se.cause = context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		se.cause = context.Canceled
 	}
-	return se
+	return Classify(se)
+}
+
+// sampleEvent has every field of an Event set, for executing a template
+// once when the channel is built.
+func sampleEvent() Event {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return Event{
+		Kind: IncidentOpened, IncidentID: 1, Severity: "block", Provider: "ovh", Attack: "bruteforce",
+		IP: "192.0.2.1", Service: "ns1.example.net", Case: "CASE-1", Deadline: at.Add(24 * time.Hour),
+		Blocked: true, Locked: true, Rescue: true, Hacked: true, Count: 2, Unverified: true,
+		Findings: []string{"finding 1", "finding 2", "finding 3", "finding 4", "finding 5"}, Detail: "detail", At: at,
+	}
 }
 
 // contextTransport runs requests under the attempt's context instead of the

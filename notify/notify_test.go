@@ -163,9 +163,9 @@ func TestNewWithoutChannels(t *testing.T) {
 	}
 }
 
-// IsRetryable on errors that did not come from Send: the shapes shoutrrr
+// Classify on errors that did not come from Send: the shapes shoutrrr
 // services produce, and plain Go errors.
-func TestIsRetryable(t *testing.T) {
+func TestClassify(t *testing.T) {
 	tests := []struct {
 		err  error
 		want bool
@@ -192,8 +192,8 @@ func TestIsRetryable(t *testing.T) {
 			name = tt.err.Error()
 		}
 		t.Run(name, func(t *testing.T) {
-			if got := notify.IsRetryable(tt.err); got != tt.want {
-				t.Errorf("IsRetryable = %v, want %v", got, tt.want)
+			if got := retryable(notify.Classify(tt.err)); got != tt.want {
+				t.Errorf("Retry = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ func TestReceiverOutageAndRecovery(t *testing.T) {
 
 	rcv.FailNext(2, http.StatusServiceUnavailable)
 	for i := range 2 {
-		if err := send(); !notify.IsRetryable(err) {
+		if err := send(); !retryable(err) {
 			t.Fatalf("attempt %d against a 503 = %v, want a retryable error", i+1, err)
 		}
 	}
@@ -27,7 +27,7 @@ func TestReceiverOutageAndRecovery(t *testing.T) {
 	}
 
 	rcv.Stop()
-	if err := send(); !notify.IsRetryable(err) {
+	if err := send(); !retryable(err) {
 		t.Fatalf("attempt during the outage = %v, want a retryable error", err)
 	}
 	rcv.Start()

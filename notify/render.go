@@ -16,8 +16,10 @@ type templateData struct {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
+		// Any value, not only strings: .Kind is an EventKind, and the
+		// example's `upper .Kind` failed on every message.
+		"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) },
+		"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
 		"join":  func(sep string, s []string) string { return strings.Join(s, sep) },
 		"time":  formatTime,
 	}

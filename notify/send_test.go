@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/notify/notifytest"
 )
@@ -145,7 +146,7 @@ func TestSendClassifiesFailures(t *testing.T) {
 				if se.StatusCode != tt.status {
 					t.Errorf("StatusCode = %d, want %d (error: %v)", se.StatusCode, tt.status, err)
 				}
-				if got := notify.IsRetryable(err); got != tt.retryable {
+				if got := retryable(err); got != tt.retryable {
 					t.Errorf("IsRetryable = %v, want %v (error: %v)", got, tt.retryable, err)
 				}
 				assertNoSecret(t, "send error", err.Error())
@@ -168,7 +169,7 @@ func TestSendUnreachableIsRetryable(t *testing.T) {
 			if err == nil {
 				t.Fatal("Send succeeded with the receiver stopped")
 			}
-			if !notify.IsRetryable(err) {
+			if !retryable(err) {
 				t.Errorf("connection refused is not retryable: %v", err)
 			}
 			if !strings.Contains(err.Error(), "connection refused") {
@@ -217,7 +218,7 @@ func TestSendRespectsContext(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Send = %v, want %v", err, tt.wantErr)
 				}
-				if !notify.IsRetryable(err) {
+				if !retryable(err) {
 					t.Errorf("%v is not retryable", err)
 				}
 				assertNoSecret(t, "send error", err.Error())
@@ -266,7 +267,7 @@ func TestSendTemplateErrorIsPermanent(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Channels()[0].Send(context.Background(), blockEvent())
-	if err == nil || notify.IsRetryable(err) {
+	if err == nil || retryable(err) {
 		t.Fatalf("Send = %v, want a permanent error", err)
 	}
 	if !strings.Contains(err.Error(), "template") {
@@ -276,4 +277,10 @@ func TestSendTemplateErrorIsPermanent(t *testing.T) {
 	if got := len(rcv.Requests()); got != 0 {
 		t.Errorf("receiver got %d requests, want none", got)
 	}
+}
+
+// retryable is errkind's verdict on a send error.
+func retryable(err error) bool {
+	retry, _ := errkind.Retry(err)
+	return retry
 }

@@ -20,6 +20,28 @@ const (
 	KindNone      Kind = "none"      // not an abuse notice
 )
 
+// Kinds lists the kinds of notice, for configuration checks.
+func Kinds() []string {
+	return []string{string(KindAttack), string(KindBlock), string(KindRescue), string(KindComplaint), string(KindStatus), string(KindNone)}
+}
+
+// Attacks lists the attack vocabulary, for configuration checks.
+func Attacks() []string {
+	var out []string
+	for _, a := range []Attack{
+		AttackUDPFlood, AttackSYNFlood, AttackTCPFlood, AttackICMPFlood, AttackNTPAmp, AttackDNSAmp,
+		AttackMemcachedAmp, AttackSSDPAmp, AttackNetscan, AttackPortscan, AttackBruteforce, AttackSpam,
+		AttackSpamvertised, AttackBlacklist, AttackPhishing, AttackMalware, AttackCopyright,
+		AttackOpenService, AttackUnknown,
+	} {
+		out = append(out, string(a))
+	}
+	return out
+}
+
+// Providers lists the providers that send notices, for configuration checks.
+func Providers() []string { return []string{ProviderOVH, ProviderHetzner, ProviderGeneric} }
+
 // Attack is the attack vocabulary of DESIGN.md.
 type Attack string
 

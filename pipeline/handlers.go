@@ -363,21 +363,16 @@ func latestDeadline(notices []store.NoticeRecord) time.Time {
 	return d
 }
 
-// send delivers ev to the channel with that ID; a retryable failure (5xx,
-// 429, timeout) is tried again later. A channel removed from the
-// configuration since the message was queued fails the task for good.
+// send delivers ev to the channel with that ID; Send classifies its
+// failures (5xx, 429 and timeouts are tried again later). A channel removed
+// from the configuration since the message was queued fails the task for
+// good.
 func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) error {
 	ch := p.chat().Channel(channelID)
 	if ch == nil {
 		return permanent(fmt.Errorf("notify: channel %q is no longer configured", channelID))
 	}
-	if err := ch.Send(ctx, ev); err != nil {
-		if !notify.IsRetryable(err) {
-			return permanent(err)
-		}
-		return err
-	}
-	return nil
+	return ch.Send(ctx, ev)
 }
 
 func noticesBetween(notices []store.NoticeRecord, from, to time.Time) []store.NoticeRecord {

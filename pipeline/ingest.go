@@ -6,7 +6,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -84,6 +83,3 @@ func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
 	p.wake()
 	return res, nil
 }
-
-// errPermanent marks a task failure that retrying cannot fix.
-var errPermanent = errors.New("permanent failure")

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/store"
@@ -97,7 +98,7 @@ func New(opts Options) *Pipeline {
 		p.now = time.Now
 	}
 	if p.lease == 0 {
-		p.lease = 5 * time.Minute
+		p.lease = config.DefaultLease
 	}
 	if p.attempts == 0 {
 		p.attempts = 20

@@ -2,12 +2,13 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/abusewatch/abusewatch/internal/errkind"
 )
 
 // idlePoll bounds how long an idle worker sleeps without looking at the queue:
@@ -103,18 +104,22 @@ func (p *Pipeline) runOne(ctx context.Context, owner string) (bool, error) {
 	}
 	log := p.log.With("task", t.ID, "kind", t.Kind, "incident", t.IncidentID, "attempt", t.Attempts+1)
 	herr := p.handlers[t.Kind](ctx, t)
+	// The one retry rule of every task kind: errors are classified where
+	// they arise (errkind), unclassified ones are the network's.
+	retry, wait := errkind.Retry(herr)
 	switch {
 	case herr == nil:
 		err = p.store.Complete(ctx, t.ID, owner)
 	case ctx.Err() != nil:
 		// Shutting down mid-task: the lease is released and the task runs again.
 		return true, nil
-	case errors.Is(herr, errPermanent) || t.Attempts+1 >= p.attempts:
+	case !retry || t.Attempts+1 >= p.attempts:
 		log.Error("task failed for good", "err", herr)
 		err = p.store.Fail(ctx, t.ID, owner, herr.Error())
 	default:
+		// The backoff counts from the wait the server asked for, if any.
 		var next time.Time
-		next, err = p.store.Retry(ctx, t.ID, owner, herr.Error(), p.now())
+		next, err = p.store.Retry(ctx, t.ID, owner, herr.Error(), p.now().Add(wait))
 		log.Warn("task failed, will retry", "err", herr, "next", next)
 	}
 	return true, err
@@ -131,7 +136,5 @@ func (p *Pipeline) reportUnknownTasks(ctx context.Context) {
 	}
 }
 
-// permanent wraps err so that the task is not retried.
-func permanent(err error) error {
-	return fmt.Errorf("%w: %w", errPermanent, err)
-}
+// permanent marks err so that the task is not retried.
+func permanent(err error) error { return errkind.Permanent(err) }

@@ -48,7 +48,7 @@ exec clamscan -ri "$@"`
 func Kit(cfg config.Triage) []config.Job {
 	scan := cfg.KitScanTimeout
 	if scan <= 0 {
-		scan = time.Hour
+		scan = config.DefaultKitScanTimeout
 	}
 	quick := func(order int, name string, shell bool, argv ...string) config.Job {
 		return config.Job{Name: config.KitPrefix + name, Where: WhereSSH, Argv: argv, Shell: shell, Timeout: kitQuickTimeout, Order: kitVolatileOrder + order}

@@ -19,9 +19,9 @@ import (
 // Defaults for values a config.Triage built in code may leave at zero
 // (config.Load fills the same ones in).
 const (
-	defaultTimeout        = 5 * time.Minute
-	defaultMaxOutput      = 16 << 20
-	defaultPerHost        = 2
+	defaultTimeout        = config.DefaultJobTimeout
+	defaultMaxOutput      = config.DefaultMaxOutputBytes
+	defaultPerHost        = config.DefaultPerHostConcurrency
 	defaultConnectTimeout = 15 * time.Second
 	// closeGrace is how long a killed command may take to let go of its
 	// output before Run stops waiting for it.

@@ -59,6 +59,45 @@ func sshTarget(h *config.Host) (user, addr string, err error) {
 	return user, net.JoinHostPort(host, port), nil
 }
 
+// loadKey reads and parses an SSH private key file.
+func loadKey(file string) (ssh.Signer, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("key_file: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, fmt.Errorf("key_file %s: %w", file, err)
+	}
+	return signer, nil
+}
+
+func loadKnownHosts(file string) (ssh.HostKeyCallback, error) {
+	known, err := knownhosts.New(file)
+	if err != nil {
+		return nil, fmt.Errorf("known_hosts_file: %w", err)
+	}
+	return known, nil
+}
+
+// CheckHost opens the key and known_hosts files that h names, as a job's
+// connection would, so that `config check` reports a missing or broken file
+// before the first incident. Its errors start with the key.
+func CheckHost(h config.Host) error {
+	var errs []error
+	if h.KeyFile != "" {
+		if _, err := loadKey(h.KeyFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if h.KnownHostsFile != "" {
+		if _, err := loadKnownHosts(h.KnownHostsFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // dial opens an SSH connection to h with key authentication and the host
 // key pinned by h's known_hosts file. ConnectTimeout bounds the TCP connect
 // and the handshake together.
@@ -70,20 +109,16 @@ func (r *Runner) dial(ctx context.Context, h *config.Host) (*ssh.Client, error) 
 	if h.KeyFile == "" {
 		return nil, fmt.Errorf("inventory host %s: key_file: required for ssh", h.Name)
 	}
-	pem, err := os.ReadFile(h.KeyFile)
+	signer, err := loadKey(h.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("inventory host %s: key_file: %w", h.Name, err)
-	}
-	signer, err := ssh.ParsePrivateKey(pem)
-	if err != nil {
-		return nil, fmt.Errorf("inventory host %s: key_file %s: %w", h.Name, h.KeyFile, err)
+		return nil, fmt.Errorf("inventory host %s: %w", h.Name, err)
 	}
 	if h.KnownHostsFile == "" {
 		return nil, errRefused{fmt.Errorf("inventory host %s: known_hosts_file: required, host keys are never accepted unpinned", h.Name)}
 	}
-	known, err := knownhosts.New(h.KnownHostsFile)
+	known, err := loadKnownHosts(h.KnownHostsFile)
 	if err != nil {
-		return nil, fmt.Errorf("inventory host %s: known_hosts_file: %w", h.Name, err)
+		return nil, fmt.Errorf("inventory host %s: %w", h.Name, err)
 	}
 	algos, err := pinnedAlgorithms(known, addr)
 	if err != nil {

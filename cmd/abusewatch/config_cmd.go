@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -15,9 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/abusewatch/abusewatch/config"
-	"github.com/abusewatch/abusewatch/notify"
-	"github.com/abusewatch/abusewatch/providers/setup"
-	"github.com/abusewatch/abusewatch/triage"
+	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 // exampleConfig is what `config example` prints; a test keeps it passing `config check`.
@@ -47,10 +46,13 @@ func newConfigCheckCmd(a *app) *cobra.Command {
 		Use:   "check [FILE]",
 		Short: "Validate the configuration strictly: keys, values, secrets, chat URLs, inventory",
 		Long: `check loads the file as the daemon would (FILE, else --config, else the
-search path), resolves every secret without printing it, and builds the chat
-channels, the provider clients and the triage inventory, so that their errors
-show here rather than at start-up. Errors name the key and its line. No
-network request is made. The exit status is non-zero when anything is wrong.`,
+search path) and runs the checks watch runs at start: every secret resolved
+(never printed), the chat channels built and their templates executed on a
+sample event, the provider clients and the triage inventory built, the key,
+known_hosts and token files opened, the store's directory found writable.
+Every problem is listed at once, each with its key and line. No network
+request is made. Warnings (a secret in clear in a file others can read) go
+to stderr. The exit status is non-zero when anything is wrong.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := a.configPath
@@ -60,7 +62,10 @@ network request is made. The exit status is non-zero when anything is wrong.`,
 			if path = config.Find(path); path == "" {
 				return errors.New("no config file: pass FILE or --config, set $ABUSEWATCH_CONFIG or create ./abusewatch.yaml")
 			}
-			summary, err := checkConfig(path, a.logger())
+			summary, warnings, err := checkConfig(cmd.Context(), path, a.logger())
+			for _, w := range warnings {
+				fmt.Fprintf(a.stderr, "warning: %s\n", w)
+			}
 			if err != nil {
 				return err
 			}
@@ -70,39 +75,25 @@ network request is made. The exit status is non-zero when anything is wrong.`,
 	}
 }
 
-// checkConfig loads and validates the file at path and builds what the
-// daemon builds from it. It returns a summary free of secrets.
-func checkConfig(path string, log *slog.Logger) (string, error) {
+// checkConfig loads the file at path, checks it as the daemon does at start
+// (pipeline.Check), and returns every problem at once, each with its key and
+// line. On success it returns a summary free of secrets and the warnings.
+func checkConfig(ctx context.Context, path string, log *slog.Logger) (summary string, warnings []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("config: %w", err)
+		return "", nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := config.Parse(data)
-	if err != nil {
-		return "", fmt.Errorf("%s: %s", path, withLines(data, err))
+	cfg, perr := config.ParseAll(data)
+	if cfg == nil {
+		return "", nil, fmt.Errorf("%s: %s", path, withLines(data, perr))
 	}
 	cfg.Path = path
-	var errs []error
-	if len(cfg.Notify) > 0 {
-		if _, err := notify.New(cfg.Notify, notify.Options{}); err != nil {
-			errs = append(errs, err)
-		}
+	warnings, cerr := pipeline.Check(ctx, cfg, log)
+	for i, w := range warnings {
+		warnings[i] = withLines(data, errors.New(w))
 	}
-	if cfg.Providers.OVH != nil || cfg.Providers.Hetzner != nil {
-		if _, err := setup.FromConfig(cfg, log.With("component", "providers")); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if _, err := triage.NewInventory(cfg.Inventory); err != nil {
-		// Its lines start "inventory[i]" under a "triage: " prefix; without
-		// the prefix withLines finds them in the file.
-		if inner := errors.Unwrap(err); inner != nil {
-			err = inner
-		}
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return "", fmt.Errorf("%s: %s", path, withLines(data, err))
+	if err := errors.Join(perr, cerr); err != nil {
+		return "", warnings, fmt.Errorf("%s: %s", path, withLines(data, err))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "  store      %s\n", cfg.Store.Path)
@@ -125,7 +116,7 @@ func checkConfig(path string, log *slog.Logger) (string, error) {
 	fmt.Fprintf(&b, "  notify     %d channel(s)\n", len(cfg.Notify))
 	fmt.Fprintf(&b, "  triage     %d job(s), kit %s; inventory %d host(s)\n", len(cfg.Triage.Jobs), yesNo(cfg.Triage.Kit), len(cfg.Inventory))
 	fmt.Fprintf(&b, "  http       %s\n", cfg.HTTP.Listen)
-	return b.String(), nil
+	return b.String(), warnings, nil
 }
 
 // segmentRE matches one step of the key paths that validation errors start

@@ -146,12 +146,12 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	d, err := newDaemon(ctx, cfg, log, pipeline.WithLookupTXT(lookupTXT))
+	d, err := pipeline.NewDaemon(ctx, cfg, log, pipeline.WithLookupTXT(lookupTXT))
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	ln, err := d.listen(ctx, cfg.HTTP.Listen)
+	ln, err := d.Listen(ctx)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ran := make(chan error, 1)
-	go func() { ran <- d.run(runCtx, ln) }()
+	go func() { ran <- d.Run(runCtx, ln) }()
 
 	feedDemoMails(ctx, demoLog, imapSrv, mails[demoPreloaded:], o.duration)
 	if o.keep && ctx.Err() == nil {
@@ -184,7 +184,7 @@ func runDemo(ctx context.Context, a *app, o demoOptions) error {
 	// the drain gets a bounded context of its own.
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := d.drain(final); err != nil {
+	if err := d.Drain(final); err != nil {
 		return fmt.Errorf("demo: final drain: %w", err)
 	}
 	return printDemoSummary(final, out, d, keptConfig)
@@ -233,8 +233,8 @@ func feedDemoMails(ctx context.Context, log *slog.Logger, srv *demoIMAP, mails [
 	}
 }
 
-func printDemoSummary(ctx context.Context, w io.Writer, d *daemon, keptConfig string) error {
-	incidents, err := d.built.Store.Incidents(ctx, "all")
+func printDemoSummary(ctx context.Context, w io.Writer, d *pipeline.Daemon, keptConfig string) error {
+	incidents, err := d.Store().Incidents(ctx, "all")
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func printDemoSummary(ctx context.Context, w io.Writer, d *daemon, keptConfig st
 	}
 	fmt.Fprintln(w, "\nTriage evidence:")
 	for _, inc := range incidents {
-		detail, err := d.built.Store.Incident(ctx, inc.ID)
+		detail, err := d.Store().Incident(ctx, inc.ID)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -8,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 func newWatchCmd(a *app) *cobra.Command {
@@ -28,26 +31,46 @@ read at start only.`,
 			if err != nil {
 				return err
 			}
-			d, err := newDaemon(ctx, cfg, a.logger())
+			log := a.logger()
+			d, err := pipeline.NewDaemon(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
 			if once {
-				return d.drain(ctx)
+				return d.Drain(ctx)
+			}
+			ln, err := d.Listen(ctx)
+			if err != nil {
+				return err
 			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			d.reloads = hup
-			d.load = func() (*config.Config, error) { return config.Load(cfg.Path) }
-			ln, err := d.listen(ctx, cfg.HTTP.Listen)
-			if err != nil {
-				return err
-			}
-			return d.run(ctx, ln)
+			go reloadOnSignal(ctx, hup, d, cfg.Path, log)
+			return d.Run(ctx, ln)
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "drain every mailbox and the due tasks, then exit (for cron and tests)")
 	return cmd
+}
+
+// reloadOnSignal reads the configuration again on every signal and hands it
+// to the daemon. A file that does not load, or that the daemon refuses,
+// changes nothing: the daemon keeps running as it was.
+func reloadOnSignal(ctx context.Context, signals <-chan os.Signal, d *pipeline.Daemon, path string, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-signals:
+		}
+		next, err := config.Load(path)
+		if err == nil {
+			err = d.Reload(next)
+		}
+		if err != nil {
+			log.Error("configuration not reloaded; the running one stays", "err", err)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -6,27 +6,23 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"reflect"
 	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/mailbox"
-	"github.com/abusewatch/abusewatch/pipeline"
+	"github.com/abusewatch/abusewatch/store"
 )
 
-// daemon is what `watch` runs and `demo` runs too: the pipeline wired from a
+// Daemon is what `watch` runs and `demo` runs too: the pipeline wired from a
 // configuration, one watcher per mailbox, and the metrics they report to.
-// Mailboxes and chat channels can be replaced while it runs (reload).
-type daemon struct {
-	built   *pipeline.Built
-	metrics *pipeline.Metrics
+// Mailboxes and chat channels can be replaced while it runs (Reload, which
+// the command calls on SIGHUP).
+type Daemon struct {
+	built   *Built
+	metrics *Metrics
 	log     *slog.Logger
-	// reloads, when set, asks for the configuration to be read again with
-	// load (SIGHUP).
-	reloads <-chan os.Signal
-	load    func() (*config.Config, error)
 
 	mu       sync.Mutex
 	cfg      *config.Config // what runs: the start-up config with reloaded mailboxes and channels
@@ -43,14 +39,23 @@ type watcher struct {
 	done chan struct{}
 }
 
-// newDaemon opens the store and builds the watchers; nothing runs yet.
-func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...pipeline.Option) (*daemon, error) {
-	metrics := pipeline.NewMetrics(log.With("component", "http"))
-	built, err := pipeline.FromConfig(ctx, cfg, log, append(opts, pipeline.WithMetrics(metrics))...)
+// NewDaemon checks the configuration as `config check` does (Check), opens
+// the store and builds the watchers; nothing runs yet. Every problem Check
+// finds is in the error; its warnings are logged.
+func NewDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Daemon, error) {
+	warnings, err := Check(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, built: built, metrics: metrics, log: log}
+	for _, w := range warnings {
+		log.Warn("configuration", "warning", w)
+	}
+	metrics := NewMetrics(log.With("component", "http"))
+	built, err := FromConfig(ctx, cfg, log, append(opts, WithMetrics(metrics))...)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, built: built, metrics: metrics, log: log}
 	for _, mb := range cfg.Mailboxes {
 		d.watchers = append(d.watchers, d.newWatcher(mb))
 	}
@@ -58,8 +63,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, opts .
 	return d, nil
 }
 
-func (d *daemon) newWatcher(mb config.Mailbox) *watcher {
-	return &watcher{cfg: mb, w: mailbox.New(mb, pipeline.MailboxSink{P: d.built.Pipeline}, mailbox.Options{
+func (d *Daemon) newWatcher(mb config.Mailbox) *watcher {
+	return &watcher{cfg: mb, w: mailbox.New(mb, MailboxSink{P: d.built.Pipeline}, mailbox.Options{
 		// The parser's limit is fixed at start: a reload does not change it.
 		MaxMessageBytes: d.cfg.Parser.MaxMessageBytes,
 		Logger:          d.log.With("component", "mailbox", "mailbox", mb.Name),
@@ -68,18 +73,23 @@ func (d *daemon) newWatcher(mb config.Mailbox) *watcher {
 
 // reportMailboxes tells /metrics and /healthz which watchers there are.
 // The caller holds d.mu or is the only goroutine.
-func (d *daemon) reportMailboxes() {
-	health := make(map[string]pipeline.HealthReporter, len(d.watchers))
+func (d *Daemon) reportMailboxes() {
+	health := make(map[string]HealthReporter, len(d.watchers))
 	for _, w := range d.watchers {
 		health[w.cfg.Name] = w.w
 	}
 	d.metrics.SetMailboxes(health)
 }
 
-func (d *daemon) Close() error { return d.built.Close() }
+// Close releases the store.
+func (d *Daemon) Close() error { return d.built.Close() }
 
-// listen binds the HTTP listener of /metrics and /healthz.
-func (d *daemon) listen(ctx context.Context, addr string) (net.Listener, error) {
+// Store is the daemon's store, for what the demo prints at its end.
+func (d *Daemon) Store() *store.Store { return d.built.Store }
+
+// Listen binds the HTTP listener of /metrics and /healthz at http.listen.
+func (d *Daemon) Listen(ctx context.Context) (net.Listener, error) {
+	addr := d.cfg.HTTP.Listen
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -88,15 +98,15 @@ func (d *daemon) listen(ctx context.Context, addr string) (net.Listener, error) 
 	return ln, nil
 }
 
-// run runs the watchers, the workers and the HTTP server on ln until ctx is
+// Run runs the watchers, the workers and the HTTP server on ln until ctx is
 // done, and returns once all of them have stopped. An HTTP server that fails
 // stops the rest: a daemon that cannot be monitored should not look healthy.
-func (d *daemon) run(ctx context.Context, ln net.Listener) error {
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The lock tells `whitelist` that a daemon will revoke its grants on
 	// time; StartGrants also revokes what ran out while none was running.
-	release, err := d.built.Pipeline.StartGrants(ctx, pipeline.DaemonLockPath(d.cfg.Store.Path))
+	release, err := d.built.Pipeline.StartGrants(ctx, DaemonLockPath(d.cfg.Store.Path))
 	if err != nil {
 		return err
 	}
@@ -113,9 +123,6 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.built.Pipeline.RunWorkers(ctx, workers) })
 	wg.Go(func() { d.reportFailingMailboxes(ctx, 30*time.Second) })
-	if d.reloads != nil {
-		wg.Go(func() { d.reloadOnSignal(ctx) })
-	}
 	var httpErr error
 	wg.Go(func() {
 		if httpErr = d.metrics.Serve(ctx, ln); httpErr != nil {
@@ -132,7 +139,7 @@ func (d *daemon) run(ctx context.Context, ln net.Listener) error {
 
 // start runs a watcher until the daemon stops or a reload removes it.
 // The caller holds d.mu.
-func (d *daemon) start(w *watcher) {
+func (d *Daemon) start(w *watcher) {
 	ctx, stop := context.WithCancel(d.runCtx)
 	w.stop, w.done = stop, make(chan struct{})
 	d.running.Go(func() {
@@ -141,33 +148,15 @@ func (d *daemon) start(w *watcher) {
 	})
 }
 
-// reloadOnSignal reads the configuration again on every signal and applies
-// it. A configuration that does not load or whose channels do not check
-// changes nothing: the daemon keeps running as it was.
-func (d *daemon) reloadOnSignal(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.reloads:
-		}
-		next, err := d.load()
-		if err == nil {
-			err = d.reload(next)
-		}
-		if err != nil {
-			d.log.Error("configuration not reloaded; the running one stays", "err", err)
-		}
-	}
-}
-
-// reload replaces the mailboxes and the chat channels with those of next.
+// Reload replaces the mailboxes and the chat channels with those of next.
 // A mailbox whose settings are unchanged keeps its connection; a changed one
 // is stopped (after the message in flight) before its replacement starts, so
 // that one mailbox never has two watchers. Messages queued for a channel
 // still configured go to it whatever its new position. Other sections need
-// a restart: a change to them is logged and not applied.
-func (d *daemon) reload(next *config.Config) error {
+// a restart: a change to them is logged and not applied. A configuration
+// whose channels do not build changes nothing: the daemon keeps running as
+// it was, and the error says why.
+func (d *Daemon) Reload(next *config.Config) error {
 	chat, err := d.built.NewNotifier(next.Notify)
 	if err != nil {
 		return err
@@ -243,7 +232,7 @@ func restartOnly(running, next *config.Config) []string {
 // failing for longer than its alert_after: abuse mail is piling up unread.
 // The event's key holds the start of the failing spell, so each spell is
 // reported once however often this looks.
-func (d *daemon) reportFailingMailboxes(ctx context.Context, every time.Duration) {
+func (d *Daemon) reportFailingMailboxes(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -263,9 +252,9 @@ func (d *daemon) reportFailingMailboxes(ctx context.Context, every time.Duration
 	}
 }
 
-// drain empties every mailbox (one failing mailbox does not stop the
-// others) and then runs every due task.
-func (d *daemon) drain(ctx context.Context) error {
+// Drain empties every mailbox (one failing mailbox does not stop the
+// others) and then runs every due task (`watch --once`).
+func (d *Daemon) Drain(ctx context.Context) error {
 	var errs []error
 	for _, w := range d.watchers {
 		if err := w.w.Drain(ctx); err != nil {
