@@ -25,6 +25,10 @@ type Triage struct {
 	// KitScanTimeout bounds each slow scan of the kit (clamscan, rkhunter,
 	// chkrootkit, lynis), which can take far longer than a job's default.
 	KitScanTimeout time.Duration `yaml:"kit_scan_timeout"`
+	// Culprit runs the checks that name what sent a notice's traffic, before
+	// any other job: "ssh" on the incident's host and its hypervisor, "local"
+	// on this machine (abusewatch runs on the host itself), "" not at all.
+	Culprit string `yaml:"culprit"`
 }
 
 // Job is one triage step.
@@ -134,6 +138,11 @@ func (t *Triage) validate() error {
 	var errs []error
 	if t.MaxOutputBytes < 0 || t.PerHostConcurrency < 0 || t.KitScanTimeout < 0 {
 		errs = append(errs, errors.New("max_output_bytes, per_host_concurrency and kit_scan_timeout must not be negative"))
+	}
+	switch t.Culprit {
+	case "", "ssh", "local":
+	default:
+		errs = append(errs, fmt.Errorf("culprit: %q is not one of ssh, local (or empty: off)", t.Culprit))
 	}
 	names := map[string]bool{}
 	for i := range t.Jobs {

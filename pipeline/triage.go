@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/store"
 	"github.com/abusewatch/abusewatch/triage"
 )
@@ -58,6 +61,7 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 	}
 	target := triage.Target{
 		IncidentID: inc.ID, IP: ip, Provider: inc.Provider, Kind: inc.Kind, Attack: inc.Attack, Severity: inc.Severity,
+		Flows: noticeFlows(inc, ip), Since: inc.FirstSeen.Add(-changesWindow),
 	}
 	if p.triage.Inventory != nil {
 		target.Host, target.Hypervisor, _ = p.triage.Inventory.Lookup(ip)
@@ -77,7 +81,9 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 	}
 	rec := store.TriageRun{IncidentID: inc.ID, Run: run, Trigger: pl.Trigger}
 	var findings []string
+	var suspects []triage.Suspect
 	for _, r := range results {
+		suspects = append(suspects, r.Suspects...)
 		rec.Evidence = append(rec.Evidence, store.Evidence{
 			IncidentID: inc.ID, Job: r.Job, Host: r.Host, Where: r.Where, Status: r.Status, Argv: r.Argv,
 			ExitCode: r.ExitCode, Output: r.Output, Dropped: r.Dropped, StartedAt: r.StartedAt, Duration: r.Duration,
@@ -88,9 +94,19 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 			findings = append(findings, r.Job+": "+f)
 		}
 	}
+	for i, sp := range triage.RankSuspects(suspects) {
+		rec.Suspects = append(rec.Suspects, store.Suspect{Rank: i + 1, Kind: sp.Kind, Name: sp.Name, Host: sp.Host, PID: sp.PID,
+			User: sp.User, Exe: sp.Exe, Container: sp.Container, VM: sp.VM, Why: sp.Why})
+	}
 	rec.Summary = fmt.Sprintf("triage ran %d job(s) on %s: %s", len(results), targetName(target), statusCounts(results))
 	if pl.Trigger != "" {
 		rec.Summary += "; triggered by " + pl.Trigger
+	}
+	news := rec.Summary
+	if len(rec.Suspects) > 0 {
+		// The culprit is the news: it comes first, in chat as on the timeline.
+		news = SuspectLine(rec.Suspects[0]) + "\n" + news
+		rec.Summary += "; " + SuspectLine(rec.Suspects[0])
 	}
 	rec.RaiseWhy = "triage findings: " + strings.Join(findings, "; ")
 	after := inc.Incident
@@ -100,13 +116,76 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 			after.Severity = rec.Raise
 			tasks = p.eventTasks(&after, notify.IncidentEscalated, fmt.Sprintf("sev%d", rec.Raise), strings.Join(findings, "\n"))
 		}
-		return append(tasks, p.eventTasks(&after, notify.TriageFinished, run, rec.Summary+"\n"+strings.Join(findings, "\n"))...)
+		return append(tasks, p.eventTasks(&after, notify.TriageFinished, run, news+"\n"+strings.Join(findings, "\n"))...)
 	})
 	if err != nil {
 		return err
 	}
 	p.wake()
 	return nil
+}
+
+// changesWindow is how long before an incident's first notice account
+// and key changes count as suspicious.
+const changesWindow = 7 * 24 * time.Hour
+
+// maxFlows bounds the notice events the culprit checks look for.
+const maxFlows = 64
+
+// noticeFlows reads the events of an incident's notices as the flows the
+// culprit checks look for. Only what parses strictly is kept (addresses
+// by netip, ports as integers, protocols from a fixed list); the source
+// port counts only when the source is the incident's own address.
+func noticeFlows(inc *store.IncidentDetail, ip netip.Addr) []triage.Flow {
+	var flows []triage.Flow
+	seen := map[triage.Flow]bool{}
+	for _, n := range inc.NoticeRecords {
+		var events []parser.Event
+		if len(n.Events) == 0 || json.Unmarshal(n.Events, &events) != nil {
+			continue
+		}
+		for _, e := range events {
+			f := triage.Flow{}
+			switch p := strings.ToLower(e.Proto); p {
+			case "udp", "tcp", "icmp":
+				f.Proto = p
+			}
+			if src, err := netip.ParseAddrPort(e.Src); err == nil && src.Addr().Unmap() == ip {
+				f.SrcPort = src.Port()
+			}
+			if dst, err := netip.ParseAddrPort(e.Dst); err == nil {
+				f.Dst, f.DstPort = dst.Addr().Unmap(), dst.Port()
+			} else if a, err := netip.ParseAddr(e.Dst); err == nil && a.Zone() == "" {
+				f.Dst = a.Unmap()
+			}
+			if f.Dst.Zone() != "" || seen[f] || (!f.Dst.IsValid() && f.SrcPort == 0) {
+				continue
+			}
+			seen[f] = true
+			flows = append(flows, f)
+			if len(flows) == maxFlows {
+				return flows
+			}
+		}
+	}
+	return flows
+}
+
+// SuspectLine is the one line that names a suspect, for chat, the timeline
+// and the terminal (each escapes it for where it goes):
+// "suspect: container gitlab — pid 4242 /tmp/.x/wate, 812 socket(s) to 203.0.113.50:80".
+func SuspectLine(s store.Suspect) string {
+	line := "suspect: " + s.Kind + " " + s.Name
+	switch {
+	case s.Kind == "process" && s.Container != "":
+		line = fmt.Sprintf("suspect: process %s (pid %d) in container %s", s.Name, s.PID, s.Container)
+	case s.Kind == "process":
+		line = fmt.Sprintf("suspect: process %s (pid %d) on %s", s.Name, s.PID, cmp.Or(s.Host, "this machine"))
+	}
+	if len(s.Why) > 0 {
+		line += " — " + s.Why[0]
+	}
+	return line
 }
 
 // onlyJobs keeps the jobs named in names; no names keeps them all.

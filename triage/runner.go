@@ -198,6 +198,16 @@ func (rs *run) job(ctx context.Context, j config.Job) Result {
 	defer cancel()
 	out := newCapWriter(rs.maxOutput(j))
 	res.StartedAt = time.Now()
+	if j.Tool == toolCulprit {
+		findings, suspects, err := runChecks(jctx, ex, out, planCulprit(rs.t), res.Host)
+		res.Duration = time.Since(res.StartedAt)
+		res.Output, res.Dropped = out.result()
+		if err != nil {
+			return fail(fmt.Errorf("culprit checks: %w", err))
+		}
+		res.Status, res.ExitCode, res.Findings, res.Suspects = StatusOK, 0, findings, suspects
+		return res
+	}
 	code, err := rs.execute(jctx, j, ex, argv, out)
 	res.Duration = time.Since(res.StartedAt)
 	res.Output, res.Dropped = out.result()

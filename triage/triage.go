@@ -64,6 +64,10 @@ type Target struct {
 	Severity int
 	// Host owns IP, Hypervisor carries Host; either may be nil (Inventory.Lookup).
 	Host, Hypervisor *config.Host
+	// Flows are the notice's events, which the culprit checks look for.
+	Flows []Flow
+	// Since is when account and key changes start to count (zero: a week ago).
+	Since time.Time
 }
 
 // Result is the evidence of one job.
@@ -92,14 +96,16 @@ type Result struct {
 	// RaiseSeverity asks to raise the incident to this rank (RaiseSuspicious,
 	// RaiseCompromised); it is set only above Target.Severity, 0 = no request.
 	RaiseSeverity int
+	// Suspects are what the culprit checks implicate, best first.
+	Suspects []Suspect
 }
 
-// Plan returns the jobs to run for t: the kit (when enabled) and the
-// configured jobs whose When matches, sorted by Order (the kit first among
-// equals). Jobs that need a machine t does not have are left out: ssh jobs
+// Plan returns the jobs to run for t: the culprit checks and the kit (when
+// enabled) and the configured jobs whose When matches, sorted by Order (the
+// checks and the kit first among equals). Jobs that need a machine t does not have are left out: ssh jobs
 // without a Host, ssh-hypervisor jobs without a Hypervisor.
 func Plan(cfg config.Triage, t Target) []config.Job {
-	var jobs []config.Job
+	jobs := culpritJobs(cfg.Culprit, t)
 	if cfg.Kit {
 		jobs = append(jobs, Kit(cfg)...)
 	}

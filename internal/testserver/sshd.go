@@ -25,6 +25,13 @@ type SSHDOptions struct {
 	// SessionPath, when set, becomes PATH in every session (sshd SetEnv), so
 	// that a test decides which tools the "remote" host has.
 	SessionPath string
+	// SessionEnv adds NAME=value pairs to every session (sshd SetEnv), e.g.
+	// DOCKER_HOST for an engine of StartDocker.
+	SessionEnv []string
+	// OwnPIDNamespace runs sshd in a new PID namespace with its own /proc
+	// (unshare --pid --mount-proc), so that its sessions see only their own
+	// processes: a host on which the test alone decides what runs.
+	OwnPIDNamespace bool
 }
 
 // SSHD is a running throwaway OpenSSH server on loopback.
@@ -99,8 +106,13 @@ StrictModes no
 UsePAM no
 LogLevel VERBOSE
 `, port, hostKeyFile, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"))
+	var setEnv []string
 	if opts.SessionPath != "" {
-		conf += fmt.Sprintf("SetEnv PATH=%s\n", opts.SessionPath)
+		setEnv = append(setEnv, "PATH="+opts.SessionPath)
+	}
+	setEnv = append(setEnv, opts.SessionEnv...)
+	if len(setEnv) > 0 {
+		conf += fmt.Sprintf("SetEnv %s\n", strings.Join(setEnv, " "))
 	}
 	confFile := filepath.Join(dir, "sshd_config")
 	writeSSHDFile(t, confFile, []byte(conf))
@@ -109,6 +121,12 @@ LogLevel VERBOSE
 		t.Fatalf("sshd -t: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "-D", "-f", confFile, "-E", s.LogFile)
+	if opts.OwnPIDNamespace {
+		// --kill-child: killing unshare (the process Cleanup holds) ends
+		// sshd, the namespace's init, and with it every session.
+		unshare := RequireBinary(t, "unshare", "/usr/bin/unshare")
+		cmd = exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--kill-child", bin, "-D", "-f", confFile, "-E", s.LogFile)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sshd: %v", err)
 	}

@@ -1,0 +1,931 @@
+package triage
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/abusewatch/abusewatch/config"
+)
+
+// The culprit checks ask what on a host sent the traffic a notice names.
+// They run as one job per machine (the host, its hypervisor), first of all
+// jobs: sockets and traffic vanish soonest. Every value they put on a
+// command line is an integer or a parsed address formatted again by Go,
+// never text from the mail, and each command is an argv (no shell).
+
+// Culprit job names and where they run.
+const (
+	CulpritJob           = "culprit"
+	CulpritHypervisorJob = "culprit-hypervisor"
+	// toolCulprit marks the jobs Runner runs as checks, not as a command.
+	toolCulprit    = "abusewatch-culprit"
+	culpritOrder   = -1000
+	culpritTimeout = 2 * time.Minute
+	// trafficSample is the least time between the two /proc/net/dev reads.
+	trafficSample = 2 * time.Second
+	// checkOutputCap bounds what one command of the checks may print.
+	checkOutputCap = 4 << 20
+	// maxSuspects bounds the suspects a run keeps (the best ones).
+	maxSuspects = 20
+	// sinceDefault is how far before the first notice account and key
+	// changes count when the Target names no date.
+	sinceDefault = 7 * 24 * time.Hour
+)
+
+// Culprit modes (config.Triage.Culprit).
+const (
+	CulpritOff   = ""
+	CulpritSSH   = "ssh"
+	CulpritLocal = "local"
+)
+
+// Flow is one event of a notice: traffic the provider saw from our IP.
+// Ports are 0 and Dst invalid when the notice does not say.
+type Flow struct {
+	Proto   string // udp, tcp, icmp or ""
+	SrcPort uint16
+	Dst     netip.Addr
+	DstPort uint16
+}
+
+// Suspect is what the checks implicate: a process, container, VM, account
+// or SSH key, with the lines that implicate it. Score orders suspects
+// (higher first); it is not kept.
+type Suspect struct {
+	Kind      string // process | container | vm | account | ssh_key
+	Name      string
+	Host      string
+	PID       int
+	User      string
+	Exe       string
+	Container string
+	VM        string
+	Why       []string
+	Score     int
+}
+
+// amplificationPorts are the UDP service ports whose answers the
+// amplification attacks abuse.
+var amplificationPorts = map[string]uint16{
+	"ntp_amplification":       123,
+	"dns_amplification":       53,
+	"memcached_amplification": 11211,
+	"ssdp_amplification":      1900,
+}
+
+// culpritPlan is what the checks look for, read from the notice.
+type culpritPlan struct {
+	// udpPorts are the ports an amplifier would listen on.
+	udpPorts []uint16
+	// dests are the notice's destinations (port 0: any).
+	dests []Flow
+	since time.Time
+}
+
+func (p culpritPlan) argv() []string {
+	argv := []string{"abusewatch-checks"}
+	for _, port := range p.udpPorts {
+		argv = append(argv, "udp-listener="+strconv.Itoa(int(port)))
+	}
+	for _, d := range p.dests {
+		argv = append(argv, "destination="+flowString(d))
+	}
+	return append(argv, "since="+p.since.UTC().Format(time.RFC3339))
+}
+
+func flowString(f Flow) string {
+	s := f.Dst.String()
+	if f.DstPort != 0 {
+		s = netip.AddrPortFrom(f.Dst, f.DstPort).String()
+	}
+	if f.Proto != "" {
+		s += "/" + f.Proto
+	}
+	return s
+}
+
+// planCulprit reads the checks' targets from t: for an amplification attack
+// the reflector port (the attack's, and the source ports of its UDP events),
+// for any notice with events the destinations that are not our own IP.
+func planCulprit(t Target) culpritPlan {
+	var p culpritPlan
+	if port, ok := amplificationPorts[t.Attack]; ok {
+		p.udpPorts = append(p.udpPorts, port)
+		for _, f := range t.Flows {
+			if f.Proto == "udp" && f.SrcPort != 0 {
+				p.udpPorts = append(p.udpPorts, f.SrcPort)
+			}
+		}
+	}
+	for _, f := range t.Flows {
+		if f.Dst.IsValid() && f.Dst != t.IP {
+			p.dests = append(p.dests, f)
+		}
+	}
+	slices.Sort(p.udpPorts)
+	p.udpPorts = slices.Compact(p.udpPorts)
+	slices.SortFunc(p.dests, func(a, b Flow) int { return cmp.Compare(flowString(a), flowString(b)) })
+	p.dests = slices.CompactFunc(p.dests, func(a, b Flow) bool { return a == b })
+	p.since = t.Since
+	if p.since.IsZero() {
+		p.since = time.Now().Add(-sinceDefault)
+	}
+	return p
+}
+
+// culpritJobs are the checks' jobs for t under mode (config.Triage.Culprit):
+// on the host and its hypervisor over SSH, or on this machine.
+func culpritJobs(mode string, t Target) []config.Job {
+	argv := planCulprit(t).argv()
+	job := func(name, where string) config.Job {
+		return config.Job{Name: name, Where: where, Argv: argv, Tool: toolCulprit, Timeout: culpritTimeout, Order: culpritOrder}
+	}
+	switch mode {
+	case CulpritLocal:
+		return []config.Job{job(CulpritJob, WhereLocal)}
+	case CulpritSSH:
+		return []config.Job{job(CulpritJob, WhereSSH), job(CulpritHypervisorJob, WhereSSHHypervisor)}
+	}
+	return nil
+}
+
+// checker runs the checks on one machine and gathers what they implicate.
+type checker struct {
+	ex    executor
+	out   *capWriter
+	plan  culpritPlan
+	host  string
+	notes []string
+	// missing remembers tools found absent, so that each is reported once
+	// and not run again.
+	missing    map[string]bool
+	containers []container
+	procs      map[int]*procInfo
+	byID       map[string]*container
+	// extra are the suspects that are no process or container (accounts, keys).
+	extra []Suspect
+}
+
+type container struct {
+	id, name string
+	pid      int
+	ports    []published
+	why      []string
+	score    int
+}
+
+type procInfo struct {
+	pid              int
+	comm, exe, user  string
+	container        string // id, "" on the host itself
+	cpu              float64
+	why              []string
+	score            int
+	listens, sockets bool
+}
+
+// runChecks runs the checks of plan with ex and returns the findings (what
+// is wrong on the machine but names nobody, tools that are missing) and
+// the suspects, best first.
+func runChecks(ctx context.Context, ex executor, out *capWriter, plan culpritPlan, host string) ([]string, []Suspect, error) {
+	c := &checker{ex: ex, out: out, plan: plan, host: host, missing: map[string]bool{}, procs: map[int]*procInfo{}, byID: map[string]*container{}}
+	// In order of volatility: what the traffic is now, the sockets, the
+	// processes, then what lasts (accounts, keys, settings).
+	var before []byte
+	var sampled time.Time
+	if len(plan.dests) > 0 {
+		before, _ = c.cmd(ctx, "traffic (first sample)", "cat", "/proc/net/dev")
+		sampled = time.Now()
+	}
+	if err := c.listContainers(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := c.sockets(ctx); err != nil {
+		return nil, nil, err
+	}
+	if before != nil {
+		if err := c.traffic(ctx, before, sampled); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := c.processes(ctx); err != nil {
+		return nil, nil, err
+	}
+	var findings []string
+	if err := c.accounts(ctx); err != nil {
+		return nil, nil, err
+	}
+	f, err := c.sshd(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	findings = append(findings, f...)
+	suspects := c.suspects()
+	findings = append(findings, c.notes...)
+	if len(suspects) == 0 {
+		findings = append(findings, "no check implicates anything on "+c.where())
+	}
+	return findings, suspects, nil
+}
+
+func (c *checker) where() string {
+	if c.host == "" {
+		return "this machine"
+	}
+	return c.host
+}
+
+// cmd runs argv, keeps what it printed in the evidence under label and
+// returns it with the exit code. A tool found missing is noted once, its
+// output is then empty and code 127.
+func (c *checker) cmd(ctx context.Context, label string, argv ...string) ([]byte, int) {
+	if c.missing[argv[0]] {
+		return nil, 127
+	}
+	w := newCapWriter(checkOutputCap)
+	code, err := c.ex(ctx, argv, false, w)
+	out, dropped := w.result()
+	fmt.Fprintf(c.out, "==> %s: %s <==\n", label, strings.Join(argv, " "))
+	_, _ = c.out.Write(out)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		_, _ = c.out.Write([]byte("\n"))
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(c.out, "==> abusewatch: %s did not run: %v <==\n", argv[0], err)
+		c.notes = append(c.notes, fmt.Sprintf("%s: %s did not run on %s: %v", label, argv[0], c.where(), err))
+		return nil, -1
+	case notInstalled(code, out):
+		c.missing[argv[0]] = true
+		fmt.Fprintf(c.out, "==> abusewatch: %s is not installed <==\n", argv[0])
+		c.notes = append(c.notes, fmt.Sprintf("%s is not installed on %s: %s skipped", argv[0], c.where(), label))
+		return nil, 127
+	}
+	if dropped > 0 {
+		fmt.Fprintf(c.out, "==> abusewatch: %d more bytes not kept <==\n", dropped)
+	}
+	return out, code
+}
+
+var (
+	fullContainerIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	containerNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+)
+
+// listContainers finds the running containers with their published ports
+// and their first process (whose network namespace the socket check enters).
+func (c *checker) listContainers(ctx context.Context) error {
+	out, code := c.cmd(ctx, "containers", "docker", "ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.Ports}}")
+	if code != 0 {
+		if code > 0 && code != 127 {
+			c.notes = append(c.notes, fmt.Sprintf("docker ps failed on %s (exit %d): containers not checked", c.where(), code))
+		}
+		return ctx.Err()
+	}
+	c.containers = parseDockerPS(out)
+	if len(c.containers) == 0 {
+		return nil
+	}
+	argv := []string{"docker", "inspect", "--format", "{{.Id}}\t{{.State.Pid}}"}
+	for _, ct := range c.containers {
+		argv = append(argv, ct.id)
+	}
+	out, _ = c.cmd(ctx, "container processes", argv...)
+	pids := parseInspectPIDs(out)
+	for i := range c.containers {
+		c.containers[i].pid = pids[c.containers[i].id]
+		c.byID[c.containers[i].id] = &c.containers[i]
+	}
+	return ctx.Err()
+}
+
+// parseDockerPS reads `docker ps --format {{.ID}}\t{{.Names}}\t{{.Ports}}`;
+// lines that are not that (an id of 64 hex digits first) are skipped.
+func parseDockerPS(out []byte) []container {
+	var cs []container
+	for line := range lines(out) {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) < 2 || !fullContainerIDRE.MatchString(f[0]) {
+			continue
+		}
+		ct := container{id: f[0], name: f[1]}
+		if !containerNameRE.MatchString(ct.name) {
+			ct.name = ct.id[:12]
+		}
+		if len(f) == 3 {
+			ct.ports = parsePorts(f[2])
+		}
+		cs = append(cs, ct)
+	}
+	return cs
+}
+
+func parseInspectPIDs(out []byte) map[string]int {
+	pids := map[string]int{}
+	for line := range lines(out) {
+		id, pid, ok := strings.Cut(line, "\t")
+		if n, err := strconv.Atoi(strings.TrimSpace(pid)); ok && err == nil && n > 0 && fullContainerIDRE.MatchString(id) {
+			pids[id] = n
+		}
+	}
+	return pids
+}
+
+// published is one port mapping of `docker ps`: host ports first..last to
+// the container's port.
+type published struct {
+	proto       string
+	first, last uint16
+	text        string
+}
+
+var portRE = regexp.MustCompile(`^(?:.*:)?(\d+)(?:-(\d+))?->\d+(?:-\d+)?/(tcp|udp|sctp)$`)
+
+// parsePorts reads docker's Ports column: "0.0.0.0:123->123/udp, :::123->123/udp, 80/tcp".
+func parsePorts(s string) []published {
+	var ps []published
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		m := portRE.FindStringSubmatch(p)
+		if m == nil {
+			continue // exposed, not published
+		}
+		first, err1 := strconv.ParseUint(m[1], 10, 16)
+		last := first
+		var err2 error
+		if m[2] != "" {
+			last, err2 = strconv.ParseUint(m[2], 10, 16)
+		}
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		ps = append(ps, published{proto: m[3], first: uint16(first), last: uint16(last), text: p})
+	}
+	return ps
+}
+
+// sockets lists every socket with its process on the host and in each
+// container's network namespace, then weighs the listeners on the
+// amplification ports and the sockets to the notice's destinations.
+func (c *checker) sockets(ctx context.Context) error {
+	out, _ := c.cmd(ctx, "sockets (host)", "ss", "-H", "-tuanp")
+	c.weighSockets(parseSS(out), "")
+	for _, ct := range c.containers {
+		if ct.pid <= 0 {
+			continue
+		}
+		out, _ := c.cmd(ctx, "sockets (container "+ct.name+")", "nsenter", "-t", strconv.Itoa(ct.pid), "-n", "ss", "-H", "-tuanp")
+		c.weighSockets(parseSS(out), ct.id)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	// Which container publishes the port: the port may be published
+	// whether or not anything in the container listens.
+	for _, port := range c.plan.udpPorts {
+		for i := range c.containers {
+			ct := &c.containers[i]
+			for _, p := range ct.ports {
+				if p.proto == "udp" && p.first <= port && port <= p.last {
+					ct.score += 90
+					ct.why = append(ct.why, fmt.Sprintf("publishes UDP %d on the host (%s)", port, p.text))
+				}
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// sock is one line of `ss -H -tuanp`.
+type sock struct {
+	proto, state string
+	local, peer  netip.AddrPort
+	wildPeer     bool
+	procs        []ssProc
+}
+
+type ssProc struct {
+	comm string
+	pid  int
+}
+
+var ssProcRE = regexp.MustCompile(`\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=\d+\)`)
+
+// parseSS reads `ss -H -tuanp`: "udp UNCONN 0 0 0.0.0.0:123 0.0.0.0:* users:((…))".
+// Lines it cannot read are skipped.
+func parseSS(out []byte) []sock {
+	var socks []sock
+	for line := range lines(out) {
+		f := strings.Fields(line)
+		if len(f) < 6 || (f[0] != "tcp" && f[0] != "udp") {
+			continue
+		}
+		local, _, ok := parseSSAddr(f[4])
+		if !ok {
+			continue
+		}
+		peer, wild, ok := parseSSAddr(f[5])
+		if !ok {
+			continue
+		}
+		s := sock{proto: f[0], state: f[1], local: local, peer: peer, wildPeer: wild}
+		if len(f) > 6 {
+			for _, m := range ssProcRE.FindAllStringSubmatch(strings.Join(f[6:], " "), -1) {
+				if pid, err := strconv.Atoi(m[2]); err == nil {
+					s.procs = append(s.procs, ssProc{comm: m[1], pid: pid})
+				}
+			}
+		}
+		socks = append(socks, s)
+	}
+	return socks
+}
+
+// parseSSAddr reads an ss address: "1.2.3.4:80", "[::1]:80", "*:80",
+// "0.0.0.0%eth0:68", "0.0.0.0:*". wild is set for a "*" port or address.
+func parseSSAddr(s string) (ap netip.AddrPort, wild, ok bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return ap, false, false
+	}
+	host, port := s[:i], s[i+1:]
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if j := strings.IndexByte(host, '%'); j >= 0 {
+		host = host[:j]
+	}
+	var p uint64
+	if port == "*" {
+		wild = true
+	} else {
+		var err error
+		if p, err = strconv.ParseUint(port, 10, 16); err != nil {
+			return ap, false, false
+		}
+	}
+	var addr netip.Addr
+	if host == "*" {
+		wild = true
+		addr = netip.IPv4Unspecified()
+	} else {
+		var err error
+		if addr, err = netip.ParseAddr(host); err != nil {
+			return ap, false, false
+		}
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(p)), wild, true
+}
+
+// weighSockets scores the processes behind socks, seen in the network
+// namespace of container ctID ("" for the host's own).
+func (c *checker) weighSockets(socks []sock, ctID string) {
+	for _, port := range c.plan.udpPorts {
+		for _, s := range socks {
+			if s.proto != "udp" || s.local.Port() != port || !(s.wildPeer || s.state == "UNCONN") {
+				continue
+			}
+			for _, sp := range s.procs {
+				if ctID == "" && sp.comm == "docker-proxy" {
+					// The proxy of a published port: the publishing
+					// container is the suspect, found from docker ps.
+					continue
+				}
+				p := c.proc(sp.pid, sp.comm, ctID)
+				if !p.listens {
+					p.listens = true
+					p.score += 100
+					p.why = append(p.why, fmt.Sprintf("listens on UDP %s (the notice's %s reflector port)", s.local, c.portAttack(port)))
+				}
+			}
+		}
+	}
+	type key struct {
+		pid  int
+		dest string
+	}
+	counts := map[key]int{}
+	comms := map[int]string{}
+	var order []key
+	for _, d := range c.plan.dests {
+		for _, s := range socks {
+			if s.wildPeer || s.peer.Addr() != d.Dst || (d.DstPort != 0 && s.peer.Port() != d.DstPort) || (d.Proto != "" && d.Proto != s.proto) {
+				continue
+			}
+			for _, sp := range s.procs {
+				k := key{sp.pid, flowString(d)}
+				if counts[k] == 0 {
+					order = append(order, k)
+				}
+				counts[k]++
+				comms[sp.pid] = sp.comm
+			}
+		}
+	}
+	for _, k := range order {
+		p := c.proc(k.pid, comms[k.pid], ctID)
+		if !p.sockets {
+			p.sockets = true
+			p.score += 100
+		}
+		p.score += min(counts[k], 50)
+		p.why = append(p.why, fmt.Sprintf("%d socket(s) to %s", counts[k], k.dest))
+	}
+}
+
+func (c *checker) portAttack(port uint16) string {
+	for a, p := range amplificationPorts {
+		if p == port {
+			return strings.TrimSuffix(a, "_amplification")
+		}
+	}
+	return strconv.Itoa(int(port))
+}
+
+// proc returns the record of pid, made on first sight. ctID is where it
+// was seen; its cgroup, read later, has the last word.
+func (c *checker) proc(pid int, comm, ctID string) *procInfo {
+	p, ok := c.procs[pid]
+	if !ok {
+		p = &procInfo{pid: pid, comm: comm, container: ctID}
+		c.procs[pid] = p
+	}
+	return p
+}
+
+// netdev is one interface's counters in /proc/net/dev.
+type netdev struct{ rxBytes, rxPackets, txBytes, txPackets uint64 }
+
+func parseNetDev(out []byte) map[string]netdev {
+	devs := map[string]netdev{}
+	for line := range lines(out) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 10 {
+			continue
+		}
+		var n [4]uint64
+		var err error
+		for i, col := range []int{0, 1, 8, 9} {
+			if n[i], err = strconv.ParseUint(f[col], 10, 64); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			devs[strings.TrimSpace(name)] = netdev{n[0], n[1], n[2], n[3]}
+		}
+	}
+	return devs
+}
+
+// ipLinkRE reads `ip -o link`: "11: veth1a2b@if10: <…>".
+var ipLinkRE = regexp.MustCompile(`^(\d+): ([^:@\s]+)(?:@if(\d+))?:`)
+
+// parseIPLink maps interface index to name, and index to the index of
+// its veth peer (in the other namespace).
+func parseIPLink(out []byte) (names map[int]string, peers map[int]int) {
+	names, peers = map[int]string{}, map[int]int{}
+	for line := range lines(out) {
+		m := ipLinkRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		idx, _ := strconv.Atoi(m[1])
+		names[idx] = m[2]
+		if m[3] != "" {
+			peers[idx], _ = strconv.Atoi(m[3])
+		}
+	}
+	return names, peers
+}
+
+// traffic reads /proc/net/dev again, at least trafficSample after before,
+// and says which interface carried the most packets: on the host side a
+// container's veth receives what the container sends.
+func (c *checker) traffic(ctx context.Context, before []byte, at time.Time) error {
+	links, _ := c.cmd(ctx, "interfaces (host)", "ip", "-o", "link")
+	names, _ := parseIPLink(links)
+	owner := map[string]string{} // host interface -> container id
+	for _, ct := range c.containers {
+		if ct.pid <= 0 {
+			continue
+		}
+		out, _ := c.cmd(ctx, "interfaces (container "+ct.name+")", "nsenter", "-t", strconv.Itoa(ct.pid), "-n", "ip", "-o", "link")
+		_, peers := parseIPLink(out)
+		for _, hostIdx := range peers {
+			if n, ok := names[hostIdx]; ok {
+				owner[n] = ct.id
+			}
+		}
+	}
+	if wait := trafficSample - time.Since(at); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	after, _ := c.cmd(ctx, "traffic (second sample)", "cat", "/proc/net/dev")
+	secs := time.Since(at).Seconds()
+	b, a := parseNetDev(before), parseNetDev(after)
+	type rate struct {
+		dev     string
+		packets uint64 // sent by what is behind the interface
+		bytes   uint64
+	}
+	var rates []rate
+	for dev, x := range a {
+		y, ok := b[dev]
+		if !ok || dev == "lo" {
+			continue
+		}
+		r := rate{dev: dev}
+		if ct := owner[dev]; ct != "" {
+			r.packets, r.bytes = x.rxPackets-y.rxPackets, x.rxBytes-y.rxBytes
+		} else {
+			r.packets, r.bytes = x.txPackets-y.txPackets, x.txBytes-y.txBytes
+		}
+		rates = append(rates, r)
+	}
+	slices.SortFunc(rates, func(p, q rate) int { return cmp.Or(cmp.Compare(q.packets, p.packets), cmp.Compare(p.dev, q.dev)) })
+	fmt.Fprintf(c.out, "==> traffic over %.1fs, packets sent through each interface <==\n", secs)
+	for _, r := range rates {
+		fmt.Fprintf(c.out, "%s\t%d packets\t%d bytes\t%s\n", r.dev, r.packets, r.bytes, c.containerName(owner[r.dev]))
+	}
+	if len(rates) > 0 && rates[0].packets > 0 {
+		top := rates[0]
+		if ct := c.byID[owner[top.dev]]; ct != nil {
+			ct.score += 20
+			ct.why = append(ct.why, fmt.Sprintf("its interface %s carried the most packets: %.0f/s", top.dev, float64(top.packets)/secs))
+		}
+	}
+	return ctx.Err()
+}
+
+func (c *checker) containerName(id string) string {
+	if ct := c.byID[id]; ct != nil {
+		return ct.name
+	}
+	return ""
+}
+
+// suspiciousExe says why an executable path is suspicious, "" if it is not.
+func suspiciousExe(exe string) string {
+	path, deleted := strings.CutSuffix(exe, " (deleted)")
+	var whys []string
+	if deleted {
+		whys = append(whys, "its executable was deleted")
+	}
+	for _, dir := range []string{"/tmp/", "/var/tmp/", "/dev/shm/"} {
+		if strings.HasPrefix(path, dir) {
+			whys = append(whys, "runs from "+strings.TrimSuffix(dir, "/"))
+			break
+		}
+	}
+	dirs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for _, d := range dirs[:max(len(dirs)-1, 0)] {
+		if strings.HasPrefix(d, ".") && d != "." && d != ".." {
+			whys = append(whys, "from a hidden directory "+d)
+			break
+		}
+	}
+	return strings.Join(whys, ", ")
+}
+
+// topCPU is the share of a CPU from which a process counts as a consumer
+// worth naming (ps's %cpu: over the process's life, 100 = one core).
+const topCPU = 50.0
+
+// processes reads every process's executable and CPU share, weighs the
+// suspicious ones and finds the container of every process implicated.
+func (c *checker) processes(ctx context.Context) error {
+	out, _ := c.cmd(ctx, "executables", "find", "/proc", "-mindepth", "2", "-maxdepth", "2", "-name", "exe", "-printf", `%h\t%l\n`)
+	exes := map[int]string{}
+	for line := range lines(out) {
+		dir, link, ok := strings.Cut(line, "\t")
+		if pid, err := strconv.Atoi(strings.TrimPrefix(dir, "/proc/")); ok && err == nil && link != "" {
+			exes[pid] = link
+		}
+	}
+	out, _ = c.cmd(ctx, "processes by CPU", "ps", "-eo", "pid=,user=,pcpu=,comm=", "--sort=-pcpu")
+	type psLine struct {
+		user, comm string
+		cpu        float64
+	}
+	ps := map[int]psLine{}
+	for line := range lines(out) {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		pid, err1 := strconv.Atoi(f[0])
+		cpu, err2 := strconv.ParseFloat(f[2], 64)
+		if err1 == nil && err2 == nil {
+			ps[pid] = psLine{user: f[1], cpu: cpu, comm: strings.Join(f[3:], " ")}
+		}
+	}
+	for pid, exe := range exes {
+		if why := suspiciousExe(exe); why != "" {
+			p := c.proc(pid, ps[pid].comm, "")
+			p.score += 40
+			p.why = append(p.why, why+": "+exe)
+		}
+	}
+	for pid, l := range ps {
+		if l.cpu >= topCPU {
+			p := c.proc(pid, l.comm, "")
+			p.score += 20
+			p.why = append(p.why, fmt.Sprintf("uses %.0f%% CPU", l.cpu))
+		}
+	}
+	pids := make([]int, 0, len(c.procs))
+	for pid, p := range c.procs {
+		p.exe = exes[pid]
+		if l, ok := ps[pid]; ok {
+			p.user, p.cpu = l.user, l.cpu
+			if p.comm == "" {
+				p.comm = l.comm
+			}
+		}
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	if len(pids) == 0 {
+		return ctx.Err()
+	}
+	argv := []string{"grep", "-H", "-E", "docker|containerd|libpod"}
+	for _, pid := range pids {
+		argv = append(argv, "/proc/"+strconv.Itoa(pid)+"/cgroup")
+	}
+	out, _ = c.cmd(ctx, "containers of the implicated processes", argv...)
+	for pid, id := range parseCgroups(out) {
+		if p := c.procs[pid]; p != nil {
+			p.container = id
+		}
+	}
+	return ctx.Err()
+}
+
+var cgroupRE = regexp.MustCompile(`^/proc/(\d+)/cgroup:.*?(?:docker|libpod|cri-containerd)[-/]([0-9a-f]{64})`)
+
+// parseCgroups maps pids to the container id in their cgroup lines
+// (grep -H output: "/proc/42/cgroup:9:name=systemd:/docker/ID" in cgroup v1,
+// "…:0::/system.slice/docker-ID.scope" in v2).
+func parseCgroups(out []byte) map[int]string {
+	ids := map[int]string{}
+	for line := range lines(out) {
+		if m := cgroupRE.FindStringSubmatch(line); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			ids[pid] = m[2]
+		}
+	}
+	return ids
+}
+
+// nologinShells cannot log in: accounts with one are not suspects.
+var nologinShells = []string{"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", "/bin/sync"}
+
+// accounts names the login accounts whose password changed since the plan's
+// date, second UID 0 accounts, and authorized_keys files changed since then.
+// /etc/shadow is read by awk printing only names and dates: no hash reaches
+// the evidence.
+func (c *checker) accounts(ctx context.Context) error {
+	out, _ := c.cmd(ctx, "accounts", "awk", "-F:", `{print $1 "\t" $3 "\t" $7}`, "/etc/passwd")
+	type account struct {
+		uid   int
+		login bool
+	}
+	accts := map[string]account{}
+	var order []string
+	for line := range lines(out) {
+		f := strings.Split(line, "\t")
+		uid, err := strconv.Atoi(f[min(1, len(f)-1)])
+		if len(f) != 3 || err != nil {
+			continue
+		}
+		accts[f[0]] = account{uid: uid, login: !slices.Contains(nologinShells, f[2])}
+		order = append(order, f[0])
+	}
+	var sus []Suspect
+	for _, name := range order {
+		if a := accts[name]; a.uid == 0 && name != "root" {
+			sus = append(sus, Suspect{Kind: "account", Name: name, User: name, Score: 60, Why: []string{"a second account with UID 0"}})
+		}
+	}
+	out, _ = c.cmd(ctx, "password changes", "awk", "-F:", `{print $1 "\t" $3}`, "/etc/shadow")
+	sinceDay := c.plan.since.Unix() / 86400
+	for line := range lines(out) {
+		name, day, ok := strings.Cut(line, "\t")
+		d, err := strconv.ParseInt(day, 10, 64)
+		if a, known := accts[name]; ok && err == nil && known && a.login && d >= sinceDay {
+			sus = append(sus, Suspect{Kind: "account", Name: name, User: name, Score: 15,
+				Why: []string{fmt.Sprintf("password changed on %s, after %s", time.Unix(d*86400, 0).UTC().Format(time.DateOnly), c.plan.since.UTC().Format(time.DateOnly))}})
+		}
+	}
+	out, _ = c.cmd(ctx, "authorized_keys changed since "+c.plan.since.UTC().Format(time.RFC3339), "find", "/root", "/home", "-maxdepth", "4",
+		"-path", "*/.ssh/authorized_keys*", "-newermt", "@"+strconv.FormatInt(c.plan.since.Unix(), 10), "-printf", `%T@\t%u\t%p\n`)
+	for line := range lines(out) {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			continue
+		}
+		secs, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		sus = append(sus, Suspect{Kind: "ssh_key", Name: f[2], User: f[1], Score: 25,
+			Why: []string{fmt.Sprintf("changed at %s: %s", time.Unix(int64(secs), 0).UTC().Format(time.RFC3339), f[2])}})
+	}
+	for i := range sus {
+		sus[i].Host = c.host
+	}
+	c.extra = append(c.extra, sus...)
+	return ctx.Err()
+}
+
+// sshd reads sshd's effective settings and reports those that let an
+// attacker in with a password or as root.
+func (c *checker) sshd(ctx context.Context) ([]string, error) {
+	out, code := c.cmd(ctx, "sshd settings", "sshd", "-T")
+	if code != 0 {
+		return nil, ctx.Err()
+	}
+	var findings []string
+	for line := range lines(out) {
+		k, v, _ := strings.Cut(strings.ToLower(strings.TrimSpace(line)), " ")
+		switch {
+		case k == "passwordauthentication" && v == "yes":
+			findings = append(findings, "sshd on "+c.where()+" allows password logins (passwordauthentication yes)")
+		case k == "permitrootlogin" && v == "yes":
+			findings = append(findings, "sshd on "+c.where()+" allows root logins with a password (permitrootlogin yes)")
+		}
+	}
+	return findings, ctx.Err()
+}
+
+// suspects turns the weighed processes and containers into suspects, best
+// first. A container ranks just above its best process, and the lines of
+// that process come first in its why.
+func (c *checker) suspects() []Suspect {
+	var sus []Suspect
+	best := map[string]*procInfo{}
+	for _, p := range c.procs {
+		if p.score == 0 {
+			continue
+		}
+		ct := c.byID[p.container]
+		s := Suspect{Kind: "process", Name: p.comm, Host: c.host, PID: p.pid, User: p.user, Exe: p.exe, Why: p.why, Score: p.score}
+		if ct != nil {
+			s.Container = ct.name
+		} else if p.container != "" {
+			s.Container = p.container[:12]
+		}
+		sus = append(sus, s)
+		if b := best[p.container]; p.container != "" && (b == nil || p.score > b.score || p.score == b.score && p.pid < b.pid) {
+			best[p.container] = p
+		}
+	}
+	for _, ct := range c.containers {
+		b := best[ct.id]
+		if b == nil && ct.score == 0 {
+			continue
+		}
+		s := Suspect{Kind: "container", Name: ct.name, Host: c.host, Container: ct.name, Score: ct.score + 1}
+		if b != nil {
+			s.Score += b.score
+			exe := b.exe
+			if exe == "" {
+				exe = b.comm
+			}
+			s.Why = append(s.Why, fmt.Sprintf("pid %d %s, %s", b.pid, exe, strings.Join(b.why, ", ")))
+		}
+		s.Why = append(s.Why, ct.why...)
+		sus = append(sus, s)
+	}
+	sus = append(sus, c.extra...)
+	return RankSuspects(sus)
+}
+
+// RankSuspects sorts suspects best first (score, then a stable order) and
+// keeps the best maxSuspects.
+func RankSuspects(sus []Suspect) []Suspect {
+	kindOrder := func(k string) int {
+		return slices.Index([]string{"container", "vm", "process", "account", "ssh_key"}, k)
+	}
+	slices.SortStableFunc(sus, func(a, b Suspect) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)),
+			cmp.Compare(a.Host, b.Host), cmp.Compare(a.PID, b.PID), cmp.Compare(a.Name, b.Name))
+	})
+	if len(sus) > maxSuspects {
+		sus = sus[:maxSuspects]
+	}
+	return sus
+}
