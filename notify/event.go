@@ -28,6 +28,11 @@ const (
 	MailNotKept EventKind = "mail_not_kept"
 	// IncidentUpdated is a burst digest: several notices folded into one message.
 	IncidentUpdated EventKind = "incident_updated"
+	// Contained and NotContained are an operator's containment verdicts
+	// (abusewatch contain); Released is its undoing (abusewatch release).
+	Contained    EventKind = "contained"
+	NotContained EventKind = "not_contained"
+	Released     EventKind = "released"
 )
 
 // Kinds lists every event kind, in the order an operator reads them in docs.
@@ -37,6 +42,7 @@ func Kinds() []EventKind {
 		DeadlineApproaching, DeadlinePassed, TriageFinished,
 		WhitelistGranted, WhitelistRevoked, WhitelistExpired,
 		MailboxFailing, MailUnrecognised, MailNotKept, IncidentUpdated,
+		Contained, NotContained, Released,
 	}
 }
 

@@ -89,6 +89,12 @@ func headline(ev Event) string {
 		return "❓ UNRECOGNISED MAIL"
 	case MailNotKept:
 		return "📦 MAIL TOO LARGE TO KEEP"
+	case Contained:
+		return "🧊 CONTAINED"
+	case NotContained:
+		return "🚨 NOT CONTAINED"
+	case Released:
+		return "▶️ RELEASED"
 	}
 	return "ℹ️ " + strings.ToUpper(strings.ReplaceAll(string(ev.Kind), "_", " "))
 }

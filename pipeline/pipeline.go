@@ -28,6 +28,9 @@ type Options struct {
 	Notifier         *notify.Notifier
 	Providers        StateReader
 	Triage           *Triage
+	// Contain lets an operator contain a culprit (Pipeline.Contain); nil
+	// turns containment off. No task ever uses it.
+	Contain *Contain
 	// Firewall opens and closes whitelist grants; nil turns them off.
 	Firewall FirewallProvider
 	// BurstWindow folds the notices of one incident into one message (default 2m).
@@ -63,6 +66,7 @@ type Pipeline struct {
 	notifier  atomic.Pointer[notify.Notifier]
 	providers StateReader
 	triage    *Triage
+	contain   *Contain
 	firewall  FirewallProvider
 }
 
@@ -89,6 +93,7 @@ func New(opts Options) *Pipeline {
 		wakeCh:    make(chan struct{}, 1),
 		providers: opts.Providers,
 		triage:    opts.Triage,
+		contain:   opts.Contain,
 		firewall:  opts.Firewall,
 	}
 	if p.log == nil {

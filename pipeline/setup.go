@@ -67,16 +67,18 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 			opts.Providers = countingProviders{reg, so.metrics}
 		}
 	}
-	if cfg.Triage.Kit || len(cfg.Triage.Jobs) > 0 {
+	if cfg.Triage.Kit || len(cfg.Triage.Jobs) > 0 || len(cfg.Inventory) > 0 {
 		inv, err := triage.NewInventory(cfg.Inventory)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("inventory: %w", err), st.Close())
 		}
-		opts.Triage = &Triage{
-			Config:    cfg.Triage,
-			Inventory: inv,
-			Runner:    triage.NewRunner(cfg.Triage, triage.Options{Logger: log.With("component", "triage")}),
+		runner := triage.NewRunner(cfg.Triage, triage.Options{Logger: log.With("component", "triage")})
+		if cfg.Triage.Kit || len(cfg.Triage.Jobs) > 0 {
+			opts.Triage = &Triage{Config: cfg.Triage, Inventory: inv, Runner: runner}
 		}
+		// Containment needs only the inventory and SSH; the daemon builds
+		// it too, but no task of it can reach it.
+		opts.Contain = &Contain{Inventory: inv, Connector: SSHConnector{Runner: runner}}
 	}
 	if so.metrics != nil {
 		so.metrics.attachStore(st)

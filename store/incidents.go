@@ -475,8 +475,11 @@ type TriageRun struct {
 	Evidence  []Evidence
 	Suspects  []Suspect // best first
 	Summary   string
-	Raise     int // 0: the findings call for nothing
-	RaiseWhy  string
+	// TimelineKind is the kind of the summary's timeline entry (default
+	// "triage"; a containment is "contain").
+	TimelineKind string
+	Raise        int // 0: the findings call for nothing
+	RaiseWhy     string
 }
 
 // TriageRecorded reports whether a run was recorded already: a task retried
@@ -513,7 +516,11 @@ func (s *Store) RecordTriage(ctx context.Context, r TriageRun, then func(raised 
 				return err
 			}
 		}
-		if err := t.timeline(r.IncidentID, "triage", r.Summary); err != nil {
+		kind := r.TimelineKind
+		if kind == "" {
+			kind = "triage"
+		}
+		if err := t.timeline(r.IncidentID, kind, r.Summary); err != nil {
 			return err
 		}
 		raised, err := t.raise(r.IncidentID, r.Raise, r.RaiseWhy)

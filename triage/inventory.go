@@ -92,3 +92,18 @@ func (inv *Inventory) Lookup(ip netip.Addr) (host, hypervisor *config.Host, ok b
 	host = &h
 	return host, hypervisor, true
 }
+
+// Host returns the inventory host named name (a copy) and its hypervisor
+// (nil when it has none).
+func (inv *Inventory) Host(name string) (host, hypervisor *config.Host, ok bool) {
+	i, ok := inv.byName[name]
+	if !ok {
+		return nil, nil, false
+	}
+	h := inv.hosts[i]
+	if h.Hypervisor != "" {
+		hv := inv.hosts[inv.byName[h.Hypervisor]]
+		hypervisor = &hv
+	}
+	return &h, hypervisor, true
+}

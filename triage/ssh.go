@@ -267,48 +267,54 @@ func remoteCommand(argv []string, shell bool, env []string, pidTag string) strin
 // sessions where it works.
 func sshExecutor(client *ssh.Client, env []string) executor {
 	return func(ctx context.Context, argv []string, shell bool, w io.Writer) (int, error) {
-		nonce := make([]byte, 8)
-		if _, err := rand.Read(nonce); err != nil {
-			return -1, err
-		}
-		pids := newPIDCatcher(fmt.Sprintf("abusewatch-pid:%x:", nonce), w)
-		sess, err := client.NewSession()
-		if err != nil {
-			return -1, fmt.Errorf("ssh: new session: %w", err)
-		}
-		defer sess.Close()
-		sess.Stdout, sess.Stderr = w, pids
-		if err := sess.Start(remoteCommand(argv, shell, env, pids.tag)); err != nil {
-			return -1, fmt.Errorf("ssh: starting %s: %w", argv[0], err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- sess.Wait() }()
-		select {
-		case err = <-done:
-			pids.flush()
-		case <-ctx.Done():
-			_ = sess.Signal(ssh.SIGKILL)
-			killed := killRemoteGroup(client, pids.pid())
-			_ = sess.Close()
-			// Wait returns once the server confirms the close; a host that
-			// does not is given up on rather than waited for.
-			select {
-			case <-done:
-			case <-time.After(closeGrace):
-			}
-			pids.flush()
-			return -1, fmt.Errorf("%s %s, session closed: %w", argv[0], killed, ctx.Err())
-		}
-		var exitErr *ssh.ExitError
-		switch {
-		case err == nil:
-			return 0, nil
-		case errors.As(err, &exitErr):
-			// A command killed by a signal has no status (-1).
-			return exitErr.ExitStatus(), nil
-		}
-		return -1, fmt.Errorf("ssh: %s: %w", argv[0], err)
+		return runSSH(ctx, client, argv, shell, env, w, w)
 	}
+}
+
+// runSSH runs one command in a new session of client, stdout to stdout and
+// stderr (less the PID line) to stderr.
+func runSSH(ctx context.Context, client *ssh.Client, argv []string, shell bool, env []string, stdout, stderr io.Writer) (int, error) {
+	nonce := make([]byte, 8)
+	if _, err := rand.Read(nonce); err != nil {
+		return -1, err
+	}
+	pids := newPIDCatcher(fmt.Sprintf("abusewatch-pid:%x:", nonce), stderr)
+	sess, err := client.NewSession()
+	if err != nil {
+		return -1, fmt.Errorf("ssh: new session: %w", err)
+	}
+	defer sess.Close()
+	sess.Stdout, sess.Stderr = stdout, pids
+	if err := sess.Start(remoteCommand(argv, shell, env, pids.tag)); err != nil {
+		return -1, fmt.Errorf("ssh: starting %s: %w", argv[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err = <-done:
+		pids.flush()
+	case <-ctx.Done():
+		_ = sess.Signal(ssh.SIGKILL)
+		killed := killRemoteGroup(client, pids.pid())
+		_ = sess.Close()
+		// Wait returns once the server confirms the close; a host that
+		// does not is given up on rather than waited for.
+		select {
+		case <-done:
+		case <-time.After(closeGrace):
+		}
+		pids.flush()
+		return -1, fmt.Errorf("%s %s, session closed: %w", argv[0], killed, ctx.Err())
+	}
+	var exitErr *ssh.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &exitErr):
+		// A command killed by a signal has no status (-1).
+		return exitErr.ExitStatus(), nil
+	}
+	return -1, fmt.Errorf("ssh: %s: %w", argv[0], err)
 }
 
 // killRemoteGroup kills process group pgid on the host through a new

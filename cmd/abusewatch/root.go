@@ -52,6 +52,7 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(a), newUnblockCmd(a),
 		newWhitelistCmd(a),
 		newDemoCmd(a), newConfigCmd(a),
+		newContainCmd(a), newReleaseCmd(a),
 	)
 	return root
 }
