@@ -187,8 +187,10 @@ func summary(res *Resolved, action string, v Verdict, frozen bool) string {
 	var why []string
 	if v.Failed != "" {
 		why = append(why, "action failed: "+v.Failed)
-	} else if !frozen {
+	} else if !frozen && v.State != "" {
 		why = append(why, fmt.Sprintf("%s is %s, not %s", res.Target, v.State, pastTense[action]))
+	} else if !frozen {
+		why = append(why, fmt.Sprintf("%s not fully %s", res.Target, pastTense[action]))
 	}
 	for _, s := range v.Survivors {
 		where := "outside the " + res.Kind
