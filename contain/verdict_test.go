@@ -82,7 +82,7 @@ func TestJudge(t *testing.T) {
 		{name: "veth still counting", res: container, action: ActionPause,
 			after: Snapshot{At: t0, State: "paused", Processes: before.Processes,
 				Interfaces: []Interface{{Name: "veth1", RxPackets: 10, RxBytes: 1000}}},
-			recount: &Snapshot{At: t0.Add(3 * time.Second), Interfaces: []Interface{{Name: "veth1", RxPackets: 15, RxBytes: 1500}}},
+			recount:     &Snapshot{At: t0.Add(3 * time.Second), Interfaces: []Interface{{Name: "veth1", RxPackets: 15, RxBytes: 1500}}},
 			wantSummary: "NOT CONTAINED: veth1 still counting: +5 packets, +500 bytes from the container in 3s"},
 	}
 	for _, tt := range tests {
