@@ -23,6 +23,8 @@ type Built struct {
 	Registry *providers.Registry // nil without providers
 
 	metrics *Metrics
+	cfgPath string // for errors that tell what to add where
+	log     *slog.Logger
 }
 
 // Close releases the store.
@@ -45,7 +47,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	if err != nil {
 		return nil, err
 	}
-	b := &Built{Store: st, metrics: so.metrics}
+	b := &Built{Store: st, metrics: so.metrics, cfgPath: cfg.Path, log: log.With("component", "pipeline")}
 	opts := Options{
 		Store:            st,
 		Logger:           log.With("component", "pipeline"),

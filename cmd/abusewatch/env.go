@@ -11,8 +11,6 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/pipeline"
-	"github.com/abusewatch/abusewatch/providers"
-	"github.com/abusewatch/abusewatch/providers/setup"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -37,6 +35,21 @@ func (a *app) openPipeline(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	return &env{cfg: cfg, store: built.Store, pipeline: built.Pipeline, close: built.Close}, nil
+}
+
+// withBuilt runs f with the store open and every configured part wired,
+// and closes the store after.
+func (a *app) withBuilt(ctx context.Context, f func(*pipeline.Built) error) error {
+	cfg, err := a.requireConfig()
+	if err != nil {
+		return err
+	}
+	built, err := pipeline.FromConfig(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer built.Close()
+	return f(built)
 }
 
 // withPipeline runs f with the store open and the pipeline wired, and
@@ -66,16 +79,6 @@ func (a *app) withStore(ctx context.Context, f func(*store.Store) error) error {
 	}
 	defer st.Close()
 	return f(st)
-}
-
-// registry builds the provider clients of the configuration, for the
-// commands that ask a provider directly and need no store.
-func (a *app) registry() (*providers.Registry, error) {
-	cfg, err := a.requireConfig()
-	if err != nil {
-		return nil, err
-	}
-	return setup.FromConfig(cfg, a.logger())
 }
 
 // writeList prints items as a JSON array of their public shape, or as the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/abusewatch/abusewatch/providers"
+	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -25,21 +24,16 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("status: %q is not an IP address", args[0])
 			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			st, err := reg.State(cmd.Context(), ip)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			return printState(a.stdout, st)
+			return a.withBuilt(cmd.Context(), func(b *pipeline.Built) error {
+				st, err := b.Status(cmd.Context(), ip)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, st)
+				}
+				return printState(a.stdout, st)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the normalized state, the provider's raw answers included")
@@ -53,7 +47,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func printState(w io.Writer, st *providers.State) error {
+func printState(w io.Writer, st *pipeline.State) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ip\t%s\n", st.IP)
 	fmt.Fprintf(tw, "provider\t%s\n", st.Provider)

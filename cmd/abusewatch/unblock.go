@@ -5,6 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/spf13/cobra"
+
+	"github.com/abusewatch/abusewatch/pipeline"
 )
 
 func newUnblockCmd(a *app) *cobra.Command {
@@ -17,19 +19,14 @@ func newUnblockCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("unblock: %q is not an IP address", args[0])
 			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
-			p, _, err := reg.Lookup(cmd.Context(), ip)
-			if err != nil {
-				return err
-			}
-			if err := p.Unblock(cmd.Context(), ip); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "%s: unblock requested from %s; run `abusewatch status %s` to follow it\n", ip, p.Name(), ip)
-			return nil
+			return a.withBuilt(cmd.Context(), func(b *pipeline.Built) error {
+				provider, err := b.Unblock(cmd.Context(), ip)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "%s: unblock requested from %s; run `abusewatch status %s` to follow it\n", ip, provider, ip)
+				return nil
+			})
 		},
 	}
 }

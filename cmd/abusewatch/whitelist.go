@@ -173,14 +173,7 @@ func newWhitelistListCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					out := make([]grantJSON, 0, len(grants))
-					for _, g := range grants {
-						out = append(out, toGrantJSON(g))
-					}
-					return writeJSON(a.stdout, out)
-				}
-				return printGrants(a.stdout, grants)
+				return writeList(a.stdout, asJSON, grants, toGrantJSON, printGrants)
 			})
 		},
 	}
@@ -201,16 +194,9 @@ func printGrants(w io.Writer, grants []store.Grant) error {
 			ended = g.RevokedAt.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Provider, g.ServerIP, g.Source, g.Status,
-			g.ExpiresAt.UTC().Format(time.RFC3339), ended, orDash(g.By), orDash(g.Reason))
+			g.ExpiresAt.UTC().Format(time.RFC3339), ended, dash(g.By), dash(g.Reason))
 	}
 	return tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newWhitelistRevokeCmd(a *app) *cobra.Command {
