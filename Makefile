@@ -8,6 +8,7 @@ GO ?= go
 test: fmt-check vet
 	./scripts/test-deps.sh
 	$(GO) test -race -count=1 ./...
+	ABUSEWATCH_TEST_STORE=postgres $(GO) test -race -count=1 ./store/...
 	./scripts/readme-commands.sh
 
 fmt-check:

@@ -39,9 +39,16 @@ type Config struct {
 	Path string `yaml:"-"`
 }
 
-// Store locates the SQLite database.
+// Store locates the database: a SQLite file (the default), or PostgreSQL
+// (store.go).
 type Store struct {
 	Path string `yaml:"path"`
+	// Driver is sqlite or postgres. On postgres, Path's directory still
+	// keeps the mail too large for the database.
+	Driver  string `yaml:"driver"`
+	DSN     string `yaml:"dsn"`
+	DSNEnv  string `yaml:"dsn_env"`
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // HTTP is the metrics and health listener.
@@ -133,6 +140,10 @@ func LoadWithoutSecrets(path string) (*Config, error) {
 	}
 	cfg, err := decode(data)
 	if err == nil {
+		// The store's DSN is the one secret these commands need.
+		err = cfg.Store.resolveSecrets()
+	}
+	if err == nil {
 		err = cfg.Validate()
 	}
 	if err != nil {
@@ -213,6 +224,9 @@ func (c *Config) applyDefaults() {
 // be read rather than the first.
 func (c *Config) resolveSecrets() error {
 	var errs []error
+	if err := c.Store.resolveSecrets(); err != nil {
+		errs = append(errs, err)
+	}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
 		s, err := resolveSecret(m.Password, m.PasswordEnv, m.PasswordFile)
@@ -275,6 +289,9 @@ func (c *Config) ClearSecrets() []string {
 // Validate checks the values that decoding cannot.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := c.Store.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	seen := map[string]bool{}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]

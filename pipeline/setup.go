@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
@@ -40,10 +38,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	if so.lookupTXT == nil {
 		so.lookupTXT = newDNSCache().LookupTXT
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
-		return nil, fmt.Errorf("store directory: %w", err)
-	}
-	st, err := store.Open(ctx, cfg.Store.Path)
+	st, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}

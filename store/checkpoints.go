@@ -15,7 +15,8 @@ func (t *txn) advanceCheckpoint(src Source) error {
 	}
 	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO checkpoints (mailbox, uidvalidity, last_uid) VALUES (?, ?, ?)
 		ON CONFLICT (mailbox) DO UPDATE SET
-			last_uid = CASE WHEN uidvalidity = excluded.uidvalidity THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+			last_uid = CASE WHEN checkpoints.uidvalidity = excluded.uidvalidity AND checkpoints.last_uid > excluded.last_uid
+				THEN checkpoints.last_uid ELSE excluded.last_uid END,
 			uidvalidity = excluded.uidvalidity`,
 		src.Mailbox, src.UIDValidity, src.UID)
 	if err != nil {

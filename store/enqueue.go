@@ -38,17 +38,14 @@ func (t *txn) enqueue(nt NewTask) (id int64, created bool, err error) {
 	if runAt.IsZero() {
 		runAt = t.now
 	}
-	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
+	id, created, err = t.insertIfNew(`INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 		nt.Kind, nt.Key, nt.Payload, nullID(nt.IncidentID), ms(runAt), ms(t.now))
 	if err != nil {
 		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
-	} else if n == 1 {
-		id, err = res.LastInsertId()
-		return id, true, err
+	if created {
+		return id, true, nil
 	}
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT id FROM tasks WHERE key = ?`, nt.Key).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,10 +12,12 @@ import (
 	"time"
 )
 
+// openTest opens a fresh store of the tested driver (drivers_test.go) and
+// returns where it is: a file path on SQLite, a DSN on PostgreSQL.
 func openTest(t testing.TB) (*Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "abusewatch.db")
-	s, err := Open(context.Background(), path, WithClock(tickingClock(time.Now())))
+	path := newTestLocation(t)
+	s, err := openAt(t, path, WithClock(tickingClock(time.Now())))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

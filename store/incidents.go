@@ -75,7 +75,7 @@ type Evidence struct {
 
 const incidentQuery = `SELECT i.id, i.provider, i.ip, i.case_id, i.service, i.status, i.kind, i.attack, i.severity,
 	i.resolved_at, count(n.id), coalesce(min(m.received_at), i.opened_at), coalesce(max(m.received_at), i.opened_at),
-	coalesce(max(n.trust != ''), 0)
+	coalesce(max(CASE WHEN n.trust != '' THEN 1 ELSE 0 END), 0)
 	FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id LEFT JOIN messages m ON m.id = n.message`
 
 func scanIncident(rows *sql.Rows) (Incident, error) {
@@ -342,7 +342,7 @@ func (s *Store) ResolveIncident(ctx context.Context, id int64, note string) erro
 // AddTimeline records an event (a task result, a notification sent) on an incident.
 func (s *Store) AddTimeline(ctx context.Context, incidentID int64, kind, text string) error {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO timeline (incident_id, at, kind, text)
-		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM incidents WHERE id = ?)`,
+		SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), ?, ? WHERE EXISTS (SELECT 1 FROM incidents WHERE id = ?)`,
 		incidentID, ms(s.now()), kind, text, incidentID)
 	if err != nil {
 		return fmt.Errorf("store: add timeline to incident %d: %w", incidentID, err)

@@ -208,12 +208,13 @@ type txn struct {
 	ctx context.Context
 	tx  *sql.Tx
 	now time.Time
+	pg  bool
 }
 
 // txn starts the helpers of one transaction; its time is the store clock's
 // once, so that everything the transaction writes shares it.
 func (s *Store) txn(ctx context.Context, tx *sql.Tx) txn {
-	return txn{ctx: ctx, tx: tx, now: s.now()}
+	return txn{ctx: ctx, tx: tx, now: s.now(), pg: s.pg}
 }
 
 func (t *txn) duplicate(src Source, sum []byte) (id int64, status string, dup bool, err error) {
@@ -230,15 +231,34 @@ func (t *txn) duplicate(src Source, sum []byte) (id int64, status string, dup bo
 	return id, status, true, nil
 }
 
-// insert runs an INSERT and returns the new row's id. It uses Exec rather than
-// INSERT … RETURNING because database/sql starts a goroutine for every Rows read inside
-// a transaction, which is a measurable part of an ingest.
+// insert runs an INSERT and returns the new row's id. On SQLite it uses Exec rather
+// than INSERT … RETURNING because database/sql starts a goroutine for every Rows read
+// inside a transaction, which is a measurable part of an ingest; PostgreSQL has no
+// last insert id, so there it returns the id.
 func (t *txn) insert(query string, args ...any) (int64, error) {
+	id, _, err := t.insertIfNew(query, args...)
+	return id, err
+}
+
+// insertIfNew is insert for an INSERT … ON CONFLICT DO NOTHING: inserted is false,
+// and id 0, when the row existed.
+func (t *txn) insertIfNew(query string, args ...any) (id int64, inserted bool, err error) {
+	if t.pg {
+		err := t.tx.QueryRowContext(t.ctx, query+" RETURNING id", args...).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, false, nil
+		}
+		return id, err == nil, err
+	}
 	res, err := t.tx.ExecContext(t.ctx, query, args...)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return res.LastInsertId()
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, false, err
+	}
+	id, err = res.LastInsertId()
+	return id, err == nil, err
 }
 
 func (t *txn) timeline(incidentID int64, kind, text string) error {

@@ -522,7 +522,7 @@ func TestOneOpenIncidentPerIP(t *testing.T) {
 // busy timeout make their writers wait for each other instead of failing with SQLITE_BUSY.
 func TestTwoStoresShareAFile(t *testing.T) {
 	a, path := openTest(t)
-	b, err := Open(context.Background(), path)
+	b, err := openAt(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}

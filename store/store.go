@@ -46,6 +46,9 @@ type Store struct {
 	now func() time.Time
 	// dir is the database's directory, where large raw mail is kept.
 	dir string
+	// pg is set on PostgreSQL (OpenPostgres), where w and r are one pool and
+	// a few statements differ (see postgres.go).
+	pg bool
 }
 
 // OpenOption adjusts a Store when it is opened.
@@ -122,8 +125,14 @@ type migration struct {
 	sql     string
 }
 
+// migrations are SQLite's, in migrations/; PostgreSQL's twins are in
+// migrations/postgres/ (pgMigrations).
 func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+	return readMigrations(migrationFS, "migrations")
+}
+
+func readMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +143,7 @@ func migrations() ([]migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %q: name must start with a number and '_'", e.Name())
 		}
-		body, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
+		body, err := fs.ReadFile(fsys, dir+"/"+e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +206,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // SchemaVersion reports the schema version of the open database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	q := "PRAGMA user_version"
+	if s.pg {
+		q = pgVersionQuery
+	}
+	if err := s.r.QueryRowContext(ctx, q).Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: schema version: %w", err)
 	}
 	return v, nil
@@ -227,10 +240,19 @@ func nullID(id int64) any {
 }
 
 // write runs fn in a BEGIN IMMEDIATE transaction on the writer connection.
+// On PostgreSQL the transaction first takes the store's writer lock, so that
+// write transactions are serialised there too, across processes: what fn
+// reads stays true until it commits, as with SQLite's single writer.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	if s.pg {
+		if _, err := tx.ExecContext(ctx, pgWriterLock); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("writer lock: %w", err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()

@@ -13,6 +13,7 @@ import (
 )
 
 func TestOpenFileModes(t *testing.T) {
+	onlySQLite(t)
 	s, path := openTest(t)
 	// A write makes sure the -wal and -shm files exist while the store is open.
 	ingest(t, s, Source{Path: "a.eml"}, mail("a", "ovh|attack|syn_flood|1.2.3.4||3|pass"), nil)
@@ -35,6 +36,7 @@ func TestOpenFileModes(t *testing.T) {
 }
 
 func TestOpenMigrates(t *testing.T) {
+	onlySQLite(t)
 	ms, err := migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +106,7 @@ func TestOpenMigrates(t *testing.T) {
 }
 
 func TestOpenRefuses(t *testing.T) {
+	onlySQLite(t)
 	tests := []struct {
 		name    string
 		pragma  string // run on a fresh abusewatch database
@@ -189,6 +192,7 @@ func TestGrants(t *testing.T) {
 // messages table to widen its status vocabulary; every row, and every notice and
 // raw body that points at one, must survive it.
 func TestMigrationRebuildsMessagesKeepingTheirRows(t *testing.T) {
+	onlySQLite(t)
 	path := filepath.Join(t.TempDir(), "aw.db")
 	ms, err := migrations()
 	if err != nil {

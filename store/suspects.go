@@ -54,7 +54,7 @@ func (t *txn) insertRun(r TriageRun) error {
 			return err
 		}
 		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO suspects
-			(run, incident_id, rank, kind, name, host, pid, user, exe, container, vm, why)
+			(run, incident_id, rank, kind, name, host, pid, "user", exe, container, vm, why)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Run, r.IncidentID, s.Rank, s.Kind, s.Name, s.Host, s.PID, s.User, s.Exe, s.Container, s.VM, string(why)); err != nil {
 			return fmt.Errorf("insert suspect %d (%s %s): %w", s.Rank, s.Kind, s.Name, err)
@@ -80,7 +80,7 @@ func (s *Store) TriageRuns(ctx context.Context, incidentID int64) ([]TriageRunRe
 
 func triageRuns(ctx context.Context, tx *sql.Tx, incidentID int64) ([]TriageRunRecord, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT run, trigger, started_at FROM triage_runs
-		WHERE incident_id = ? ORDER BY started_at, rowid`, incidentID)
+		WHERE incident_id = ? ORDER BY started_at, run`, incidentID)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func triageRuns(ctx context.Context, tx *sql.Tx, incidentID int64) ([]TriageRunR
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT run, rank, kind, name, host, pid, user, exe, container, vm, why
+	rows, err = tx.QueryContext(ctx, `SELECT run, rank, kind, name, host, pid, "user", exe, container, vm, why
 		FROM suspects WHERE incident_id = ? ORDER BY run, rank`, incidentID)
 	if err != nil {
 		return nil, err

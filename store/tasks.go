@@ -63,7 +63,10 @@ func (s *Store) Enqueue(ctx context.Context, nt NewTask) (id int64, created bool
 
 // Claim leases the oldest due task of one of kinds to owner until now+lease, counting an
 // attempt. It returns nil, nil when no task is claimable. The claim is one UPDATE, so two
-// workers (or two processes) can never both get the same task.
+// workers (or two processes) can never both get the same task: SQLite runs one writer
+// at a time; on PostgreSQL the chosen row is locked FOR UPDATE, a claimer running
+// alongside skips it (SKIP LOCKED) for the next one, and the outer conditions are
+// checked again on the row as committed.
 func (s *Store) Claim(ctx context.Context, owner string, kinds []string, lease time.Duration, now time.Time) (*Task, error) {
 	if owner == "" {
 		return nil, errors.New("store: claim task: owner is empty")
@@ -73,10 +76,15 @@ func (s *Store) Claim(ctx context.Context, owner string, kinds []string, lease t
 	}
 	list, kindArgs := in(kinds)
 	args := append([]any{owner, ms(now.Add(lease))}, kindArgs...)
-	args = append(args, ms(now), ms(now))
+	args = append(args, ms(now), ms(now), ms(now))
+	lock := ""
+	if s.pg {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
 	t, err := scanTask(s.w.QueryRowContext(ctx, `UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
 		WHERE id = (SELECT id FROM tasks WHERE status = 'queued' AND kind IN `+list+` AND run_at <= ? AND lease_until <= ?
-			ORDER BY run_at, id LIMIT 1)
+			ORDER BY run_at, id LIMIT 1`+lock+`)
+		AND status = 'queued' AND lease_until <= ?
 		RETURNING `+taskCols, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -169,7 +177,7 @@ func (s *Store) Fail(ctx context.Context, id int64, owner, cause string) error {
 // ReleaseLeases gives back every task owner holds, at shutdown. The interrupted attempt
 // is not counted, so a restart does not lengthen backoffs.
 func (s *Store) ReleaseLeases(ctx context.Context, owner string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE tasks SET lease_owner = '', lease_until = 0, attempts = max(attempts - 1, 0)
+	_, err := s.w.ExecContext(ctx, `UPDATE tasks SET lease_owner = '', lease_until = 0, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
 		WHERE lease_owner = ? AND status = 'queued'`, owner)
 	if err != nil {
 		return fmt.Errorf("store: release leases of %s: %w", owner, err)
@@ -182,7 +190,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, owner string) error {
 func (s *Store) NextDue(ctx context.Context, kinds []string) (at time.Time, ok bool, err error) {
 	list, args := in(kinds)
 	var next sql.NullInt64
-	err = s.r.QueryRowContext(ctx, `SELECT min(max(run_at, lease_until)) FROM tasks WHERE status = 'queued' AND kind IN `+list, args...).
+	err = s.r.QueryRowContext(ctx, `SELECT min(CASE WHEN run_at > lease_until THEN run_at ELSE lease_until END) FROM tasks WHERE status = 'queued' AND kind IN `+list, args...).
 		Scan(&next)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due task: %w", err)

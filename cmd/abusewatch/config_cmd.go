@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,7 +97,12 @@ func checkConfig(ctx context.Context, path string, log *slog.Logger) (summary st
 		return "", warnings, fmt.Errorf("%s: %s", path, withLines(data, err))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "  store      %s\n", cfg.Store.Path)
+	if cfg.Store.IsPostgres() {
+		// The DSN may hold a password: only its source is named.
+		fmt.Fprintf(&b, "  store      postgres (dsn from %s), large mail in %s\n", dsnSource(cfg.Store), filepath.Dir(cfg.Store.Path))
+	} else {
+		fmt.Fprintf(&b, "  store      %s\n", cfg.Store.Path)
+	}
 	for _, m := range cfg.Mailboxes {
 		fmt.Fprintf(&b, "  mailbox    %s: %s:%d (%s) as %s, folder %s, after %s\n", m.Name, m.Host, m.Port, m.TLS, m.Username, m.Folder, m.After)
 	}
@@ -227,4 +233,15 @@ func seqItem(node *yaml.Node, ref string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// dsnSource names where the store's DSN comes from, for config check.
+func dsnSource(s config.Store) string {
+	switch {
+	case s.DSNEnv != "":
+		return "$" + s.DSNEnv
+	case s.DSNFile != "":
+		return s.DSNFile
+	}
+	return "the config file"
 }

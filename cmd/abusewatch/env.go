@@ -70,10 +70,10 @@ func (a *app) withStore(ctx context.Context, f func(*store.Store) error) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(cfg.Store.Path); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(cfg.Store.Path); !cfg.Store.IsPostgres() && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("no store at %s (store.path of %s): nothing was ingested there yet", cfg.Store.Path, cfg.Path)
 	}
-	st, err := store.Open(ctx, cfg.Store.Path)
+	st, err := pipeline.OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}
