@@ -64,7 +64,8 @@ func running(p Process) bool {
 
 // judge compares the snapshots: processes that run the target's
 // executables (by sha256, or, when a file cannot be hashed, by a path
-// outside the system directories) outside it, target processes the action should have stopped and still
+// outside the system directories; a system binary's hash only from outside
+// them) outside it, target processes the action should have stopped and still
 // run, and traffic to the destinations, make it NOT CONTAINED.
 func judge(res *Resolved, action string, before *Snapshot, act []Command, after, recount *Snapshot, dests []netip.Addr) Verdict {
 	v := Verdict{Target: res.Target.String(), Action: action, State: after.State, Survivors: []Survivor{}, Traffic: []string{}}
@@ -74,15 +75,26 @@ func judge(res *Resolved, action string, before *Snapshot, act []Command, after,
 		}
 	}
 
-	hashes, paths := map[string]bool{}, map[string]bool{}
+	// hashes of the target's own executables match anywhere; those of
+	// system binaries (a container's /bin/sleep, a tree's /bin/sh) only a
+	// copy outside the system directories: every host runs its sleep and
+	// sh, a copy in /tmp/.x is the spread.
+	hashes, systemHashes, paths := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	inside := map[int]bool{}
 	for _, pid := range before.Target {
 		inside[pid] = true
-		if p, ok := before.process(pid); ok {
+		p, ok := before.process(pid)
+		switch {
+		case !ok:
+		case systemPath(p.Exe):
+			if p.SHA256 != "" {
+				systemHashes[p.SHA256] = true
+			}
+		default:
 			if p.SHA256 != "" {
 				hashes[p.SHA256] = true
 			}
-			if p.Exe != "" && !systemPath(p.Exe) {
+			if p.Exe != "" {
 				paths[strings.TrimSuffix(p.Exe, " (deleted)")] = true
 			}
 		}
@@ -104,7 +116,7 @@ func judge(res *Resolved, action string, before *Snapshot, act []Command, after,
 			continue
 		}
 		switch {
-		case p.SHA256 != "" && hashes[p.SHA256]:
+		case p.SHA256 != "" && (hashes[p.SHA256] || systemHashes[p.SHA256] && !systemPath(p.Exe)):
 			v.Survivors = append(v.Survivors, Survivor{PID: p.PID, Exe: p.Exe, SHA256: p.SHA256, Args: p.Args,
 				Why: "same executable (sha256) as the " + res.Kind + ", running outside it"})
 		// A path alone speaks only when the file could not be hashed: the

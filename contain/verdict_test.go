@@ -39,6 +39,14 @@ func TestJudge(t *testing.T) {
 			after: Snapshot{State: "paused", Processes: append(before.Processes[:2:2],
 				Process{PID: 5120, Stat: "S", Exe: "/var/tmp/kworker", SHA256: trojanSum})},
 			wantSummary: "NOT CONTAINED: pid 5120 /var/tmp/kworker outside the container"},
+		{name: "the host's own copy of a system binary is nobody", res: container, action: ActionPause,
+			after: Snapshot{State: "paused", Processes: append(before.Processes[:2:2],
+				Process{PID: 6, Stat: "S", Exe: "/usr/bin/sleep", SHA256: otherSum})},
+			wantContained: true, wantSummary: "contained: container gitlab paused; 0 survivors"},
+		{name: "a system binary copied out of the system directories", res: container, action: ActionPause,
+			after: Snapshot{State: "paused", Processes: append(before.Processes[:2:2],
+				Process{PID: 6, Stat: "S", Exe: "/dev/shm/.s", SHA256: otherSum})},
+			wantSummary: "NOT CONTAINED: pid 6 /dev/shm/.s outside the container"},
 		{name: "a system binary by path alone is nobody", res: container, action: ActionPause,
 			after: Snapshot{State: "paused", Processes: append(before.Processes[:2:2],
 				Process{PID: 7, Stat: "S", Exe: "/bin/sleep", SHA256: "3333333333333333333333333333333333333333333333333333333333333333"})},
@@ -151,5 +159,43 @@ func TestValidate(t *testing.T) {
 	}
 	if err := CheckAction(KindProcess, ActionStop); err == nil {
 		t.Error("docker stop's word accepted for a process")
+	}
+}
+
+// TestCommands: what each action and release runs, argv by argv (VMs
+// cannot be tested against a real hypervisor here; this is their check).
+func TestCommands(t *testing.T) {
+	ctr := &Resolved{Target: Target{Kind: KindContainer, Name: "gitlab"}, ID: "0123abcd"}
+	proc := &Resolved{Target: Target{Kind: KindProcess, PID: 42}, ID: "42"}
+	virsh := &Resolved{Target: Target{Kind: KindVM, Name: "web1"}, ID: "web1", Tool: "virsh"}
+	qm := &Resolved{Target: Target{Kind: KindVM, Name: "101"}, ID: "101", Tool: "qm"}
+	tests := []struct {
+		name string
+		got  [][]string
+		want string
+	}{
+		{"docker pause", ActCommands(ctr, ActionPause, nil), "docker pause 0123abcd"},
+		{"docker stop", ActCommands(ctr, ActionStop, nil), "docker stop 0123abcd"},
+		{"docker kill", ActCommands(ctr, ActionKill, nil), "docker kill 0123abcd"},
+		{"docker unpause", ReleaseCommands(ctr, nil), "docker unpause 0123abcd"},
+		{"SIGSTOP the tree", ActCommands(proc, ActionPause, []int{42, 43, 1}), "kill -s STOP -- 42 43"},
+		{"SIGSTOP then SIGKILL", ActCommands(proc, ActionKill, []int{42, 43}), "kill -s STOP -- 42 43|kill -s KILL -- 42 43"},
+		{"SIGCONT", ReleaseCommands(proc, []int{42}), "kill -s CONT -- 42"},
+		{"virsh suspend", ActCommands(virsh, ActionSuspend, nil), "virsh suspend web1"},
+		{"virsh resume", ReleaseCommands(virsh, nil), "virsh resume web1"},
+		{"qm suspend", ActCommands(qm, ActionSuspend, nil), "qm suspend 101"},
+		{"qm resume", ReleaseCommands(qm, nil), "qm resume 101"},
+	}
+	for _, tt := range tests {
+		var cmds []string
+		for _, c := range tt.got {
+			cmds = append(cmds, strings.Join(c, " "))
+		}
+		if got := strings.Join(cmds, "|"); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := qmState("status: running\nqmpstatus: paused\n"); got != "paused" {
+		t.Errorf("qmState = %q, want paused", got)
 	}
 }

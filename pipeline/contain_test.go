@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -326,4 +327,170 @@ func TestContainRefuses(t *testing.T) {
 			t.Errorf("err %v, want a refusal naming the IP", err)
 		}
 	})
+}
+
+// TestContainCulpritSuspectAndTraffic goes the whole way: the culprit
+// checks name the flooding container as suspect 1; contain --suspect 1
+// pauses it, and a process on the host that holds a socket to the
+// notice's destination (another executable: only its traffic gives it
+// away) makes it NOT CONTAINED until it ends. The container's veth is
+// found and counted in the snapshots.
+func TestContainCulpritSuspectAndTraffic(t *testing.T) {
+	ctx := context.Background()
+	docker := testserver.StartDocker(t)
+	sshd := testserver.StartSSHD(t, testserver.SSHDOptions{SessionEnv: docker.Env()})
+	built := testserver.BuildCulprit(t)
+	trojan := uniqueCopy(t, built)
+	image := docker.ImportBusybox(t, "aw-contain-net:1", map[string]string{"/tmp/.x/wate": trojan})
+	network, prefix := docker.Network(t)
+	victim := prefix + "50:80"
+
+	inv, err := triage.NewInventory([]config.Host{{Name: "web1", IPs: []string{"192.0.2.45"}, SSH: sshd.User + "@" + sshd.Addr,
+		KeyFile: sshd.ClientKeyFile, KnownHostsFile: sshd.KnownHostsFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	cfg := config.Triage{Culprit: triage.CulpritSSH}
+	runner := triage.NewRunner(cfg, triage.Options{})
+	p := New(Options{Store: st,
+		Triage:  &Triage{Config: cfg, Inventory: inv, Runner: runner},
+		Contain: &Contain{Inventory: inv, Connector: SSHConnector{Runner: runner}, Settle: 500 * time.Millisecond}})
+	events, _ := json.Marshal([]parser.Event{{Src: "192.0.2.45:40000", Dst: victim, Proto: "udp", Bytes: 468}})
+	raw := []byte("Message-ID: <contain-1@ovh.net>\r\n\r\nudp flood\r\n")
+	res, err := st.Ingest(ctx, store.Message{Source: store.Source{Path: "contain.eml"}, Raw: raw, Size: int64(len(raw))},
+		store.Parsed{Status: "ok", Authentic: "pass", Notices: []store.Notice{{Provider: "ovh", Kind: "attack", Attack: "udp_flood",
+			IP: "192.0.2.45", Severity: 3, Events: events, Authentic: "pass", MessageID: "contain-1@ovh.net", Date: time.Now()}}},
+		func(store.IncidentChange) []store.NewTask { return nil })
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("ingest: %+v, %v", res, err)
+	}
+	id := res.Opened[0]
+
+	docker.Run(t, "run", "-d", "--name", "gitlab", "--network", network, "--ip", prefix+"5", image, "/tmp/.x/wate", "-to", victim, "-n", "5")
+	waitReady(t, docker, "gitlab")
+	v, err := p.RunTriageNow(ctx, id, nil, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Suspects) == 0 || v.Suspects[0].Kind != "container" || v.Suspects[0].Name != "gitlab" {
+		t.Fatalf("suspects %+v, want container gitlab first", v.Suspects)
+	}
+
+	// Another build of the culprit (another hash) floods from the host.
+	other := uniqueCopy(t, built)
+	host := exec.Command(other, "-to", victim)
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.Process.Kill(); _ = host.Wait() })
+	time.Sleep(300 * time.Millisecond) // its socket is open
+
+	r, err := p.Contain(ctx, ContainOptions{IncidentID: id, Suspect: 1, Yes: true, Operator: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict.Contained || len(r.Verdict.Survivors) != 0 || len(r.Verdict.Traffic) != 1 ||
+		!strings.Contains(r.Verdict.Traffic[0], fmt.Sprintf("→ %s held by pid %d (%s -to %s)", victim, host.Process.Pid, other, victim)) {
+		t.Fatalf("verdict %+v, want NOT CONTAINED by the host's socket to %s alone", r.Verdict, victim)
+	}
+	d, err := st.Incident(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := slices.IndexFunc(d.Evidence, func(e store.Evidence) bool { return e.Run == r.Run && e.Job == "contain:before" })
+	if before < 0 || !strings.Contains(string(d.Evidence[before].Output), "== interfaces (name rx_bytes tx_bytes rx_packets tx_packets) ==\nveth") {
+		t.Errorf("the before snapshot does not count the container's veth:\n%.2000s", d.Evidence[before].Output)
+	}
+
+	_ = host.Process.Kill()
+	_ = host.Wait()
+	r, err = p.Contain(ctx, ContainOptions{IncidentID: id, Suspect: 1, Yes: true, Operator: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Verdict.Contained {
+		t.Fatalf("verdict %+v after the host process ended, want contained (a paused container sends nothing on its veth)", r.Verdict)
+	}
+}
+
+func waitReady(t *testing.T, docker *testserver.Docker, name string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(docker.Run(t, "logs", name), "culprit: ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s: the culprit did not start", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestContainProcessTree: a process tree on the host is stopped with
+// SIGSTOP (every process of it, in state T), released with SIGCONT, then
+// killed.
+func TestContainProcessTree(t *testing.T) {
+	ctx := context.Background()
+	sshd := testserver.StartSSHD(t, testserver.SSHDOptions{})
+	inv, err := triage.NewInventory([]config.Host{{Name: "web1", IPs: []string{"192.0.2.45"}, SSH: sshd.User + "@" + sshd.Addr,
+		KeyFile: sshd.ClientKeyFile, KnownHostsFile: sshd.KnownHostsFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	p := New(Options{Store: st, Contain: &Contain{Inventory: inv,
+		Connector: SSHConnector{Runner: triage.NewRunner(config.Triage{}, triage.Options{})}, Settle: 100 * time.Millisecond}})
+	raw := []byte("Message-ID: <contain-2@ovh.net>\r\n\r\nflood\r\n")
+	res, err := st.Ingest(ctx, store.Message{Source: store.Source{Path: "contain.eml"}, Raw: raw, Size: int64(len(raw))},
+		store.Parsed{Status: "ok", Notices: []store.Notice{{Provider: "ovh", Kind: "attack", Attack: "udp_flood", IP: "192.0.2.45",
+			Severity: 3, MessageID: "contain-2@ovh.net", Date: time.Now()}}},
+		func(store.IncidentChange) []store.NewTask { return nil })
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("ingest: %+v, %v", res, err)
+	}
+	id := res.Opened[0]
+
+	// A parent shell with two children, as a dropper and its payloads.
+	tree := exec.Command("/bin/sh", "-c", "sleep 600 & sleep 601 & wait")
+	if err := tree.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tree.Process.Kill(); _ = tree.Wait() })
+	time.Sleep(200 * time.Millisecond)
+	children := func() []string {
+		out, _ := exec.Command("ps", "-o", "stat=", "--ppid", fmt.Sprint(tree.Process.Pid)).Output()
+		return strings.Fields(string(out))
+	}
+	stat := func() string {
+		out, _ := exec.Command("ps", "-o", "stat=", "-p", fmt.Sprint(tree.Process.Pid)).Output()
+		return strings.TrimSpace(string(out))
+	}
+
+	r, err := p.Contain(ctx, ContainOptions{IncidentID: id, PID: tree.Process.Pid, Yes: true, Operator: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := children()
+	if !r.Verdict.Contained || !strings.HasPrefix(stat(), "T") || len(kids) != 2 || !strings.HasPrefix(kids[0], "T") || !strings.HasPrefix(kids[1], "T") {
+		t.Fatalf("verdict %+v, parent %s, children %v; want contained and all in state T", r.Verdict, stat(), kids)
+	}
+	if want := fmt.Sprintf("contained: pid %d paused; 0 survivors", tree.Process.Pid); r.Verdict.Summary != want {
+		t.Errorf("summary %q, want %q", r.Verdict.Summary, want)
+	}
+	if _, err := p.Release(ctx, id, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if kids := children(); strings.HasPrefix(stat(), "T") || len(kids) != 2 || strings.HasPrefix(kids[0], "T") {
+		t.Fatalf("after release: parent %s, children %v; want them running", stat(), kids)
+	}
+	r, err = p.Contain(ctx, ContainOptions{IncidentID: id, PID: tree.Process.Pid, Action: "kill", Yes: true, Operator: "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = tree.Wait()
+	if !r.Verdict.Contained || len(children()) != 0 {
+		t.Fatalf("kill: verdict %+v, children %v", r.Verdict, children())
+	}
+	if _, err := p.Release(ctx, id, "carol"); !errors.Is(err, contain.ErrRefused) {
+		t.Errorf("release after a kill: %v, want a refusal", err)
+	}
 }
