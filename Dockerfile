@@ -9,7 +9,8 @@
 #     --env-file /etc/abusewatch/abusewatch.env -p 127.0.0.1:9464:9464 abusewatch
 #
 # In a container set `http.listen: 0.0.0.0:9464` (the default listens on the
-# container's own loopback) and publish the port on the host's loopback only.
+# container's own loopback) with `http.auth_token_env` (required off loopback:
+# the dashboard shows abuse mail), and publish the port on the host's loopback only.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,9 +52,37 @@ type Store struct {
 	DSNFile string `yaml:"dsn_file"`
 }
 
-// HTTP is the metrics and health listener.
+// HTTP is the listener of /metrics, /healthz and the dashboard.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// PublicURL is where the team reaches the dashboard (behind a proxy,
+	// say); chat messages link to incident pages under it when set.
+	PublicURL string `yaml:"public_url"`
+	// The token that every request must carry (bearer, or the password of
+	// basic auth) when set; required for a listen address off loopback.
+	AuthTokenEnv  string `yaml:"auth_token_env"`
+	AuthTokenFile string `yaml:"auth_token_file"`
+	AuthToken     string `yaml:"-"`
+}
+
+func (h HTTP) validate() error {
+	var errs []error
+	// A listen that does not parse is reported by validListen.
+	if host, _, err := net.SplitHostPort(h.Listen); err == nil && !isLoopback(host) && h.AuthTokenEnv == "" && h.AuthTokenFile == "" && h.AuthToken == "" {
+		// The dashboard shows abuse mail and server state: off loopback
+		// nobody may read it without the token.
+		errs = append(errs, fmt.Errorf("listen %q is not a loopback address: set auth_token_env or auth_token_file", h.Listen))
+	}
+	if h.AuthTokenEnv != "" && h.AuthTokenFile != "" {
+		errs = append(errs, errors.New("auth token: set only one of auth_token_env and auth_token_file"))
+	}
+	if h.PublicURL != "" {
+		u, err := url.Parse(h.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("public_url %q: want an http(s) URL without credentials, query or fragment", h.PublicURL))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // The defaults, each written once: the packages that take the value in code
@@ -243,6 +272,16 @@ func (c *Config) resolveSecrets() error {
 		}
 		ch.URL = s
 	}
+	if c.HTTP.AuthTokenEnv != "" || c.HTTP.AuthTokenFile != "" {
+		s, err := resolveSecret("", c.HTTP.AuthTokenEnv, c.HTTP.AuthTokenFile)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("http: auth token: %w", err))
+		case s == "":
+			errs = append(errs, errors.New("http: auth token: the file is empty"))
+		}
+		c.HTTP.AuthToken = s
+	}
 	return errors.Join(append(errs, c.Triage.resolveSecrets(), c.Providers.resolveSecrets())...)
 }
 
@@ -324,6 +363,9 @@ func (c *Config) Validate() error {
 		if err := h.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("inventory[%d] (%s): %w", i, h.Name, err))
 		}
+	}
+	if err := c.HTTP.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
 	}
 	if c.Workers.Count < 1 {
 		errs = append(errs, errors.New("workers.count: must be at least 1"))

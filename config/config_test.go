@@ -54,6 +54,11 @@ func TestParseErrors(t *testing.T) {
 		{"two unnamed channels with one url", "notify:\n  - url: generic://h/x\n  - url: generic://h/x\n    min_severity: block\n", "notify[1]: same name or url as notify[0]"},
 		{"two channels with one name", "notify:\n  - name: ops\n    url: generic://h/x\n  - name: ops\n    url: generic://h/y\n", "notify[1]: same name or url as notify[0]"},
 		{"keep limit below the parse limit", "parser:\n  max_message_bytes: 2000000\n  keep_message_bytes: 1000000\n", "keep_message_bytes (1000000) is below max_message_bytes (2000000)"},
+		{"dashboard off loopback without a token", "http:\n  listen: 0.0.0.0:9464\n", `listen "0.0.0.0:9464" is not a loopback address: set auth_token_env`},
+		{"dashboard on every interface without a token", "http:\n  listen: ':9464'\n", "is not a loopback address"},
+		{"dashboard token variable unset", "http:\n  listen: 0.0.0.0:9464\n  auth_token_env: ABUSEWATCH_TEST_UNSET_VAR\n", "http: auth token: environment variable ABUSEWATCH_TEST_UNSET_VAR is not set"},
+		{"public url with credentials", "http:\n  public_url: https://u:p@dash.example.net\n", "want an http(s) URL without credentials"},
+		{"public url not http", "http:\n  public_url: javascript:alert(1)\n", "want an http(s) URL"},
 		{"channel name with a colon", "notify:\n  - name: 'ops:team'\n    url: generic://h/x\n", `name "ops:team": use at most 64 letters`},
 	}
 	for _, tt := range tests {
@@ -108,5 +113,31 @@ func TestFind(t *testing.T) {
 	}
 	if got := Find(""); got != "/from/env.yaml" {
 		t.Errorf("env: %q", got)
+	}
+}
+
+func TestHTTPAuthToken(t *testing.T) {
+	t.Setenv("ABUSEWATCH_TEST_HTTP_TOKEN", "s3cret-token")
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"from the environment", "http:\n  listen: 0.0.0.0:9464\n  auth_token_env: ABUSEWATCH_TEST_HTTP_TOKEN\n", "s3cret-token"},
+		{"from a file", "http:\n  listen: '[::]:9464'\n  auth_token_file: " + file + "\n", "file-token"},
+		{"none needed on loopback", "http:\n  listen: 127.0.0.1:9464\n  public_url: https://abusewatch.example.net/\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.HTTP.AuthToken != tt.want {
+				t.Errorf("token = %q, want %q", cfg.HTTP.AuthToken, tt.want)
+			}
+		})
 	}
 }

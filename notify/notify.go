@@ -34,6 +34,9 @@ type Options struct {
 	// OnSend, when set, is told the outcome of every delivery attempt, by
 	// channel name (metrics).
 	OnSend func(channel string, err error)
+	// PublicURL is the dashboard's address (http.public_url): messages
+	// about an incident link to its page there. "" means no link.
+	PublicURL string
 }
 
 // Notifier holds the configured channels. It is immutable after New and
@@ -59,6 +62,8 @@ type Channel struct {
 	secrets *scrubber // of every channel: any of them may leak into any text
 	timeout time.Duration
 	onSend  func(string, error)
+	// publicURL is the dashboard's address without a trailing slash.
+	publicURL string
 	// transport is shared by the sends whose shoutrrr service lets us reach
 	// its HTTP client, so that their requests follow our context.
 	transport http.RoundTripper
@@ -69,7 +74,7 @@ type Channel struct {
 // configuration fails at start and not at the first incident. Errors name
 // channels by index and redacted URL, never by their token.
 func New(channels []config.Channel, opts Options) (*Notifier, error) {
-	shared := Channel{timeout: opts.Timeout, onSend: opts.OnSend, secrets: &scrubber{}}
+	shared := Channel{timeout: opts.Timeout, onSend: opts.OnSend, secrets: &scrubber{}, publicURL: strings.TrimRight(opts.PublicURL, "/")}
 	if shared.timeout <= 0 {
 		shared.timeout = DefaultTimeout
 	}
@@ -244,10 +249,11 @@ func (c *Channel) Render(ev Event) (string, error) {
 func (c *Channel) render(ev Event) (string, error) {
 	// Secrets first: escaping could split a token into a form scrub misses.
 	ev = c.esc.event(c.secrets.event(ev))
-	text := defaultText(ev)
+	link := c.incidentLink(ev.IncidentID)
+	text := defaultText(ev, link)
 	if c.tmpl != nil {
 		var b strings.Builder
-		if err := c.tmpl.Execute(&b, templateData{Event: ev, Default: text}); err != nil {
+		if err := c.tmpl.Execute(&b, templateData{Event: ev, Default: text, Link: link}); err != nil {
 			return "", fmt.Errorf("template: %s", c.secrets.scrub(err.Error()))
 		}
 		text = strings.TrimSpace(b.String())
@@ -256,6 +262,16 @@ func (c *Channel) render(ev Event) (string, error) {
 		}
 	}
 	return c.esc.shorten(c.secrets.scrub(unmask(text))), nil
+}
+
+// incidentLink is the dashboard page of an incident, "" without a public
+// URL or an incident. It is built from the configuration and an id only:
+// nothing of a mail is in it.
+func (c *Channel) incidentLink(id int64) string {
+	if c.publicURL == "" || id <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s/incidents/%d", c.publicURL, id)
 }
 
 // httpClientService is implemented by shoutrrr services that expose their

@@ -12,6 +12,9 @@ import (
 type templateData struct {
 	Event
 	Default string
+	// Link is the incident's dashboard page, "" when http.public_url is
+	// not set or the event has no incident.
+	Link string
 }
 
 func templateFuncs() template.FuncMap {
@@ -119,7 +122,7 @@ func providerActions(ev Event) []string {
 
 // defaultText is the built-in message: a few short lines that read well in
 // a phone notification, the most important first.
-func defaultText(ev Event) string {
+func defaultText(ev Event, link string) string {
 	var lines []string
 
 	first := []string{headline(ev)}
@@ -168,7 +171,10 @@ func defaultText(ev Event) string {
 			lines = append(lines, "- "+f)
 		}
 	}
-	if ev.IncidentID > 0 {
+	switch {
+	case link != "":
+		lines = append(lines, fmt.Sprintf("incident %d: %s", ev.IncidentID, link))
+	case ev.IncidentID > 0:
 		lines = append(lines, fmt.Sprintf("incident %d: abusewatch incidents show %d", ev.IncidentID, ev.IncidentID))
 	}
 	return strings.Join(lines, "\n")

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/abusewatch/abusewatch/web"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -32,15 +33,37 @@ type HealthJSON struct {
 	Mailboxes []MailboxHealthJSON `json:"mailboxes"`
 }
 
-// Handler serves /metrics and /healthz.
+// Dashboard is the read-only dashboard (package web) and the token every
+// request to the listener then needs ("" on loopback: none).
+type Dashboard struct {
+	Handler http.Handler
+	Token   string
+}
+
+// SetDashboard mounts d under / beside /metrics and /healthz; Handler
+// serves it from then on.
+func (m *Metrics) SetDashboard(d Dashboard) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dashboard = d
+}
+
+// Handler serves /metrics, /healthz and the dashboard, read-only, behind
+// the dashboard's token when it has one.
 func (m *Metrics) Handler() http.Handler {
+	m.mu.Lock()
+	d := m.dashboard
+	m.mu.Unlock()
 	mux := http.NewServeMux()
+	if d.Handler != nil {
+		mux.Handle("/", d.Handler)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 		Registry: m.registry, // counts its own scrape errors
 	}))
 	mux.HandleFunc("GET /healthz", m.serveHealth)
-	return mux
+	return web.RequireToken(d.Token, web.ReadOnly(mux))
 }
 
 func (m *Metrics) serveHealth(w http.ResponseWriter, r *http.Request) {

@@ -39,6 +39,7 @@ type Metrics struct {
 	mu        sync.Mutex
 	store     *store.Store
 	mailboxes map[string]HealthReporter
+	dashboard Dashboard
 	now       func() time.Time
 	log       *slog.Logger
 }

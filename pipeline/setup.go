@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
@@ -12,6 +13,7 @@ import (
 	"github.com/abusewatch/abusewatch/providers/setup"
 	"github.com/abusewatch/abusewatch/store"
 	"github.com/abusewatch/abusewatch/triage"
+	"github.com/abusewatch/abusewatch/web"
 )
 
 // Built is a pipeline wired from a configuration, with what it holds open.
@@ -23,6 +25,8 @@ type Built struct {
 	metrics *Metrics
 	cfgPath string // for errors that tell what to add where
 	log     *slog.Logger
+	// publicURL is http.public_url, read at start like the rest of http.
+	publicURL string
 }
 
 // Close releases the store.
@@ -42,7 +46,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	if err != nil {
 		return nil, err
 	}
-	b := &Built{Store: st, metrics: so.metrics, cfgPath: cfg.Path, log: log.With("component", "pipeline")}
+	b := &Built{Store: st, metrics: so.metrics, cfgPath: cfg.Path, log: log.With("component", "pipeline"), publicURL: cfg.HTTP.PublicURL}
 	opts := Options{
 		Store:            st,
 		Logger:           log.With("component", "pipeline"),
@@ -79,6 +83,10 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	}
 	if so.metrics != nil {
 		so.metrics.attachStore(st)
+		so.metrics.SetDashboard(Dashboard{
+			Handler: web.Handler(st, web.Options{Logger: log.With("component", "web"), Refresh: time.Minute}),
+			Token:   cfg.HTTP.AuthToken,
+		})
 	}
 	b.Pipeline = New(opts)
 	return b, nil
@@ -92,7 +100,7 @@ func (b *Built) NewNotifier(channels []config.Channel) (*notify.Notifier, error)
 	if len(channels) == 0 {
 		return nil, nil
 	}
-	var opts notify.Options
+	opts := notify.Options{PublicURL: b.publicURL}
 	if b.metrics != nil {
 		opts.OnSend = b.metrics.delivered
 	}

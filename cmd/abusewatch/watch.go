@@ -17,8 +17,8 @@ func newWatchCmd(a *app) *cobra.Command {
 	var once bool
 	cmd := &cobra.Command{
 		Use:   "watch [--once]",
-		Short: "Run the daemon: mailbox watchers, task workers, /metrics and /healthz (--once: drain everything and exit)",
-		Long: `Run the daemon: mailbox watchers, task workers, /metrics and /healthz.
+		Short: "Run the daemon: mailbox watchers, task workers, the dashboard, /metrics and /healthz (--once: drain everything and exit)",
+		Long: `Run the daemon: mailbox watchers, task workers, the dashboard, /metrics and /healthz.
 
 SIGTERM and SIGINT stop it gracefully. SIGHUP reads the config file again and
 applies its mailboxes and notify channels without a restart; a file that does

@@ -140,7 +140,7 @@ func Run(ctx context.Context, stdout io.Writer, log *slog.Logger, o Options) err
 	}
 	fmt.Fprintf(out, "abusewatch demo: %d notices in the mailbox, %d more arriving over %s\n", demoPreloaded, len(mails)-demoPreloaded, o.Duration)
 	fmt.Fprintf(out, "  IMAP    127.0.0.1:%d (user %s)\n", imapSrv.port(), demoUser)
-	fmt.Fprintf(out, "  metrics http://%s/metrics  health http://%s/healthz\n", ln.Addr(), ln.Addr())
+	fmt.Fprintf(out, "  dashboard http://%s/  metrics http://%s/metrics  health http://%s/healthz\n", ln.Addr(), ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "  chat    messages are printed below, prefixed with \"chat |\"\n")
 	if keptConfig != "" {
 		fmt.Fprintf(out, "  config  %s: run the commands of the chat messages as abusewatch --config %s incidents show N\n", keptConfig, keptConfig)
@@ -154,7 +154,7 @@ func Run(ctx context.Context, stdout io.Writer, log *slog.Logger, o Options) err
 
 	feedDemoMails(ctx, demoLog, imapSrv, mails[demoPreloaded:], o.Duration)
 	if o.Keep && ctx.Err() == nil {
-		fmt.Fprintf(out, "\nabusewatch demo: still running (--keep); metrics at http://%s/metrics. Press Ctrl-C to stop.\n", ln.Addr())
+		fmt.Fprintf(out, "\nabusewatch demo: still running (--keep); dashboard at http://%s/, metrics at http://%s/metrics. Press Ctrl-C to stop.\n", ln.Addr(), ln.Addr())
 		<-ctx.Done()
 	}
 	stop()
