@@ -254,7 +254,9 @@ func grantsOf(ctx context.Context, tx *sql.Tx, provider, ip string) ([]Grant, er
 // MessagePage is one page of the dashboard's list of stored mail.
 type MessagePage struct {
 	Messages []MessageRecord
-	Total    int // of the filter, over all pages
+	More     bool // a next page exists
+	// Attention counts the mails a person must read, over all pages.
+	Attention map[string]int
 }
 
 // attentionStatuses are listed before the rest: mail a person must read.
@@ -262,7 +264,8 @@ var attentionStatuses = []string{"unrecognised", "oversize"}
 
 // DashboardMessages returns page page (from 1) of perPage stored mails: of
 // one status when status is set, else every mail with the unrecognised and
-// then the oversize ones first, each group newest first.
+// then the oversize ones first, each group newest first. Only the (few)
+// mails needing attention are counted: counting a million is a scan.
 func (s *Store) DashboardMessages(ctx context.Context, status string, page, perPage int) (MessagePage, error) {
 	if status != "" && !validStatus(status) {
 		return MessagePage{}, fmt.Errorf("store: dashboard messages: status %q is not one of %v", status, MessageStatuses)
@@ -276,31 +279,38 @@ func (s *Store) DashboardMessages(ctx context.Context, status string, page, perP
 		return MessagePage{}, fmt.Errorf("store: dashboard messages: %w", err)
 	}
 	defer tx.Rollback()
-	// The groups are read one after the other, each from the status index
-	// in id order: no sort of the whole table for the first pages.
-	type group struct {
-		cond string
-		args []any
-	}
-	var groups []group
-	if status != "" {
-		groups = []group{{"m.status = ?", []any{status}}}
-	} else {
-		for _, st := range attentionStatuses {
-			groups = append(groups, group{"m.status = ?", []any{st}})
-		}
-		groups = append(groups, group{"m.status NOT IN (?, ?)", []any{attentionStatuses[0], attentionStatuses[1]}})
-	}
-	var out MessagePage
-	skip, want := (page-1)*perPage, perPage
-	for _, g := range groups {
+	out := MessagePage{Attention: map[string]int{}}
+	for _, st := range attentionStatuses {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages m WHERE `+g.cond, g.args...).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE status = ?`, st).Scan(&n); err != nil {
 			return MessagePage{}, fmt.Errorf("store: dashboard messages: %w", err)
 		}
-		out.Total += n
-		if want == 0 || skip >= n {
-			skip -= min(skip, n)
+		out.Attention[st] = n
+	}
+	// The groups are read one after the other, each newest first (the
+	// status index, or the table, in id order): nothing sorts the table.
+	type group struct {
+		cond  string
+		args  []any
+		count int // -1: not counted
+	}
+	var groups []group
+	switch {
+	case status != "":
+		groups = []group{{"m.status = ?", []any{status}, -1}}
+	default:
+		for _, st := range attentionStatuses {
+			groups = append(groups, group{"m.status = ?", []any{st}, out.Attention[st]})
+		}
+		groups = append(groups, group{"m.status NOT IN (?, ?)", []any{attentionStatuses[0], attentionStatuses[1]}, -1})
+	}
+	skip, want := (page-1)*perPage, perPage+1 // one more tells whether a next page exists
+	for _, g := range groups {
+		if want == 0 {
+			break
+		}
+		if g.count >= 0 && skip >= g.count {
+			skip -= g.count
 			continue
 		}
 		rows, err := tx.QueryContext(ctx, messageQuery+` WHERE `+g.cond+` ORDER BY m.id DESC LIMIT ? OFFSET ?`, append(g.args, want, skip)...)
@@ -321,6 +331,9 @@ func (s *Store) DashboardMessages(ctx context.Context, status string, page, perP
 			return MessagePage{}, fmt.Errorf("store: dashboard messages: %w", err)
 		}
 		skip = 0
+	}
+	if len(out.Messages) > perPage {
+		out.Messages, out.More = out.Messages[:perPage], true
 	}
 	return out, nil
 }

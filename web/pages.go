@@ -283,7 +283,6 @@ func (d *dashboard) messages(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, http.StatusInternalServerError, "cannot read the store", err)
 		return
 	}
-	pages := max(1, (res.Total+d.opts.PerPage-1)/d.opts.PerPage)
 	link := func(p int) string {
 		v := url.Values{}
 		if status != "" {
@@ -296,18 +295,17 @@ func (d *dashboard) messages(w http.ResponseWriter, r *http.Request) {
 	if pageNo > 1 {
 		prev = link(pageNo - 1)
 	}
-	if pageNo < pages {
+	if res.More {
 		next = link(pageNo + 1)
 	}
 	d.render(w, r, http.StatusOK, "messages", page{Title: "Messages", Nav: "messages", Data: map[string]any{
-		"Messages": res.Messages,
-		"Total":    res.Total,
-		"Status":   status,
-		"Statuses": store.MessageStatuses,
-		"Page":     pageNo,
-		"Pages":    pages,
-		"Prev":     prev,
-		"Next":     next,
+		"Messages":  res.Messages,
+		"Attention": res.Attention,
+		"Status":    status,
+		"Statuses":  store.MessageStatuses,
+		"Page":      pageNo,
+		"Prev":      prev,
+		"Next":      next,
 	}})
 }
 

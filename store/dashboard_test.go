@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestDashboardMessagesPages: the mails a person must read come first
+// (unrecognised, then oversize), each group newest first, and pages run on
+// across the groups without gaps or repeats.
+func TestDashboardMessagesPages(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	var want []int64 // the expected order
+	byStatus := map[string][]int64{}
+	for i, st := range []string{"ok", "unrecognised", "none", "oversize", "ok", "unrecognised", "error", "ok", "unrecognised", "oversize", "ok"} {
+		res, err := s.Ingest(ctx, Message{Source: Source{Path: fmt.Sprintf("m%d.eml", i)}, Raw: fmt.Appendf(nil, "Subject: %d\r\n\r\n", i)},
+			Parsed{Status: st, Reason: st}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byStatus[st] = append([]int64{res.MessageID}, byStatus[st]...) // newest first
+	}
+	want = append(append(want, byStatus["unrecognised"]...), byStatus["oversize"]...)
+	for i := int64(11); i >= 1; i-- {
+		if st := statusOf(byStatus, i); st != "unrecognised" && st != "oversize" {
+			want = append(want, i)
+		}
+	}
+	tests := []struct {
+		status  string
+		perPage int
+		want    []int64
+	}{
+		{"", 4, want},
+		{"", 3, want},
+		{"", 100, want},
+		{"ok", 3, byStatus["ok"]},
+		{"oversize", 1, byStatus["oversize"]},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.status, tt.perPage), func(t *testing.T) {
+			var got []int64
+			for page := 1; ; page++ {
+				res, err := s.DashboardMessages(ctx, tt.status, page, tt.perPage)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Attention["unrecognised"] != 3 || res.Attention["oversize"] != 2 {
+					t.Errorf("attention counts %v", res.Attention)
+				}
+				if len(res.Messages) > tt.perPage {
+					t.Fatalf("page %d: %d mails", page, len(res.Messages))
+				}
+				for _, m := range res.Messages {
+					got = append(got, m.ID)
+				}
+				if !res.More {
+					break
+				}
+				if page > 20 {
+					t.Fatal("no last page")
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("order %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if _, err := s.DashboardMessages(ctx, "bogus", 1, 10); err == nil {
+		t.Error("an unknown status was accepted")
+	}
+}
+
+func statusOf(by map[string][]int64, id int64) string {
+	for st, ids := range by {
+		for _, i := range ids {
+			if i == id {
+				return st
+			}
+		}
+	}
+	return ""
+}
+
+// TestDashboardIncidentsFilters: every filter and the search select what
+// they say, newest first, and the pages follow each other.
+func TestDashboardIncidentsFilters(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	notices := []string{
+		"ovh|block|syn_flood|51.91.10.20|OVH-1|4|pass",
+		"hetzner|complaint|spam|88.99.12.34|5D1E02:3C|2|none",
+		"ovh|attack|netscan|51.91.10.21||3|pass",
+		"hetzner|rescue|malware|88.99.12.35|5D1E03:01|5|pass",
+		"generic|complaint|bruteforce|192.0.2.9|R-77|2|none",
+	}
+	ids := map[string]int64{}
+	for i, n := range notices {
+		res := ingest(t, s, Source{Path: fmt.Sprintf("%d.eml", i)}, mail(fmt.Sprint(i), n), nil)
+		ids[n[:len("ovh|block")]] = res.Opened[0]
+	}
+	// A later notice names a second case for the OVH block.
+	ingest(t, s, Source{Path: "later.eml"}, mail("later", "ovh|block|syn_flood|51.91.10.20|OVH-2|4|pass"), nil)
+	if err := s.ResolveIncident(ctx, ids["generic|c"], "done"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SaveState(ctx, ids["ovh|block"], StateSnapshot{Provider: "ovh", IP: "51.91.10.20", Blocked: true, CheckedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    IncidentFilter
+		want []string // keys of ids, newest first
+	}{
+		{"all", IncidentFilter{}, []string{"generic|c", "hetzner|r", "ovh|attac", "hetzner|c", "ovh|block"}},
+		{"open", IncidentFilter{Status: "open"}, []string{"hetzner|r", "ovh|attac", "hetzner|c", "ovh|block"}},
+		{"resolved", IncidentFilter{Status: "resolved"}, []string{"generic|c"}},
+		{"provider", IncidentFilter{Provider: "hetzner"}, []string{"hetzner|r", "hetzner|c"}},
+		{"kind", IncidentFilter{Kind: "complaint"}, []string{"generic|c", "hetzner|c"}},
+		{"severity", IncidentFilter{Severity: 4}, []string{"ovh|block"}},
+		{"ip prefix", IncidentFilter{Search: "51.91.10."}, []string{"ovh|attac", "ovh|block"}},
+		{"exact ip", IncidentFilter{Search: "88.99.12.35"}, []string{"hetzner|r"}},
+		{"case", IncidentFilter{Search: "5D1E0"}, []string{"hetzner|r", "hetzner|c"}},
+		{"case of a later notice", IncidentFilter{Search: "OVH-2"}, []string{"ovh|block"}},
+		{"combined", IncidentFilter{Status: "open", Provider: "ovh", Search: "51.91"}, []string{"ovh|attac", "ovh|block"}},
+		{"nothing", IncidentFilter{Search: "203.0.113."}, nil},
+		{"older", IncidentFilter{Before: ids["hetzner|c"]}, []string{"ovh|block"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := s.DashboardIncidents(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, in := range page.Incidents {
+				got = append(got, in.ID)
+			}
+			var want []int64
+			for _, k := range tt.want {
+				want = append(want, ids[k])
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("incidents %v, want %v", got, want)
+			}
+		})
+	}
+	// Paging: two at a time, the next page starts where the last stopped.
+	var got []int64
+	f := IncidentFilter{Limit: 2}
+	for range 5 {
+		page, err := s.DashboardIncidents(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range page.Incidents {
+			got = append(got, in.ID)
+			if in.ID == ids["ovh|block"] && (in.State == nil || !in.State.Blocked || in.Notices != 2) {
+				t.Errorf("ovh block: state %+v, %d notices", in.State, in.Notices)
+			}
+		}
+		if page.Next == 0 {
+			break
+		}
+		f.Before = page.Next
+	}
+	if len(got) != 5 || got[0] != ids["generic|c"] || got[4] != ids["ovh|block"] {
+		t.Errorf("paged %v", got)
+	}
+}
