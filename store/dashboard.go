@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -346,13 +347,17 @@ type DayCount struct {
 	Notices          int
 }
 
-// NoticesPerDay counts the notices received from since on, per day (UTC),
-// provider and attack, oldest day first.
-func (s *Store) NoticesPerDay(ctx context.Context, since time.Time) ([]DayCount, error) {
+// NoticesPerDay counts the notices received in [from, to) (to zero: up to
+// now), per day (UTC), provider and attack, oldest day first.
+func (s *Store) NoticesPerDay(ctx context.Context, from, to time.Time) ([]DayCount, error) {
 	const day = int64(24 * time.Hour / time.Millisecond)
+	end := int64(math.MaxInt64)
+	if !to.IsZero() {
+		end = ms(to)
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT m.received_at / ? AS d, n.provider, n.attack, count(*)
 		FROM messages m JOIN notices n ON n.message = m.id
-		WHERE m.received_at >= ? GROUP BY d, n.provider, n.attack ORDER BY d, n.provider, n.attack`, day, ms(since))
+		WHERE m.received_at >= ? AND m.received_at < ? GROUP BY d, n.provider, n.attack ORDER BY d, n.provider, n.attack`, day, ms(from), end)
 	if err != nil {
 		return nil, fmt.Errorf("store: notices per day: %w", err)
 	}

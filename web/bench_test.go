@@ -33,7 +33,7 @@ func benchStore(b *testing.B) (*store.Store, time.Time) {
 	ctx := context.Background()
 	// A fixed "now" keeps the reused store's 90 days in the chart.
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("abusewatch-web-bench-%d-%d.db", benchIncidents, benchNotices))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("abusewatch-web-bench-v2-%d-%d.db", benchIncidents, benchNotices))
 	st, err := store.Open(ctx, path, store.WithClock(func() time.Time { return now }))
 	if err != nil {
 		b.Fatal(err)
@@ -113,7 +113,7 @@ func fillBench(path string, now time.Time) error {
 		attack := attacks[rng.IntN(len(attacks))]
 		ip := fmt.Sprintf("%d.%d.%d.%d", 5+i%200, (i/200)%256, (i/51200)%256, 1+i%250)
 		// Incidents open over the year in id order, as they do.
-		opened := now.Add(-span + time.Duration(i)*span/benchIncidents)
+		opened := now.Add(-span + time.Duration(i)*(span/benchIncidents))
 		status, resolved := "resolved", opened.Add(48*time.Hour).UnixMilli()
 		if i > benchIncidents*95/100 || rng.IntN(50) == 0 {
 			status, resolved = "open", 0

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch/store"
@@ -20,6 +22,36 @@ const (
 	chartTop    = 8
 	maxSeries   = 8 // more are folded into "other"
 )
+
+// chartCacheTTL bounds how stale the chart's past days may be: notices
+// arrive today, so only a reparse (or a clock change) alters a past day.
+const chartCacheTTL = time.Hour
+
+// chartCache keeps the counts of the chart's days before today: counting
+// three months of notices takes the better part of a second on a large
+// store, counting today's a few milliseconds.
+type chartCache struct {
+	mu       sync.Mutex
+	from, to time.Time // the days cached, [from, to)
+	fetched  time.Time
+	counts   []store.DayCount
+}
+
+// past returns the counts of [from, to), from the cache while it holds that
+// range and is younger than chartCacheTTL. The caller must not modify them.
+func (c *chartCache) past(ctx context.Context, st Store, from, to, now time.Time) ([]store.DayCount, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock() // held while counting, so that one request counts and the others wait
+	if c.from.Equal(from) && c.to.Equal(to) && now.Sub(c.fetched) < chartCacheTTL && !now.Before(c.fetched) {
+		return c.counts, nil
+	}
+	counts, err := st.NoticesPerDay(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	c.from, c.to, c.fetched, c.counts = from, to, now, counts
+	return counts, nil
+}
 
 // palette is colour-blind friendly (Okabe–Ito), the last for "other".
 var palette = []string{"#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000", "#999999"}

@@ -23,6 +23,7 @@ type dashboard struct {
 	opts  Options
 	log   *slog.Logger
 	pages map[string]*template.Template
+	chart *chartCache
 }
 
 // The filter vocabularies: the list's selects offer these only.
@@ -120,12 +121,19 @@ func atoiOr(s string, def int) int {
 
 func (d *dashboard) overview(w http.ResponseWriter, r *http.Request) {
 	now := d.opts.Now().UTC()
-	since := now.Truncate(24*time.Hour).AddDate(0, 0, -(chartDays - 1))
-	counts, err := d.st.NoticesPerDay(r.Context(), since)
+	today := now.Truncate(24 * time.Hour)
+	since := today.AddDate(0, 0, -(chartDays - 1))
+	counts, err := d.chart.past(r.Context(), d.st, since, today, now)
 	if err != nil {
 		d.fail(w, r, http.StatusInternalServerError, "cannot read the store", err)
 		return
 	}
+	live, err := d.st.NoticesPerDay(r.Context(), today, time.Time{})
+	if err != nil {
+		d.fail(w, r, http.StatusInternalServerError, "cannot read the store", err)
+		return
+	}
+	counts = append(counts[:len(counts):len(counts)], live...)
 	open, err := d.st.OpenBySeverity(r.Context())
 	if err != nil {
 		d.fail(w, r, http.StatusInternalServerError, "cannot read the store", err)

@@ -40,7 +40,7 @@ type Store interface {
 	MessageByID(ctx context.Context, id int64) (*store.MessageRecord, error)
 	OpenRaw(ctx context.Context, id int64) (io.ReadCloser, error)
 	Grants(ctx context.Context) ([]store.Grant, error)
-	NoticesPerDay(ctx context.Context, since time.Time) ([]store.DayCount, error)
+	NoticesPerDay(ctx context.Context, from, to time.Time) ([]store.DayCount, error)
 	OpenBySeverity(ctx context.Context) (map[int]int, error)
 }
 
@@ -78,7 +78,7 @@ func Handler(st Store, opts Options) http.Handler {
 	if opts.PerPage <= 0 {
 		opts.PerPage = 50
 	}
-	d := &dashboard{st: st, opts: opts, log: opts.Logger, pages: parsePages()}
+	d := &dashboard{st: st, opts: opts, log: opts.Logger, pages: parsePages(), chart: &chartCache{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.overview)
 	mux.HandleFunc("GET /incidents", d.incidents)

@@ -10,12 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/pipeline"
+	"github.com/abusewatch/abusewatch/store"
 	"github.com/abusewatch/abusewatch/web"
 )
 
@@ -299,5 +302,57 @@ func TestDaemonAuth(t *testing.T) {
 		if resp, _ := get(t, srv.URL+path, "Authorization", "Bearer "+os.Getenv("ABUSEWATCH_TEST_DASHBOARD_TOKEN")); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with the token: %d", path, resp.StatusCode)
 		}
+	}
+}
+
+// TestOverviewChart: the chart counts every notice of the last 90 days;
+// today's at once, the past days' from a cache at most an hour old.
+func TestOverviewChart(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := f.now
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := httptest.NewServer(web.Handler(f.st, web.Options{Now: clock}))
+	defer srv.Close()
+	total := regexp.MustCompile(`by provider <small>\((\d+)\)</small>`)
+	chartTotal := func() int {
+		t.Helper()
+		_, body := get(t, srv.URL+"/")
+		m := total.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatal("no chart total")
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	st, err := f.st.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := chartTotal(); got != st.Notices {
+		t.Errorf("chart counts %d notices, the store has %d", got, st.Notices)
+	}
+	add := func(at time.Time, ip string) {
+		t.Helper()
+		raw := fmt.Appendf(nil, "Subject: late %s\r\n\r\n", ip)
+		if _, err := f.st.Ingest(ctx, store.Message{Source: store.Source{Path: ip + ".eml"}, Raw: raw, ReceivedAt: at},
+			store.Parsed{Status: "ok", Notices: []store.Notice{{Provider: "ovh", Kind: "block", Attack: "syn_flood", IP: ip, Severity: 4, Events: []byte(`[]`)}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(now, "198.51.100.1") // today: counted at once
+	if got := chartTotal(); got != st.Notices+1 {
+		t.Errorf("after a notice today: %d, want %d", got, st.Notices+1)
+	}
+	add(now.AddDate(0, 0, -3), "198.51.100.2") // a past day: cached
+	if got := chartTotal(); got != st.Notices+1 {
+		t.Errorf("a past day changed within the hour: %d, want %d", got, st.Notices+1)
+	}
+	mu.Lock()
+	now = now.Add(61 * time.Minute)
+	mu.Unlock()
+	if got := chartTotal(); got != st.Notices+2 {
+		t.Errorf("after an hour: %d, want %d", got, st.Notices+2)
 	}
 }
