@@ -33,9 +33,12 @@ type IncidentPage struct {
 	Next int64
 }
 
-// prefixRange turns a prefix into a half-open range an index can seek:
-// BINARY collation compares bytes, and no UTF-8 text has a byte 0xFF.
-func prefixRange(p string) (lo, hi string) { return p, p + "\xff" }
+// prefixRange turns a prefix into a half-open range an index can seek.
+// Both stores compare text by its bytes (SQLite's BINARY collation, the C
+// locale of PostgreSQL's cluster), in which no character sorts after the
+// last code point; a byte 0xFF would do on SQLite but is not valid text on
+// PostgreSQL.
+func prefixRange(p string) (lo, hi string) { return p, p + "\U0010FFFF" }
 
 // DashboardIncidents returns one page of incidents matching f, newest first,
 // each with its latest provider state.

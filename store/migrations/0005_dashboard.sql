@@ -1,11 +1,11 @@
 -- The dashboard's queries (web/). Its incident list is newest first (by id)
--- under any one filter, so each filter column has an index whose implicit
--- rowid tail gives that order; searches look an IP, case or service up by
--- prefix.
-CREATE INDEX incidents_status ON incidents (status);
-CREATE INDEX incidents_provider_only ON incidents (provider);
-CREATE INDEX incidents_kind ON incidents (kind);
-CREATE INDEX incidents_severity ON incidents (severity);
+-- under any one filter, so each filter column has an index in id order
+-- (SQLite would add the rowid anyway; PostgreSQL needs it named); searches
+-- look an IP, case or service up by prefix.
+CREATE INDEX incidents_status ON incidents (status, id);
+CREATE INDEX incidents_provider_only ON incidents (provider, id);
+CREATE INDEX incidents_kind ON incidents (kind, id);
+CREATE INDEX incidents_severity ON incidents (severity, id);
 CREATE INDEX incidents_ip_search ON incidents (ip) WHERE ip != '';
 CREATE INDEX incidents_case_search ON incidents (case_id) WHERE case_id != '';
 CREATE INDEX incidents_service_search ON incidents (service) WHERE service != '';
