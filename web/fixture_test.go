@@ -123,6 +123,17 @@ func newFixture(t testing.TB) *fixture {
 	}, func(bool) []store.NewTask { return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// An operator's containment: a run whose jobs are named contain:….
+	if _, err := st.RecordTriage(ctx, store.TriageRun{
+		IncidentID: f.triaged, Run: "contain:1", Trigger: "operator", StartedAt: now.Add(-25 * time.Minute),
+		Evidence: []store.Evidence{
+			{Job: "contain:before", Host: "hv1", Where: "ssh", Status: "ok", Output: []byte("4242 xmrig " + hostile[0] + "\n")},
+			{Job: "contain:verdict", Host: "hv1", Where: "ssh", Status: "ok", Output: []byte(`{"action":"pause","name":"xmrig","verdict":{"contained":true}}`)},
+		},
+		Summary: "contained xmrig",
+	}, func(bool) []store.NewTask { return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.SaveState(ctx, f.triaged, store.StateSnapshot{Provider: "generic", IP: "192.0.2.100", Blocked: true, CheckedAt: now.Add(-20 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}

@@ -261,8 +261,15 @@ func (d *dashboard) incident(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Newest run first: its suspects are what the team acts on.
-	for i, j := 0, len(runs)-1; i < j; i, j = i+1, j-1 {
-		runs[i], runs[j] = runs[j], runs[i]
+	// Containment and release runs (operator actions recorded as runs
+	// whose jobs are named contain:… and release:…) get their own section.
+	var triageRuns, containRuns []runView
+	for i := len(runs) - 1; i >= 0; i-- {
+		if isContainment(runs[i].Evidence) {
+			containRuns = append(containRuns, runs[i])
+		} else {
+			triageRuns = append(triageRuns, runs[i])
+		}
 	}
 	var prev, next string
 	if pageNo > 1 {
@@ -272,13 +279,14 @@ func (d *dashboard) incident(w http.ResponseWriter, r *http.Request) {
 		next = fmt.Sprintf("/incidents/%d?page=%d#notices", id, pageNo+1)
 	}
 	d.render(w, r, http.StatusOK, "incident", page{Title: fmt.Sprintf("Incident %d", id), Nav: "incidents", Data: map[string]any{
-		"I":     v,
-		"Runs":  runs,
-		"Loose": loose,
-		"Page":  pageNo,
-		"Prev":  prev,
-		"Next":  next,
-		"Now":   d.opts.Now(),
+		"I":        v,
+		"Runs":     triageRuns,
+		"Contains": containRuns,
+		"Loose":    loose,
+		"Page":     pageNo,
+		"Prev":     prev,
+		"Next":     next,
+		"Now":      d.opts.Now(),
 	}})
 }
 
@@ -379,6 +387,17 @@ func (d *dashboard) grants(w http.ResponseWriter, r *http.Request) {
 		"Active": active,
 		"Past":   past,
 	}})
+}
+
+// isContainment reports whether a run's evidence is that of `abusewatch
+// contain` or `release` (pipeline names their jobs contain:… and release:…).
+func isContainment(ev []store.Evidence) bool {
+	for _, e := range ev {
+		if strings.HasPrefix(e.Job, "contain:") || strings.HasPrefix(e.Job, "release:") {
+			return true
+		}
+	}
+	return false
 }
 
 // grantActive is a grant still in force: neither revoked nor run out, even
