@@ -407,11 +407,19 @@ func (e *Engine) findInterfaces(ctx context.Context, rc *recorder, res *Resolved
 			if name == "lo" || !ifaceRE.MatchString(name) {
 				continue
 			}
-			c, err := rc.run(ctx, "cat", root+name+"/iflink")
+			c, err := rc.run(ctx, "cat", root+name+"/ifindex", root+name+"/iflink")
 			if err != nil {
 				return err
 			}
-			if idx, err := strconv.Atoi(strings.TrimSpace(c.Stdout)); err == nil && c.Exit == 0 {
+			// A veth's iflink is its peer's index on the host; an interface
+			// whose iflink is its own index is no pair: the container shares
+			// the host's network (--network host), whose counters say
+			// nothing about it.
+			f := strings.Fields(c.Stdout)
+			if c.Exit != 0 || len(f) != 2 || f[0] == f[1] {
+				continue
+			}
+			if idx, err := strconv.Atoi(f[1]); err == nil {
 				res.ifindexes = append(res.ifindexes, idx)
 			}
 		}

@@ -260,6 +260,18 @@ func TestContainCleanThenRelease(t *testing.T) {
 	if _, err := e.p.Release(ctx, e.incident, "bob"); !errors.Is(err, contain.ErrRefused) {
 		t.Errorf("second release: %v, want a refusal (nothing left to release)", err)
 	}
+
+	// docker stop on request ends the container; that cannot be released.
+	r, err = e.p.Contain(ctx, ContainOptions{IncidentID: e.incident, Container: "clean", Action: "stop", Yes: true, Operator: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "contained: container clean stopped; 0 survivors"; r.Verdict.Summary != want || e.state("clean") != "exited" {
+		t.Errorf("stop: %q, state %s; want %q, exited", r.Verdict.Summary, e.state("clean"), want)
+	}
+	if _, err := e.p.Release(ctx, e.incident, "bob"); !errors.Is(err, contain.ErrRefused) || !strings.Contains(err.Error(), "stop, which cannot be undone") {
+		t.Errorf("release after stop: %v, want a refusal", err)
+	}
 }
 
 // TestContainRefuses: what must change nothing, checked through the engine.
