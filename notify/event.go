@@ -33,6 +33,10 @@ const (
 	Contained    EventKind = "contained"
 	NotContained EventKind = "not_contained"
 	Released     EventKind = "released"
+	// ProviderAuthFailed is a provider API that refused abusewatch's
+	// credentials: its client makes no call until they are fixed and the
+	// configuration reloaded.
+	ProviderAuthFailed EventKind = "provider_auth_failed"
 )
 
 // Kinds lists every event kind, in the order an operator reads them in docs.
@@ -43,6 +47,7 @@ func Kinds() []EventKind {
 		WhitelistGranted, WhitelistRevoked, WhitelistExpired,
 		MailboxFailing, MailUnrecognised, MailNotKept, IncidentUpdated,
 		Contained, NotContained, Released,
+		ProviderAuthFailed,
 	}
 }
 

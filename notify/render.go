@@ -98,6 +98,8 @@ func headline(ev Event) string {
 		return "🚨 NOT CONTAINED"
 	case Released:
 		return "▶️ RELEASED"
+	case ProviderAuthFailed:
+		return "🔑 PROVIDER LOGIN REFUSED"
 	}
 	return "ℹ️ " + strings.ToUpper(strings.ReplaceAll(string(ev.Kind), "_", " "))
 }

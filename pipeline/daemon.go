@@ -152,10 +152,12 @@ func (d *Daemon) start(w *watcher) {
 // A mailbox whose settings are unchanged keeps its connection; a changed one
 // is stopped (after the message in flight) before its replacement starts, so
 // that one mailbox never has two watchers. Messages queued for a channel
-// still configured go to it whatever its new position. Other sections need
-// a restart: a change to them is logged and not applied. A configuration
-// whose channels do not build changes nothing: the daemon keeps running as
-// it was, and the error says why.
+// still configured go to it whatever its new position. Changed provider
+// settings replace the provider clients (unchanged ones get to try their
+// credentials again). Other sections need a restart: a change to them is
+// logged and not applied. A configuration whose channels or providers do
+// not build changes nothing: the daemon keeps running as it was, and the
+// error says why.
 func (d *Daemon) Reload(next *config.Config) error {
 	chat, err := d.built.NewNotifier(next.Notify)
 	if err != nil {
@@ -163,7 +165,16 @@ func (d *Daemon) Reload(next *config.Config) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Providers go first: their errors leave everything as it was. A
+	// reload also lets a client whose credentials were refused try again.
+	providersApplied, err := d.built.ReloadProviders(d.cfg, next, d.log)
+	if err != nil {
+		return err
+	}
 	for _, section := range restartOnly(d.cfg, next) {
+		if section == "providers" && providersApplied {
+			continue
+		}
 		d.log.Warn("configuration changed where a reload cannot apply it; restart to apply", "section", section)
 	}
 	d.built.Pipeline.SetNotifier(chat)
@@ -199,6 +210,9 @@ func (d *Daemon) Reload(next *config.Config) error {
 	d.reportMailboxes()
 	applied := *d.cfg
 	applied.Mailboxes, applied.Notify = next.Mailboxes, next.Notify
+	if providersApplied {
+		applied.Providers = next.Providers
+	}
 	d.cfg = &applied
 	d.log.Info("configuration reloaded", "mailboxes", len(next.Mailboxes), "channels", len(next.Notify))
 	return nil

@@ -13,6 +13,8 @@ import (
 
 	"github.com/abusewatch/abusewatch/web"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/abusewatch/abusewatch/providers"
 )
 
 // MailboxHealthJSON is one mailbox in the /healthz answer.
@@ -26,11 +28,15 @@ type MailboxHealthJSON struct {
 }
 
 // HealthJSON is the /healthz answer: "ok" with 200, or "failing" with 503
-// while any mailbox is failing or the store cannot be read.
+// while any mailbox is failing, the store cannot be read or a provider API
+// refused its credentials.
 type HealthJSON struct {
 	Status    string              `json:"status"`
 	Store     string              `json:"store"`
 	Mailboxes []MailboxHealthJSON `json:"mailboxes"`
+	// ProvidersRefused are the provider APIs that refused their
+	// credentials and are not called until a reload.
+	ProvidersRefused []providers.AuthFailure `json:"providers_refused"`
 }
 
 // Dashboard is the read-only dashboard (package web) and the token every
@@ -100,6 +106,10 @@ func (m *Metrics) health(ctx context.Context) HealthJSON {
 		out.Mailboxes = append(out.Mailboxes, mh)
 	}
 	sort.Slice(out.Mailboxes, func(i, j int) bool { return out.Mailboxes[i].Name < out.Mailboxes[j].Name })
+	out.ProvidersRefused = append([]providers.AuthFailure{}, m.authFailures()...)
+	if len(out.ProvidersRefused) > 0 {
+		out.Status = "failing"
+	}
 	return out
 }
 

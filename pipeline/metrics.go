@@ -38,6 +38,7 @@ type Metrics struct {
 
 	mu        sync.Mutex
 	store     *store.Store
+	providers *providers.Registry // nil without providers
 	mailboxes map[string]HealthReporter
 	dashboard Dashboard
 	now       func() time.Time
@@ -92,6 +93,24 @@ func (m *Metrics) attachStore(st *store.Store) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.store = st
+}
+
+// attachRegistry lets /healthz report the provider APIs that refused
+// their credentials; reg may be nil (no providers).
+func (m *Metrics) attachRegistry(reg *providers.Registry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.providers = reg
+}
+
+func (m *Metrics) authFailures() []providers.AuthFailure {
+	m.mu.Lock()
+	reg := m.providers
+	m.mu.Unlock()
+	if reg == nil {
+		return nil
+	}
+	return reg.AuthFailures()
 }
 
 func (m *Metrics) snapshot() (*store.Store, map[string]mailbox.Health) {

@@ -87,8 +87,12 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 			Handler: web.Handler(st, web.Options{Logger: log.With("component", "web"), Refresh: time.Minute}),
 			Token:   cfg.HTTP.AuthToken,
 		})
+		so.metrics.attachRegistry(b.Registry)
 	}
 	b.Pipeline = New(opts)
+	if b.Registry != nil {
+		b.Registry.OnAuthFailure(b.Pipeline.ProviderAuthFailed)
+	}
 	return b, nil
 }
 

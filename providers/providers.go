@@ -10,7 +10,9 @@ package providers
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -66,6 +68,22 @@ type Service struct {
 	Type string `json:"type"`
 	// Block is the OVH IP block holding the IP ("" elsewhere).
 	Block string `json:"block,omitempty"`
+}
+
+// RetryAfter reads an answer's Retry-After (seconds or an HTTP date): how
+// long the server asked to be left alone; 0 when it did not say.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0)
+	}
+	return 0
 }
 
 // Sleep waits d or until ctx ends, whichever comes first. Provider clients

@@ -23,12 +23,13 @@ type RegistryConfig struct {
 
 // Registry routes an IP to the provider account that holds it.
 type Registry struct {
-	providers []Provider
-	cfg       RegistryConfig
-	logger    *slog.Logger
+	cfg    RegistryConfig
+	logger *slog.Logger
 
-	mu    sync.Mutex
-	cache map[netip.Addr]route
+	mu        sync.Mutex
+	providers []Provider // replaced whole by Replace, never changed in place
+	cache     map[netip.Addr]route
+	onAuth    func(context.Context, AuthFailure)
 }
 
 type route struct {
@@ -37,7 +38,7 @@ type route struct {
 	expires  time.Time
 }
 
-// NewRegistry returns a registry asking ps in the order given.
+// NewRegistry returns a registry asking ps, all at once.
 func NewRegistry(cfg RegistryConfig, logger *slog.Logger, ps ...Provider) *Registry {
 	if cfg.TTL <= 0 {
 		cfg.TTL = time.Hour
@@ -52,11 +53,73 @@ func NewRegistry(cfg RegistryConfig, logger *slog.Logger, ps ...Provider) *Regis
 }
 
 // Providers returns the configured providers.
-func (r *Registry) Providers() []Provider { return r.providers }
+func (r *Registry) Providers() []Provider {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.providers
+}
+
+// Replace puts the providers of next in place of r's, as a reload does with
+// changed provider settings: calls made from now on use them, with fresh
+// credentials and latches; what r remembered of routes is dropped.
+func (r *Registry) Replace(next *Registry) {
+	ps := next.Providers()
+	r.mu.Lock()
+	r.providers = ps
+	r.cache = map[netip.Addr]route{}
+	hook := r.onAuth
+	r.mu.Unlock()
+	if hook != nil {
+		r.OnAuthFailure(hook)
+	}
+}
+
+// latches returns the authentication latches of every provider.
+func (r *Registry) latches() []*AuthLatch {
+	var out []*AuthLatch
+	for _, p := range r.Providers() {
+		if l, ok := p.(AuthLatches); ok {
+			out = append(out, l.AuthLatches()...)
+		}
+	}
+	return out
+}
+
+// OnAuthFailure sets fn to be called once each time an endpoint refuses
+// its credentials (and its client stops calling it).
+func (r *Registry) OnAuthFailure(fn func(context.Context, AuthFailure)) {
+	r.mu.Lock()
+	r.onAuth = fn
+	r.mu.Unlock()
+	for _, l := range r.latches() {
+		l.OnFailure(fn)
+	}
+}
+
+// AuthFailures lists the endpoints that refused their credentials and are
+// no longer called.
+func (r *Registry) AuthFailures() []AuthFailure {
+	var out []AuthFailure
+	for _, l := range r.latches() {
+		if f := l.Failure(); f != nil {
+			out = append(out, *f)
+		}
+	}
+	return out
+}
+
+// ResetAuth lets every client try its credentials again, as a reload does
+// when the provider settings are unchanged (a secret fixed at the
+// provider's side, for instance).
+func (r *Registry) ResetAuth() {
+	for _, l := range r.latches() {
+		l.Reset()
+	}
+}
 
 // Provider returns the configured provider called name, or nil.
 func (r *Registry) Provider(name string) Provider {
-	for _, p := range r.providers {
+	for _, p := range r.Providers() {
 		if p.Name() == name {
 			return p
 		}
@@ -79,18 +142,19 @@ func (r *Registry) Lookup(ctx context.Context, ip netip.Addr) (Provider, Service
 		return rt.provider, rt.service, nil
 	}
 
-	var errs []error
-	for _, p := range r.providers {
-		svc, err := p.Resolve(ctx, ip)
-		switch {
-		case err == nil:
-			r.store(ip, route{provider: p, service: svc, expires: now.Add(r.cfg.TTL)})
-			r.logger.DebugContext(ctx, "routed IP", "ip", ip, "provider", p.Name(), "service", svc.Name)
-			return p, svc, nil
-		case errors.Is(err, ErrNotOurs):
-		default:
-			errs = append(errs, err)
-		}
+	var asks []func(context.Context) (route, error)
+	for _, p := range r.Providers() {
+		asks = append(asks, func(ctx context.Context) (route, error) {
+			svc, err := p.Resolve(ctx, ip)
+			return route{provider: p, service: svc}, err
+		})
+	}
+	rt, ok, errs := FirstHolder(ctx, asks...)
+	if ok {
+		rt.expires = now.Add(r.cfg.TTL)
+		r.store(ip, rt)
+		r.logger.DebugContext(ctx, "routed IP", "ip", ip, "provider", rt.provider.Name(), "service", rt.service.Name)
+		return rt.provider, rt.service, nil
 	}
 	if len(errs) > 0 {
 		return nil, Service{}, fmt.Errorf("routing %s: %w", ip, errors.Join(errs...))

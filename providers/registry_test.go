@@ -57,14 +57,15 @@ func TestRegistryRoutesAndCaches(t *testing.T) {
 		want             string // provider name, "" for ErrNotOurs
 		ovhCalls, hzCall int    // cumulative Resolve calls after the step
 	}{
-		{"first provider owns", a, 0, "ovh", 1, 0},
-		{"cached", a, 0, "ovh", 1, 0},
-		{"second provider owns", b, 0, "hetzner", 2, 1},
-		{"nobody owns", none, 0, "", 3, 2},
-		{"negative answer cached", none, 30 * time.Second, "", 3, 2},
-		{"negative answer expires sooner", none, time.Minute, "", 4, 3},
-		{"positive answer still cached", a, 0, "ovh", 4, 3},
-		{"positive answer expires", a, time.Hour, "ovh", 5, 3},
+		// Every provider is asked at once, so an uncached lookup calls each.
+		{"first provider owns", a, 0, "ovh", 1, 1},
+		{"cached", a, 0, "ovh", 1, 1},
+		{"second provider owns", b, 0, "hetzner", 2, 2},
+		{"nobody owns", none, 0, "", 3, 3},
+		{"negative answer cached", none, 30 * time.Second, "", 3, 3},
+		{"negative answer expires sooner", none, time.Minute, "", 4, 4},
+		{"positive answer still cached", a, 0, "ovh", 4, 4},
+		{"positive answer expires", a, time.Hour, "ovh", 5, 5},
 	}
 	for _, tt := range tests {
 		now = now.Add(tt.advance)
@@ -94,5 +95,38 @@ func TestRegistryDoesNotCacheFailures(t *testing.T) {
 	}
 	if broken.calls != 2 {
 		t.Fatalf("Resolve calls = %d, want 2 (a failure must not be cached)", broken.calls)
+	}
+}
+
+// stalledProvider answers nothing until its call is cancelled, like an API
+// behind a dead network path.
+type stalledProvider struct {
+	fakeProvider
+	cancelled chan struct{}
+}
+
+func (s *stalledProvider) Resolve(ctx context.Context, _ netip.Addr) (Service, error) {
+	<-ctx.Done()
+	close(s.cancelled)
+	return Service{}, ctx.Err()
+}
+
+// TestRegistryLookupDoesNotWait: a provider that hangs delays no other
+// provider's answer, and its call is cancelled once the IP is routed.
+func TestRegistryLookupDoesNotWait(t *testing.T) {
+	ip := netip.MustParseAddr("88.99.1.2")
+	stalled := &stalledProvider{fakeProvider: fakeProvider{name: "ovh"}, cancelled: make(chan struct{})}
+	hz := &fakeProvider{name: "hetzner", owns: map[netip.Addr]bool{ip: true}}
+	r := NewRegistry(RegistryConfig{}, slog.New(slog.DiscardHandler), stalled, hz)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, _, err := r.Lookup(ctx, ip)
+	if err != nil || p.Name() != "hetzner" {
+		t.Fatalf("Lookup = %v, %v; want hetzner while ovh hangs", p, err)
+	}
+	select {
+	case <-stalled.cancelled:
+	case <-ctx.Done():
+		t.Fatal("the hanging provider's call was not cancelled")
 	}
 }

@@ -1,7 +1,7 @@
 // Package hetzner implements providers.Provider for a Hetzner account:
 // dedicated servers through the Robot webservice (package robot) and cloud
 // servers through hcloud-go. One provider value covers both; an IP goes to
-// whichever API knows it, Robot first.
+// whichever API knows it, both asked at once.
 package hetzner
 
 import (
@@ -51,6 +51,7 @@ type Config struct {
 type Provider struct {
 	robot        *robot.Client
 	cloud        *hcloud.Client
+	cloudLatch   *providers.AuthLatch
 	logger       *slog.Logger
 	pollInterval time.Duration
 	now          func() time.Time
@@ -89,9 +90,9 @@ func New(cfg Config, logger *slog.Logger) (*Provider, error) {
 		if c.Endpoint != "" {
 			opts = append(opts, hcloud.WithEndpoint(c.Endpoint))
 		}
-		if c.HTTPClient != nil {
-			opts = append(opts, hcloud.WithHTTPClient(c.HTTPClient))
-		}
+		// The Cloud answers an unknown or revoked token with 401.
+		p.cloudLatch = providers.NewAuthLatch("hetzner", "cloud", func(status int, _ []byte) bool { return status == http.StatusUnauthorized })
+		opts = append(opts, hcloud.WithHTTPClient(p.cloudLatch.Client(c.HTTPClient, 60*time.Second)))
 		if c.PollInterval > 0 {
 			opts = append(opts, hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(c.PollInterval)}))
 		}
@@ -103,6 +104,19 @@ func New(cfg Config, logger *slog.Logger) (*Provider, error) {
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return "hetzner" }
 
+// AuthLatches implements providers.AuthLatches: Robot's and the Cloud's,
+// each stopping its own API only.
+func (p *Provider) AuthLatches() []*providers.AuthLatch {
+	var out []*providers.AuthLatch
+	if p.robot != nil {
+		out = append(out, p.robot.AuthLatch())
+	}
+	if p.cloudLatch != nil {
+		out = append(out, p.cloudLatch)
+	}
+	return out
+}
+
 // target is where an IP lives: exactly one of robotIP and cloud is set.
 type target struct {
 	robotIP  *robot.IP
@@ -110,25 +124,38 @@ type target struct {
 	cloud    *cloudTarget
 }
 
-// route finds which API holds ip.
+// route finds which API holds ip. Robot and the Cloud are asked at once,
+// so that one API failing or slow (Robot after a refused login, say) never
+// delays or fails the other's servers.
 func (p *Provider) route(ctx context.Context, ip netip.Addr) (target, error) {
+	var asks []func(context.Context) (target, error)
 	if p.robot != nil {
-		rip, raw, err := p.robot.GetIP(ctx, ip.String())
-		switch {
-		case err == nil:
-			return target{robotIP: rip, robotRaw: raw}, nil
-		case !robot.IsCode(err, robot.CodeIPNotFound):
+		asks = append(asks, func(ctx context.Context) (target, error) {
+			rip, raw, err := p.robot.GetIP(ctx, ip.String())
+			switch {
+			case err == nil:
+				return target{robotIP: rip, robotRaw: raw}, nil
+			case robot.IsCode(err, robot.CodeIPNotFound):
+				return target{}, providers.ErrNotOurs
+			}
 			return target{}, fmt.Errorf("hetzner: %s: %w", ip, err)
-		}
+		})
 	}
 	if p.cloud != nil {
-		ct, err := p.findCloud(ctx, ip)
-		if err != nil {
-			return target{}, err
-		}
-		if ct != nil {
-			return target{cloud: ct}, nil
-		}
+		asks = append(asks, func(ctx context.Context) (target, error) {
+			ct, err := p.findCloud(ctx, ip)
+			if err == nil && ct == nil {
+				err = providers.ErrNotOurs
+			}
+			return target{cloud: ct}, err
+		})
+	}
+	t, ok, errs := providers.FirstHolder(ctx, asks...)
+	switch {
+	case ok:
+		return t, nil
+	case len(errs) > 0:
+		return target{}, errors.Join(errs...)
 	}
 	return target{}, fmt.Errorf("hetzner: %s: %w", ip, providers.ErrNotOurs)
 }

@@ -5,6 +5,7 @@
 package ovh
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,8 +48,9 @@ type Provider struct {
 
 	// go-ovh writes Client.Client.Timeout on every request, so concurrent
 	// calls race; mu serializes them.
-	mu sync.Mutex
-	c  *goovh.Client
+	mu    sync.Mutex
+	c     *goovh.Client
+	latch *providers.AuthLatch
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -82,12 +84,36 @@ func New(cfg Config, logger *slog.Logger) (*Provider, error) {
 	if c.ConsumerKey == "" {
 		return nil, errors.New("ovh: no consumer_key configured")
 	}
-	if cfg.HTTPClient != nil {
-		c.Client = cfg.HTTPClient
-	}
+	latch := providers.NewAuthLatch("ovh", "ovh", credentialsRefused)
+	// go-ovh sets the client's timeout on every request.
+	c.Client = latch.Client(cfg.HTTPClient, 0)
 	c.UserAgent = "abusewatch"
-	return &Provider{cfg: cfg, logger: logger, c: c}, nil
+	return &Provider{cfg: cfg, logger: logger, c: c, latch: latch}, nil
 }
+
+// credentialsRefused tells OVH's answers to bad credentials (an unknown
+// application key, a signature made with the wrong secret, an invalid or
+// expired consumer key) from the rest: a call not granted or a clock out
+// of the window is about one call, not the credentials.
+func credentialsRefused(status int, body []byte) bool {
+	if status != http.StatusForbidden && status != http.StatusBadRequest {
+		return false
+	}
+	var e struct {
+		ErrorCode string `json:"errorCode"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return false
+	}
+	switch e.ErrorCode {
+	case "INVALID_KEY", "INVALID_SIGNATURE", "INVALID_CREDENTIAL":
+		return true
+	}
+	return false
+}
+
+// AuthLatches implements providers.AuthLatches.
+func (p *Provider) AuthLatches() []*providers.AuthLatch { return []*providers.AuthLatch{p.latch} }
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return "ovh" }

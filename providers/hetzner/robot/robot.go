@@ -3,8 +3,8 @@
 // servers, rescue state and the server firewall.
 //
 // It keeps the account usable by people and other tools at the same time:
-// it never retries a failed login (three lock the caller out for ten
-// minutes), it keeps its own hourly budget per endpoint family below
+// it never retries a failed login and makes no call after one until the
+// configuration is reloaded (three lock the caller out for ten minutes), it keeps its own hourly budget per endpoint family below
 // Hetzner's limits, and it honours RATE_LIMIT_EXCEEDED by waiting.
 package robot
 
@@ -15,13 +15,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/abusewatch/abusewatch/providers"
 )
 
@@ -99,6 +99,7 @@ type Config struct {
 type Client struct {
 	cfg    Config
 	logger *slog.Logger
+	latch  *providers.AuthLatch
 
 	mu    sync.Mutex
 	spent map[string][]time.Time // request times within the last hour, per family
@@ -113,9 +114,10 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if cfg.User == "" || cfg.Password == "" {
 		return nil, errors.New("robot: webservice user and password are required")
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
-	}
+	// Robot answers every failed login with 401 and blocks the caller's IP
+	// after three: the first 401 is the last login tried.
+	latch := providers.NewAuthLatch("hetzner", "robot", func(status int, _ []byte) bool { return status == http.StatusUnauthorized })
+	cfg.HTTPClient = latch.Client(cfg.HTTPClient, 60*time.Second)
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
 	}
@@ -134,8 +136,11 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = providers.Sleep
 	}
-	return &Client{cfg: cfg, logger: logger, spent: map[string][]time.Time{}}, nil
+	return &Client{cfg: cfg, logger: logger, latch: latch, spent: map[string][]time.Time{}}, nil
 }
+
+// AuthLatch is the latch that stops the client after a refused login.
+func (c *Client) AuthLatch() *providers.AuthLatch { return c.latch }
 
 // Family is the endpoint family a request counts against.
 func Family(method, path string) string {
@@ -161,8 +166,9 @@ func (c *Client) spend(family string) error {
 	}
 	if len(times) >= limit {
 		c.spent[family] = times
-		return fmt.Errorf("%w for %s: %d requests in the last hour, next one allowed in %s",
-			ErrBudget, family, len(times), times[0].Add(time.Hour).Sub(now).Round(time.Second))
+		wait := times[0].Add(time.Hour).Sub(now)
+		return errkind.Temporary(fmt.Errorf("%w for %s: %d requests in the last hour, next one allowed in %s",
+			ErrBudget, family, len(times), wait.Round(time.Second)), wait)
 	}
 	c.spent[family] = append(times, now)
 	return nil
@@ -173,6 +179,9 @@ func (c *Client) spend(family string) error {
 func (c *Client) Do(ctx context.Context, method, path string, form url.Values) ([]byte, error) {
 	backoffs := 0
 	for attempt := 1; ; attempt++ {
+		if err := c.latch.Err(); err != nil { // before spending the budget on a call that is not made
+			return nil, fmt.Errorf("robot: %s %s: %w", method, path, err)
+		}
 		if err := c.spend(Family(method, path)); err != nil {
 			return nil, fmt.Errorf("robot: %s %s: %w", method, path, err)
 		}
@@ -180,11 +189,11 @@ func (c *Client) Do(ctx context.Context, method, path string, form url.Values) (
 		if err == nil {
 			return body, nil
 		}
-		wait, retry := c.retry(err)
-		if !retry || attempt >= c.cfg.Attempts || ctx.Err() != nil {
+		retry, wait := errkind.Retry(err)
+		if !retry || wait > c.cfg.MaxWait || attempt >= c.cfg.Attempts || ctx.Err() != nil {
 			return nil, fmt.Errorf("robot: %s %s: %w", method, path, err)
 		}
-		if wait == 0 { // 5xx and timeouts: exponential backoff
+		if wait == 0 { // 5xx and the network: exponential backoff
 			wait = c.cfg.Backoff << backoffs
 			backoffs++
 		}
@@ -195,23 +204,20 @@ func (c *Client) Do(ctx context.Context, method, path string, form url.Values) (
 	}
 }
 
-// retry says whether err is worth another try, and how long Robot asked to
-// wait (0: back off). A failed login never is: Robot locks the caller out
-// after three.
-func (c *Client) retry(err error) (time.Duration, bool) {
-	var rerr *Error
-	if errors.As(err, &rerr) {
-		switch {
-		case rerr.Status == http.StatusUnauthorized:
-			return 0, false
-		case rerr.Code == CodeRateLimit:
-			wait := time.Duration(max(rerr.Interval, 1)) * time.Second
-			return wait, wait <= c.cfg.MaxWait
-		}
-		return 0, rerr.Status >= 500
+// classify says what a Robot error means for another try: a rate limit
+// lifts after its interval, maintenance and 5xx after a while (Retry-After
+// when Robot says); a refused login is never worth one (three block the
+// caller's IP for ten minutes), nor a refusal, a missing object or invalid
+// input.
+func classify(e *Error, h http.Header, now time.Time) error {
+	switch {
+	case e.Code == CodeRateLimit:
+		return errkind.Temporary(e, time.Duration(max(e.Interval, 1))*time.Second)
+	case e.Status >= 500 || e.Code == CodeFirewallInProcess:
+		return errkind.Temporary(e, providers.RetryAfter(h, now))
+	default:
+		return errkind.Permanent(e)
 	}
-	var netErr net.Error
-	return 0, errors.As(err, &netErr) && netErr.Timeout()
 }
 
 func (c *Client) once(ctx context.Context, method, path string, form url.Values) ([]byte, error) {
@@ -231,7 +237,7 @@ func (c *Client) once(ctx context.Context, method, path string, form url.Values)
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, err // the network's (temporary) or the auth latch's (permanent)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -241,7 +247,7 @@ func (c *Client) once(ctx context.Context, method, path string, form url.Values)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return data, nil
 	}
-	return nil, decodeError(resp.StatusCode, data)
+	return nil, classify(decodeError(resp.StatusCode, data), resp.Header, c.cfg.Now())
 }
 
 // decodeError reads the error envelope; a body that is not one (a proxy's

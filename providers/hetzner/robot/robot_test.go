@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch/internal/errkind"
+	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/hetzner/robottest"
 )
 
@@ -112,24 +114,43 @@ func TestNoRetryAfter401(t *testing.T) {
 	}
 }
 
-// TestLoginLockout: the emulator locks the caller out after three failed
-// logins for ten minutes, as Robot does, even for the right password.
-func TestLoginLockout(t *testing.T) {
+// TestLoginLatch: after a refused login the client stops calling Robot
+// (Robot blocks the caller's IP for every password after three), says why,
+// spends no budget on the calls it does not make, and tries again once the
+// latch is reset by a reload.
+func TestLoginLatch(t *testing.T) {
 	emu := seeded(t)
-	bad, _, _ := newTest(t, emu, func(c *Config) { c.Password = "wrong" })
-	good, _, _ := newTest(t, emu, nil)
+	c, waits, _ := newTest(t, emu, func(c *Config) { c.Password = "wrong" })
 	ctx := context.Background()
-	for range 3 {
-		if _, _, err := bad.GetIP(ctx, "88.99.10.20"); err == nil {
-			t.Fatal("a wrong password was accepted")
+	var tripped []providers.AuthFailure
+	c.AuthLatch().OnFailure(func(_ context.Context, f providers.AuthFailure) { tripped = append(tripped, f) })
+	for i := range 5 {
+		_, _, err := c.GetIP(ctx, "88.99.10.20")
+		if retry, _ := errkind.Retry(err); err == nil || retry {
+			t.Fatalf("call %d: err = %v, want a permanent failure", i, err)
+		}
+		if i > 0 && !errors.Is(err, providers.ErrAuthLatched) {
+			t.Fatalf("call %d: err = %v, want ErrAuthLatched", i, err)
 		}
 	}
-	if _, _, err := good.GetIP(ctx, "88.99.10.20"); err == nil || !strings.Contains(err.Error(), "blocked for 10 minutes") {
-		t.Fatalf("err = %v, want the lockout", err)
+	if n := emu.FailedLogins(); n != 1 || len(emu.Requests()) != 1 || len(*waits) != 0 {
+		t.Fatalf("failed logins = %d, requests = %d, waits = %v; want exactly one login tried", n, len(emu.Requests()), *waits)
 	}
-	emu.Advance(10*time.Minute + time.Second)
-	if _, _, err := good.GetIP(ctx, "88.99.10.20"); err != nil {
-		t.Fatalf("after the lockout: %v", err)
+	if len(tripped) != 1 || tripped[0].API != "robot" || !strings.Contains(tripped[0].Error, "401") {
+		t.Fatalf("failures reported = %+v, want one, of robot's 401", tripped)
+	}
+	if f := c.AuthLatch().Failure(); f == nil || f.Provider != "hetzner" {
+		t.Fatalf("latch failure = %+v", f)
+	}
+	if n := len(c.spent["/ip"]); n != 1 {
+		t.Fatalf("budget spent on /ip = %d, want 1: the latched calls were not made", n)
+	}
+	c.AuthLatch().Reset()
+	if _, _, err := c.GetIP(ctx, "88.99.10.20"); err == nil || errors.Is(err, providers.ErrAuthLatched) {
+		t.Fatalf("after Reset: err = %v, want Robot's own 401", err)
+	}
+	if n := emu.FailedLogins(); n != 2 {
+		t.Fatalf("failed logins after Reset = %d, want 2", n)
 	}
 }
 

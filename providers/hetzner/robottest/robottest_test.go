@@ -3,10 +3,12 @@ package robottest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // post sends body to the emulator's firewall with the given content type.
@@ -61,5 +63,51 @@ func TestFirewallPostValidation(t *testing.T) {
 				t.Fatalf("firewall = %+v", emu.Firewall(321))
 			}
 		})
+	}
+}
+
+// TestLoginLockout: as Robot documents, the address that made three failed
+// logins is blocked for ten minutes, for the right password too; another
+// address is not, and the block ends after ten minutes.
+func TestLoginLockout(t *testing.T) {
+	emu := New(t)
+	emu.AddDedicated(Dedicated{Number: 321, IP: "88.99.10.20"})
+	get := func(pass string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, emu.URL()+"/ip/88.99.10.20", nil)
+		req.SetBasicAuth(User, pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	steps := []struct {
+		name    string
+		pass    string
+		advance time.Duration
+		status  int
+		blocked bool
+	}{
+		{"first failure", "wrong", 0, 401, false},
+		{"right password between failures", Password, 0, 200, false},
+		{"failure 1 again (a login resets the count)", "wrong", 0, 401, false},
+		{"failure 2", "wrong", 0, 401, false},
+		{"failure 3 blocks", "wrong", 0, 401, false},
+		{"right password blocked", Password, 0, 401, true},
+		{"still blocked after 9 minutes", Password, 9 * time.Minute, 401, true},
+		{"free after 10 minutes", Password, time.Minute + time.Second, 200, false},
+	}
+	for _, st := range steps {
+		emu.Advance(st.advance)
+		status, body := get(st.pass)
+		if status != st.status || strings.Contains(body, "blocked for 10 minutes") != st.blocked {
+			t.Fatalf("%s: %d %s, want %d (blocked: %v)", st.name, status, body, st.status, st.blocked)
+		}
+	}
+	if n := emu.FailedLogins(); n != 4 {
+		t.Errorf("FailedLogins = %d, want 4 (refusals while blocked are not logins)", n)
 	}
 }
