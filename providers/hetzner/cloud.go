@@ -3,13 +3,17 @@ package hetzner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/abusewatch/abusewatch/providers"
 )
 
@@ -47,7 +51,7 @@ func (p *Provider) findCloud(ctx context.Context, ip netip.Addr) (*cloudTarget, 
 		// ?ip= matches IPv4 exactly; IPv6 Primary IPs are /64 networks.
 		t.primary, _, err = p.cloud.PrimaryIP.GetByIP(ctx, ip.String())
 		if err != nil {
-			return nil, fmt.Errorf("hetzner: cloud primary ip %s: %w", ip, err)
+			return nil, fmt.Errorf("hetzner: cloud primary ip %s: %w", ip, p.cloudError(err))
 		}
 		if t.primary != nil && t.primary.AssigneeType == "server" {
 			serverID = t.primary.AssigneeID
@@ -56,7 +60,7 @@ func (p *Provider) findCloud(ctx context.Context, ip netip.Addr) (*cloudTarget, 
 	if t.primary == nil {
 		fips, err := p.cloud.FloatingIP.All(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("hetzner: cloud floating ips: %w", err)
+			return nil, fmt.Errorf("hetzner: cloud floating ips: %w", p.cloudError(err))
 		}
 		for _, f := range fips {
 			if ipIn(ip, f.IP, f.Network) {
@@ -71,13 +75,13 @@ func (p *Provider) findCloud(ctx context.Context, ip netip.Addr) (*cloudTarget, 
 	if serverID != 0 {
 		t.server, _, err = p.cloud.Server.GetByID(ctx, serverID)
 		if err != nil {
-			return nil, fmt.Errorf("hetzner: cloud server %d: %w", serverID, err)
+			return nil, fmt.Errorf("hetzner: cloud server %d: %w", serverID, p.cloudError(err))
 		}
 	}
 	if t.server == nil && t.primary == nil && t.floating == nil {
 		servers, err := p.cloud.Server.All(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("hetzner: cloud servers: %w", err)
+			return nil, fmt.Errorf("hetzner: cloud servers: %w", p.cloudError(err))
 		}
 		for _, s := range servers {
 			if ipIn(ip, s.PublicNet.IPv4.IP, nil) || ipIn(ip, nil, s.PublicNet.IPv6.Network) {
@@ -140,7 +144,7 @@ func (p *Provider) cloudFirewalls(ctx context.Context, ip netip.Addr, s *hcloud.
 	for _, applied := range s.PublicNet.Firewalls {
 		f, _, err := p.cloud.Firewall.GetByID(ctx, applied.Firewall.ID)
 		if err != nil {
-			return nil, fmt.Errorf("hetzner: cloud firewall %d: %w", applied.Firewall.ID, err)
+			return nil, fmt.Errorf("hetzner: cloud firewall %d: %w", applied.Firewall.ID, p.cloudError(err))
 		}
 		if f == nil {
 			continue
@@ -164,4 +168,35 @@ func (p *Provider) cloudFirewalls(ctx context.Context, ip netip.Addr, s *hcloud.
 		}
 	}
 	return fw, nil
+}
+
+// cloudError classifies an error of hcloud-go where it arises: an unknown
+// or revoked token, a refusal, a missing object and invalid input are
+// permanent; a rate limit lifts at its RateLimit-Reset; 5xx answers,
+// unavailability, conflicts and locks pass after a while (Retry-After when
+// sent). The network's errors stay unclassified (temporary), and those of
+// the auth latch permanent.
+func (p *Provider) cloudError(err error) error {
+	var herr hcloud.Error
+	if !errors.As(err, &herr) {
+		return err
+	}
+	var h http.Header
+	status := 0
+	if resp := herr.Response(); resp != nil && resp.Response != nil {
+		h, status = resp.Header, resp.StatusCode
+	}
+	now := time.Now() // the headers name wall-clock times, whatever p.now stamps
+	switch {
+	case herr.Code == hcloud.ErrorCodeRateLimitExceeded:
+		wait := time.Duration(0)
+		if reset, perr := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64); perr == nil {
+			wait = max(time.Unix(reset, 0).Sub(now), 0)
+		}
+		return errkind.Temporary(err, wait)
+	case status >= 500, hcloud.IsError(err, hcloud.ErrorCodeConflict, hcloud.ErrorCodeLocked, hcloud.ErrorCodeTimeout,
+		hcloud.ErrorCodeMaintenance, hcloud.ErrorCodeServiceError, hcloud.ErrorCodeUnknownError):
+		return errkind.Temporary(err, providers.RetryAfter(h, now))
+	}
+	return errkind.Permanent(err)
 }

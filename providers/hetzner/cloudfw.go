@@ -11,6 +11,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/abusewatch/abusewatch/providers"
 )
 
@@ -45,10 +46,10 @@ func isGrantRule(r hcloud.FirewallRule, source netip.Prefix) bool {
 // packet, so there the grant changes nothing and says so in Rule.State.
 func (p *Provider) cloudAllow(ctx context.Context, ip netip.Addr, t *cloudTarget, source netip.Prefix, comment string) (providers.Rule, error) {
 	fail := func(err error) (providers.Rule, error) {
-		return providers.Rule{}, fmt.Errorf("hetzner: allow %s on %s: %w", source, ip, err)
+		return providers.Rule{}, fmt.Errorf("hetzner: allow %s on %s: %w", source, ip, p.cloudError(err))
 	}
 	if t.server == nil {
-		return fail(errors.New("the IP is not assigned to a cloud server"))
+		return fail(errkind.Permanent(errors.New("the IP is not assigned to a cloud server")))
 	}
 	name := cloudFirewallName(ip)
 	rule := providers.Rule{Provider: "hetzner", IP: ip, Source: source, Action: providers.ActionAllow, Comment: comment, Ours: true}
@@ -119,7 +120,9 @@ func appliedTo(f *hcloud.Firewall, s *hcloud.Server) bool {
 // cloudRevoke removes source's rules from our firewall, and the firewall
 // itself once no rule is left in it (whoever added the others).
 func (p *Provider) cloudRevoke(ctx context.Context, ip netip.Addr, source netip.Prefix) error {
-	fail := func(err error) error { return fmt.Errorf("hetzner: revoke %s on %s: %w", source, ip, err) }
+	fail := func(err error) error {
+		return fmt.Errorf("hetzner: revoke %s on %s: %w", source, ip, p.cloudError(err))
+	}
 	name := cloudFirewallName(ip)
 	ours, _, err := p.cloud.Firewall.GetByName(ctx, name)
 	if err != nil {
@@ -161,7 +164,7 @@ func (p *Provider) cloudRevoke(ctx context.Context, ip netip.Addr, source netip.
 func (p *Provider) cloudOurRules(ctx context.Context, ip netip.Addr) ([]providers.Rule, error) {
 	ours, _, err := p.cloud.Firewall.GetByName(ctx, cloudFirewallName(ip))
 	if err != nil {
-		return nil, fmt.Errorf("hetzner: rules on %s: %w", ip, err)
+		return nil, fmt.Errorf("hetzner: rules on %s: %w", ip, p.cloudError(err))
 	}
 	if ours == nil {
 		return nil, nil

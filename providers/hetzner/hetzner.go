@@ -86,7 +86,11 @@ func New(cfg Config, logger *slog.Logger) (*Provider, error) {
 		if c.Token == "" {
 			return nil, errors.New("hetzner: cloud token is required")
 		}
-		opts := []hcloud.ClientOption{hcloud.WithToken(c.Token), hcloud.WithApplication("abusewatch", "")}
+		// No retries inside hcloud-go (it would retry a rate limit blindly,
+		// five times): its errors are classified here, and the pipeline
+		// retries by that one rule.
+		opts := []hcloud.ClientOption{hcloud.WithToken(c.Token), hcloud.WithApplication("abusewatch", ""),
+			hcloud.WithRetryOpts(hcloud.RetryOpts{MaxRetries: 0})}
 		if c.Endpoint != "" {
 			opts = append(opts, hcloud.WithEndpoint(c.Endpoint))
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/hetzner/cloudtest"
 	"github.com/abusewatch/abusewatch/providers/hetzner/robot"
@@ -196,6 +197,68 @@ func TestSecretsNotLeaked(t *testing.T) {
 				if strings.Contains(err.Error(), s) || strings.Contains(logs.String(), s) {
 					t.Errorf("secret %q leaked: %q %q", s, err, logs)
 				}
+			}
+		})
+	}
+}
+
+// TestErrorClasses: each API's errors are classified where they arise, so
+// that the pipeline's one predicate decides: refused credentials are
+// permanent and stop that client's calls; a 503 is temporary, not before
+// the Retry-After sent; a rate limit lasts until its reset.
+func TestErrorClasses(t *testing.T) {
+	tests := []struct {
+		name    string
+		api     string // robot | cloud: the only API configured
+		ip      string
+		setup   func(rb *robottest.Server, cl *cloudtest.Server, c *Config)
+		retry   bool
+		wait    time.Duration // exact, or at least this with atLeast
+		atLeast bool
+		latched bool
+	}{
+		{"robot wrong password", "robot", "88.99.10.20", func(_ *robottest.Server, _ *cloudtest.Server, c *Config) { c.Robot.Password = "wrong" }, false, 0, false, true},
+		{"robot 503 past the attempts", "robot", "88.99.10.20", func(rb *robottest.Server, _ *cloudtest.Server, _ *Config) {
+			rb.FailNext(503, 503, 503, 503)
+		}, true, 0, false, false},
+		{"robot 503 with a Retry-After too long to wait", "robot", "88.99.10.20", func(rb *robottest.Server, _ *cloudtest.Server, _ *Config) {
+			rb.FailNext(503)
+			rb.SetRetryAfter(600)
+		}, true, 10 * time.Minute, false, false},
+		{"cloud wrong token", "cloud", "49.12.1.10", func(_ *robottest.Server, _ *cloudtest.Server, c *Config) { c.Cloud.Token = "wrong" }, false, 0, false, true},
+		{"cloud 503 with Retry-After", "cloud", "49.12.1.10", func(_ *robottest.Server, cl *cloudtest.Server, _ *Config) {
+			cl.FailNext(503)
+			cl.SetRetryAfter(9)
+		}, true, 9 * time.Second, false, false},
+		{"cloud rate limit", "cloud", "49.12.1.10", func(_ *robottest.Server, cl *cloudtest.Server, _ *Config) { cl.SetLimit(0) }, true, 59 * time.Minute, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb, cl := robottest.New(t), cloudtest.New(t)
+			rb.AddDedicated(robottest.Dedicated{Number: 321, Name: "hv1", IP: "88.99.10.20"})
+			cl.AddServer(cloudtest.Instance{ID: 41, Name: "web-1", IPv4: "49.12.1.10"})
+			var cfg Config
+			if tt.api == "robot" {
+				cfg.Robot = &robot.Config{Endpoint: rb.URL(), User: robottest.User, Password: robottest.Password,
+					Sleep: func(_ context.Context, d time.Duration) error { rb.Advance(d); return nil }}
+			} else {
+				cfg.Cloud = &CloudConfig{Endpoint: cl.URL(), Token: cloudtest.Token}
+			}
+			tt.setup(rb, cl, &cfg)
+			p, err := New(cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.State(context.Background(), netip.MustParseAddr(tt.ip))
+			retry, wait := errkind.Retry(err)
+			if err == nil || retry != tt.retry || (tt.atLeast && wait < tt.wait) || (!tt.atLeast && wait != tt.wait) {
+				t.Fatalf("Retry(%v) = %v, %v; want %v, %v", err, retry, wait, tt.retry, tt.wait)
+			}
+			requests := func() int { return len(rb.Requests()) + len(cl.Requests()) }
+			before := requests()
+			_, err = p.State(context.Background(), netip.MustParseAddr(tt.ip))
+			if latched := errors.Is(err, providers.ErrAuthLatched); latched != tt.latched || latched && requests() != before {
+				t.Fatalf("second call: err = %v, %d requests; want latched %v and no request", err, requests()-before, tt.latched)
 			}
 		})
 	}

@@ -87,6 +87,7 @@ func New(cfg Config, logger *slog.Logger) (*Provider, error) {
 	latch := providers.NewAuthLatch("ovh", "ovh", credentialsRefused)
 	// go-ovh sets the client's timeout on every request.
 	c.Client = latch.Client(cfg.HTTPClient, 0)
+	c.Client.Transport = retryAfterTransport{base: c.Client.Transport, now: cfg.Now}
 	c.UserAgent = "abusewatch"
 	return &Provider{cfg: cfg, logger: logger, c: c, latch: latch}, nil
 }

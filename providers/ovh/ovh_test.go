@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch/internal/errkind"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/internal/golden"
 	"github.com/abusewatch/abusewatch/providers/ovh/ovhtest"
@@ -200,14 +201,16 @@ func TestAuthErrors(t *testing.T) {
 		expiredCK = "expired-consumer-key"
 	)
 	tests := []struct {
-		name   string
-		mutate func(*Config)
-		want   error
-		path   string
+		name    string
+		mutate  func(*Config)
+		want    error
+		path    string
+		latched bool // the credentials were refused: no further call is made
 	}{
-		{"invalid signature", func(c *Config) { c.ApplicationSecret = "wrong-secret-value" }, ErrInvalidSignature, "GET /ip?ip=51.91.10.20"},
-		{"expired consumer key", func(c *Config) { c.ConsumerKey = expiredCK }, ErrInvalidCredential, "GET /ip?ip=51.91.10.20"},
-		{"missing right", func(c *Config) { c.ConsumerKey = limitedCK }, ErrNotGranted, "GET /dedicated/server/ns3001.ip-51-91-10.eu"},
+		{"invalid signature", func(c *Config) { c.ApplicationSecret = "wrong-secret-value" }, ErrInvalidSignature, "GET /ip?ip=51.91.10.20", true},
+		{"unknown application key", func(c *Config) { c.ApplicationKey = "no-such-app-key" }, nil, "GET /ip?ip=51.91.10.20", true},
+		{"expired consumer key", func(c *Config) { c.ConsumerKey = expiredCK }, ErrInvalidCredential, "GET /ip?ip=51.91.10.20", true},
+		{"missing right", func(c *Config) { c.ConsumerKey = limitedCK }, ErrNotGranted, "GET /dedicated/server/ns3001.ip-51-91-10.eu", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,8 +220,16 @@ func TestAuthErrors(t *testing.T) {
 			emu.ExpireConsumerKey(expiredCK)
 			p, logs := newTest(t, emu, tt.mutate)
 			_, err := p.State(context.Background(), netip.MustParseAddr("51.91.10.20"))
-			if !errors.Is(err, tt.want) {
+			if err == nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if retry, _ := errkind.Retry(err); retry {
+				t.Errorf("err = %v is retried; no retry cures an auth failure", err)
+			}
+			before := len(emu.Requests())
+			_, again := p.State(context.Background(), netip.MustParseAddr("51.91.10.20"))
+			if made := len(emu.Requests()) - before; tt.latched != errors.Is(again, providers.ErrAuthLatched) || tt.latched && made != 0 {
+				t.Errorf("second call: %d requests, err = %v; want latched %v", made, again, tt.latched)
 			}
 			if !strings.Contains(err.Error(), tt.path) {
 				t.Errorf("err = %q, want it to name %q", err, tt.path)
@@ -255,30 +266,52 @@ func TestClockSkew(t *testing.T) {
 	}
 }
 
+// TestRetries: 5xx and 429 are tried again and, past the attempts, returned
+// as temporary with the Retry-After OVH sent; a Retry-After too long to
+// wait inline goes back to the caller at once; a 4xx is permanent.
 func TestRetries(t *testing.T) {
 	tests := []struct {
-		name     string
-		fail     []int
-		attempts int
-		wantErr  bool
+		name       string
+		fail       []int
+		retryAfter int
+		attempts   int
+		wantErr    bool
+		wantReqs   int // when wantErr
+		retry      bool
+		wait       time.Duration
 	}{
-		{"burst of 5xx then success", []int{500, 502, 503}, 4, false},
-		{"attempts exhausted", []int{500, 500}, 2, true},
-		{"4xx not retried", []int{400}, 4, true},
+		{"burst of 5xx then success", []int{500, 502, 503}, 0, 4, false, 0, false, 0},
+		{"attempts exhausted", []int{500, 500}, 0, 2, true, 2, true, 0},
+		{"503 with Retry-After", []int{503}, 7, 1, true, 1, true, 7 * time.Second},
+		{"429 with a long Retry-After", []int{429, 429}, 120, 4, true, 1, true, 2 * time.Minute},
+		{"4xx not retried", []int{400}, 0, 4, true, 1, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			emu := seeded(t)
-			emu.FailNext(tt.fail...)
 			p, _ := newTest(t, emu, func(c *Config) { c.Attempts = tt.attempts })
+			warm := 0
+			if tt.retryAfter > 0 {
+				// go-ovh reads OVH's clock through a request of its own, whose
+				// headers no caller sees: the faults go to the calls after it.
+				if _, err := p.Resolve(context.Background(), netip.MustParseAddr("51.91.10.20")); err != nil {
+					t.Fatal(err)
+				}
+				warm = len(emu.Requests())
+			}
+			emu.FailNext(tt.fail...)
+			emu.SetRetryAfter(tt.retryAfter)
 			_, err := p.Resolve(context.Background(), netip.MustParseAddr("51.91.10.20"))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
-			reqs := emu.Requests()
+			if retry, wait := errkind.Retry(err); tt.wantErr && (retry != tt.retry || wait != tt.wait) {
+				t.Errorf("Retry(%v) = %v, %v; want %v, %v", err, retry, wait, tt.retry, tt.wait)
+			}
+			reqs := emu.Requests()[warm:]
 			wantReqs := len(tt.fail) + 3 // then /auth/time, /ip?ip=, /ip/{block}
 			if tt.wantErr {
-				wantReqs = min(len(tt.fail), tt.attempts)
+				wantReqs = tt.wantReqs
 			}
 			if len(reqs) != wantReqs {
 				t.Fatalf("requests = %d %v, want %d", len(reqs), reqs, wantReqs)

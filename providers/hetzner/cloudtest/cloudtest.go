@@ -64,14 +64,13 @@ type FloatingIP struct {
 type Server struct {
 	core *emulator.Server
 
-	limit      emulator.Window
-	retryAfter int // seconds, sent with injected 503s when > 0
-	nextID     int64
-	servers    map[int64]*Instance
-	primary    map[int64]*PrimaryIP
-	floating   map[int64]*FloatingIP
-	firewalls  map[int64]*schema.Firewall
-	actions    map[int64]schema.Action
+	limit     emulator.Window
+	nextID    int64
+	servers   map[int64]*Instance
+	primary   map[int64]*PrimaryIP
+	floating  map[int64]*FloatingIP
+	firewalls map[int64]*schema.Firewall
+	actions   map[int64]schema.Action
 }
 
 // New starts an emulator with the Cloud's limit of 3600 requests an hour.
@@ -121,11 +120,7 @@ func (s *Server) FailNext(statuses ...int) { s.core.FailNext(statuses...) }
 
 // SetRetryAfter makes the failures FailNext injects carry Retry-After:
 // seconds (0: none, as the Cloud usually sends).
-func (s *Server) SetRetryAfter(seconds int) {
-	s.core.Lock()
-	defer s.core.Unlock()
-	s.retryAfter = seconds
-}
+func (s *Server) SetRetryAfter(seconds int) { s.core.SetRetryAfter(seconds) }
 
 // Requests returns "METHOD /path?query" of every request received.
 func (s *Server) Requests() []string { return s.core.Requests() }
@@ -224,9 +219,6 @@ func (s *Server) rateLimit(w http.ResponseWriter, _ *http.Request) bool {
 }
 
 func (s *Server) fault(w http.ResponseWriter, status int) {
-	if s.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(s.retryAfter))
-	}
 	switch status {
 	case http.StatusServiceUnavailable:
 		apiError(w, status, "unavailable", "service unavailable")

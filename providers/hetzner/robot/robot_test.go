@@ -160,10 +160,11 @@ func TestRetry5xx(t *testing.T) {
 		fail      []int
 		wantErr   bool
 		wantWaits []time.Duration
+		retry     bool // errkind's verdict on the error returned
 	}{
-		{"maintenance and 5xx, then success", []int{503, 500, 502}, false, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}},
-		{"attempts exhausted", []int{503, 503, 503, 503}, true, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}},
-		{"4xx not retried", []int{400}, true, nil},
+		{"maintenance and 5xx, then success", []int{503, 500, 502}, false, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}, false},
+		{"attempts exhausted", []int{503, 503, 503, 503}, true, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}, true},
+		{"4xx not retried", []int{400}, true, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +177,9 @@ func TestRetry5xx(t *testing.T) {
 			}
 			if !reflect.DeepEqual(*waits, tt.wantWaits) {
 				t.Errorf("waits = %v, want %v", *waits, tt.wantWaits)
+			}
+			if retry, _ := errkind.Retry(err); tt.wantErr && retry != tt.retry {
+				t.Errorf("Retry(%v) = %v, want %v", err, retry, tt.retry)
 			}
 		})
 	}

@@ -177,6 +177,10 @@ func (e *Server) SetApplyDelay(d time.Duration) {
 // (503 is answered as maintenance).
 func (e *Server) FailNext(statuses ...int) { e.core.FailNext(statuses...) }
 
+// SetRetryAfter makes the failures FailNext injects carry Retry-After:
+// seconds (0: none).
+func (e *Server) SetRetryAfter(seconds int) { e.core.SetRetryAfter(seconds) }
+
 // Requests returns "METHOD /path" of every request received, logins that
 // failed included.
 func (e *Server) Requests() []string { return e.core.Requests() }

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -48,11 +49,12 @@ type Server struct {
 	mux  *http.ServeMux
 	opts Options
 
-	mu       sync.Mutex
-	gates    []Gate
-	requests []string
-	faults   []int
-	offset   time.Duration
+	mu         sync.Mutex
+	gates      []Gate
+	requests   []string
+	faults     []int
+	retryAfter int // seconds; sent with each fault when > 0
+	offset     time.Duration
 }
 
 // New starts a server routing nothing yet; the emulator adds its gates
@@ -115,6 +117,14 @@ func (s *Server) FailNext(statuses ...int) {
 	s.faults = append(s.faults, statuses...)
 }
 
+// SetRetryAfter makes the faults FailNext queues carry Retry-After:
+// seconds (0: none).
+func (s *Server) SetRetryAfter(seconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retryAfter = seconds
+}
+
 // Faults is the gate that fails a request with the next queued status,
 // written by write in the API's error shape. Where an emulator puts it
 // among its gates is where the real API's failures happen (before or after
@@ -126,6 +136,9 @@ func (s *Server) Faults(write func(w http.ResponseWriter, status int)) Gate {
 		}
 		status := s.faults[0]
 		s.faults = s.faults[1:]
+		if s.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(s.retryAfter))
+		}
 		write(w, status)
 		return false
 	}

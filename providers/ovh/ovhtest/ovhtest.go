@@ -188,6 +188,10 @@ func (s *Server) SetRulePending(n int) {
 // FailNext makes the next requests fail with the given HTTP statuses, in order.
 func (s *Server) FailNext(statuses ...int) { s.core.FailNext(statuses...) }
 
+// SetRetryAfter makes the failures FailNext injects carry Retry-After:
+// seconds (0: none).
+func (s *Server) SetRetryAfter(seconds int) { s.core.SetRetryAfter(seconds) }
+
 // Requests returns "METHOD /path?query" of every request received.
 func (s *Server) Requests() []string { return s.core.Requests() }
 
