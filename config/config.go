@@ -35,6 +35,8 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	Parser    Parser    `yaml:"parser"`
 	Workers   Workers   `yaml:"workers"`
+	// SMTP is the submission server of `statement --send`; nil without one.
+	SMTP *SMTP `yaml:"smtp"`
 
 	// Path is the file the configuration was read from ("" when built in code).
 	Path string `yaml:"-"`
@@ -247,6 +249,9 @@ func (c *Config) applyDefaults() {
 	}
 	c.Providers.applyDefaults()
 	c.Triage.applyDefaults()
+	if c.SMTP != nil {
+		c.SMTP.applyDefaults()
+	}
 }
 
 // resolveSecrets reads every secret, and reports every one that could not
@@ -281,6 +286,13 @@ func (c *Config) resolveSecrets() error {
 			errs = append(errs, errors.New("http: auth token: the file is empty"))
 		}
 		c.HTTP.AuthToken = s
+	}
+	if c.SMTP != nil {
+		s, err := resolveSecret(c.SMTP.Password, c.SMTP.PasswordEnv, c.SMTP.PasswordFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("smtp: password: %w", err))
+		}
+		c.SMTP.Password = s
 	}
 	return errors.Join(append(errs, c.Triage.resolveSecrets(), c.Providers.resolveSecrets())...)
 }
@@ -321,6 +333,9 @@ func (c *Config) ClearSecrets() []string {
 		if h.CloudToken != "" && h.CloudTokenEnv == "" && h.CloudTokenFile == "" {
 			keys = append(keys, "providers.hetzner.cloud_token")
 		}
+	}
+	if c.SMTP != nil && c.SMTP.Password != "" && c.SMTP.PasswordEnv == "" && c.SMTP.PasswordFile == "" {
+		keys = append(keys, "smtp.password")
 	}
 	return keys
 }
@@ -366,6 +381,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.HTTP.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	if c.SMTP != nil {
+		if err := c.SMTP.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("smtp: %w", err))
+		}
 	}
 	if c.Workers.Count < 1 {
 		errs = append(errs, errors.New("workers.count: must be at least 1"))

@@ -59,6 +59,12 @@ func TestParseErrors(t *testing.T) {
 		{"dashboard token variable unset", "http:\n  listen: 0.0.0.0:9464\n  auth_token_env: ABUSEWATCH_TEST_UNSET_VAR\n", "http: auth token: environment variable ABUSEWATCH_TEST_UNSET_VAR is not set"},
 		{"public url with credentials", "http:\n  public_url: https://u:p@dash.example.net\n", "want an http(s) URL without credentials"},
 		{"public url not http", "http:\n  public_url: javascript:alert(1)\n", "want an http(s) URL"},
+		{"smtp without host", "smtp:\n  from: a@example.net\n", "smtp: host: required"},
+		{"smtp plain mode", "smtp:\n  host: h\n  from: a@example.net\n  tls: none\n", `tls: "none" is not one of starttls, tls`},
+		{"smtp from with a name", "smtp:\n  host: h\n  from: 'Abuse <a@example.net>'\n", "is not a bare mail address"},
+		{"smtp password without user", "smtp:\n  host: h\n  from: a@example.net\n  password: p\n", "username: required with a password"},
+		{"smtp user without password", "smtp:\n  host: h\n  from: a@example.net\n  username: u\n", "smtp: password: set password"},
+		{"smtp missing environment secret", "smtp:\n  host: h\n  from: a@example.net\n  username: u\n  password_env: ABUSEWATCH_TEST_UNSET_VAR\n", "smtp: password: environment variable ABUSEWATCH_TEST_UNSET_VAR is not set"},
 		{"channel name with a colon", "notify:\n  - name: 'ops:team'\n    url: generic://h/x\n", `name "ops:team": use at most 64 letters`},
 	}
 	for _, tt := range tests {
@@ -139,5 +145,32 @@ func TestHTTPAuthToken(t *testing.T) {
 				t.Errorf("token = %q, want %q", cfg.HTTP.AuthToken, tt.want)
 			}
 		})
+	}
+}
+
+// TestSMTPDefaultsAndSecret: the port follows the TLS mode, and the
+// password comes from its file.
+func TestSMTPDefaultsAndSecret(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "smtp-password")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		yaml     string
+		tls      string
+		port     int
+		password string
+	}{
+		{"smtp:\n  host: h\n  from: a@example.net\n", "starttls", 587, ""},
+		{"smtp:\n  host: h\n  from: a@example.net\n  tls: tls\n  username: u\n  password_file: " + file + "\n", "tls", 465, "s3cret"},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse([]byte(tt.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := cfg.SMTP; s.TLS != tt.tls || s.Port != tt.port || s.Password != tt.password || s.Timeout != 30*time.Second {
+			t.Errorf("%q: smtp = %+v", tt.yaml, *s)
+		}
 	}
 }

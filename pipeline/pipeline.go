@@ -10,6 +10,7 @@ import (
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/statement"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	Contain *Contain
 	// Firewall opens and closes whitelist grants; nil turns them off.
 	Firewall FirewallProvider
+	// Mailer sends statements by mail, Tickets answers OVH support
+	// tickets; nil turns that way of sending off.
+	Mailer  *statement.Mailer
+	Tickets TicketReplier
 	// BurstWindow folds the notices of one incident into one message (default 2m).
 	BurstWindow time.Duration
 	// DeadlineWarning is how long before a provider deadline to warn (default 1h).
@@ -68,6 +73,8 @@ type Pipeline struct {
 	triage    *Triage
 	contain   *Contain
 	firewall  FirewallProvider
+	mailer    *statement.Mailer
+	tickets   TicketReplier
 }
 
 // SetNotifier replaces the chat channels (nil: none). Messages already
@@ -95,6 +102,8 @@ func New(opts Options) *Pipeline {
 		triage:    opts.Triage,
 		contain:   opts.Contain,
 		firewall:  opts.Firewall,
+		mailer:    opts.Mailer,
+		tickets:   opts.Tickets,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

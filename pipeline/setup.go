@@ -11,6 +11,7 @@ import (
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/setup"
+	"github.com/abusewatch/abusewatch/statement"
 	"github.com/abusewatch/abusewatch/store"
 	"github.com/abusewatch/abusewatch/triage"
 	"github.com/abusewatch/abusewatch/web"
@@ -64,8 +65,16 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 			return nil, errors.Join(err, st.Close())
 		}
 		b.Registry, opts.Providers, opts.Firewall = reg, reg, reg
+		if t, ok := reg.Provider("ovh").(TicketReplier); ok {
+			opts.Tickets = t
+		}
 		if so.metrics != nil {
 			opts.Providers = countingProviders{reg, so.metrics}
+		}
+	}
+	if cfg.SMTP != nil {
+		if opts.Mailer, err = statement.NewMailer(*cfg.SMTP, log.With("component", "statement")); err != nil {
+			return nil, errors.Join(err, st.Close())
 		}
 	}
 	if cfg.Triage.Kit || len(cfg.Triage.Jobs) > 0 || len(cfg.Inventory) > 0 {

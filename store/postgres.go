@@ -79,7 +79,9 @@ func migratePG(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	known := len(ms)
+	// As in SQLite: the version is the highest migration applied, and
+	// numbers may be missing.
+	known := ms[len(ms)-1].version
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -117,7 +119,10 @@ func migratePG(ctx context.Context, db *sql.DB) error {
 	if version == known {
 		return nil
 	}
-	for _, m := range ms[version:] {
+	for _, m := range ms {
+		if m.version <= version {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("store: migrate: postgres/%s: %w", m.name, err)
 		}

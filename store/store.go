@@ -150,10 +150,15 @@ func readMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %q: expected version %d", m.name, i+1)
+	// Numbers are handed out to features ahead of time, so a number may be
+	// missing (a feature that needed no migration); each is used once.
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %q and %q: same version %d", ms[i-1].name, ms[i].name, ms[i].version)
 		}
+	}
+	if len(ms) == 0 || ms[0].version != 1 {
+		return nil, errors.New("migrations: the first must be version 1")
 	}
 	return ms, nil
 }
@@ -165,7 +170,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	known := len(ms)
+	// The schema version is the highest migration applied.
+	known := ms[len(ms)-1].version
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -188,7 +194,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if version == known {
 		return nil
 	}
-	for _, m := range ms[version:] {
+	for _, m := range ms {
+		if m.version <= version {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("store: migrate: %s: %w", m.name, err)
 		}

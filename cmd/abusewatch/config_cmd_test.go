@@ -37,6 +37,7 @@ var exampleSecrets = map[string]string{
 	"HETZNER_ROBOT_PASSWORD": "leak-robot-4c8a",
 	"HCLOUD_TOKEN":           "leak-hcloud-2d6f",
 	"ABUSEWATCH_CHAT_URL":    "mattermost://abusewatch@chat.example.net/leak-chat-8e1a/abuse",
+	"ABUSE_SMTP_PASSWORD":    "leak-smtp-5c2d",
 	"TRIAGE_WEBHOOK_SECRET":  "leak-webhook-3f9b",
 }
 

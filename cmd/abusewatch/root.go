@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 		newReparseCmd(a),
 		newWatchCmd(a),
 		newStatusCmd(a), newUnblockCmd(a),
+		newStatementCmd(a),
 		newWhitelistCmd(a),
 		newDemoCmd(a), newConfigCmd(a),
 		newContainCmd(a), newReleaseCmd(a),

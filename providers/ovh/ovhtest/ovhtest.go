@@ -123,6 +123,7 @@ type Server struct {
 	firewalls  map[netip.Addr]*firewall
 	dedicated  map[string]*Dedicated
 	vps        map[string]*VPS
+	tickets    tickets // tickets.go
 }
 
 // New starts an emulator holding the default application and consumer key
@@ -149,6 +150,7 @@ func New(t testing.TB) *Server {
 		apiError(w, status, "Server::InternalServerError", "", "Internal server error")
 	}), s.authorize)
 	s.routes()
+	s.ticketRoutes()
 	return s
 }
 
