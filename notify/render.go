@@ -178,6 +178,10 @@ func defaultText(ev Event, link string) string {
 		lines = append(lines, fmt.Sprintf("incident %d: %s", ev.IncidentID, link))
 	case ev.IncidentID > 0:
 		lines = append(lines, fmt.Sprintf("incident %d: abusewatch incidents show %d", ev.IncidentID, ev.IncidentID))
+		if ev.Kind == DeadlineApproaching || ev.Kind == DeadlinePassed {
+			// The provider waits for a statement: say how to give it.
+			lines = append(lines, fmt.Sprintf("answer: abusewatch statement %d --send", ev.IncidentID))
+		}
 	}
 	return strings.Join(lines, "\n")
 }

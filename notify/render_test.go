@@ -66,9 +66,9 @@ func TestRenderDefault(t *testing.T) {
 		},
 		{
 			name:      "deadline approaching",
-			ev:        notify.Event{Kind: notify.DeadlineApproaching, Provider: "hetzner", IP: "198.51.100.7", Case: "518908:22", Deadline: deadline},
+			ev:        notify.Event{Kind: notify.DeadlineApproaching, Provider: "hetzner", IP: "198.51.100.7", Case: "518908:22", Deadline: deadline, IncidentID: 9},
 			firstLine: "⏰ DEADLINE SOON hetzner 198.51.100.7",
-			contains:  []string{"case 518908:22, deadline 2026-11-22 10:00 UTC"},
+			contains:  []string{"case 518908:22, deadline 2026-11-22 10:00 UTC", "answer: abusewatch statement 9 --send"},
 		},
 		{
 			name:      "deadline passed",
