@@ -38,6 +38,8 @@ type Postfix struct {
 	CAFile string // PEM of the CA that signed the listener's certificate
 	Dir    string
 
+	sasl bool // SMTP AUTH required (StartPostfixSASL)
+
 	t    testing.TB
 	bin  string
 	cmd  *exec.Cmd
@@ -47,6 +49,19 @@ type Postfix struct {
 // StartPostfix starts Postfix accepting mail for recipients (and no one
 // else) and stops it when the test ends.
 func StartPostfix(t testing.TB, recipients ...string) *Postfix {
+	t.Helper()
+	return startPostfix(t, "", "", recipients)
+}
+
+// StartPostfixSASL is StartPostfix with SMTP AUTH required (PLAIN and LOGIN,
+// only inside TLS) for the one account username/password, checked by a
+// Dovecot auth service that Postfix asks over its socket.
+func StartPostfixSASL(t testing.TB, username, password string, recipients ...string) *Postfix {
+	t.Helper()
+	return startPostfix(t, username, password, recipients)
+}
+
+func startPostfix(t testing.TB, username, password string, recipients []string) *Postfix {
 	t.Helper()
 	bin := RequireBinary(t, "postfix", "/usr/sbin/postfix")
 	if os.Getuid() != 0 {
@@ -66,12 +81,96 @@ func StartPostfix(t testing.TB, recipients ...string) *Postfix {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	port := FreePort(t)
 	p := &Postfix{Host: "127.0.0.1", Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, t: t, bin: bin}
+	p.sasl = username != ""
 	if err := p.configure(recipients); err != nil {
 		t.Fatalf("postfix: %v", err)
+	}
+	if p.sasl {
+		p.startAuth(t, username, password)
 	}
 	t.Cleanup(p.Stop)
 	p.start()
 	return p
+}
+
+var dovecotAuthConf = template.Must(template.New("dovecot-auth.conf").Parse(`# Written by internal/testserver: only the auth service, for Postfix.
+protocols =
+base_dir = {{.Dir}}/auth/run
+state_dir = {{.Dir}}/auth/state
+instance_name = postfix-auth-{{.Port}}
+log_path = {{.Dir}}/auth/dovecot.log
+auth_mechanisms = plain login
+disable_plaintext_auth = no
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovenull
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {{.Dir}}/auth/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service auth {
+  unix_listener {{.Dir}}/queue/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+service anvil {
+  chroot =
+}
+`))
+
+// startAuth runs the Dovecot auth service whose socket smtpd asks.
+func (p *Postfix) startAuth(t testing.TB, username, password string) {
+	t.Helper()
+	bin := RequireBinary(t, "dovecot", "/usr/sbin/dovecot")
+	for _, sub := range []string{"auth/run", "auth/state"} {
+		if err := os.MkdirAll(filepath.Join(p.Dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := fmt.Sprintf("%s:{PLAIN}%s::::::\n", username, password)
+	if err := os.WriteFile(filepath.Join(p.Dir, "auth", "users"), []byte(users), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var conf bytes.Buffer
+	if err := dovecotAuthConf.Execute(&conf, map[string]any{"Dir": p.Dir, "Port": p.Port}); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(p.Dir, "auth", "dovecot.conf")
+	if err := os.WriteFile(confPath, conf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-F", "-c", confPath)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("dovecot auth: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	socket := filepath.Join(p.Dir, "queue", "private", "auth")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(socket); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(p.Dir, "auth", "dovecot.log"))
+			t.Fatalf("dovecot auth: no socket %s after 10s\n%s", socket, b)
+		}
+	}
 }
 
 var postfixMain = template.Must(template.New("main.cf").Parse(`# Written by internal/testserver: a throwaway instance.
@@ -106,6 +205,13 @@ var postfixMaster = template.Must(template.New("master.cf").Parse(`# Written by 
   -o smtpd_tls_security_level=encrypt
   -o smtpd_tls_cert_file={{.Dir}}/conf/cert.pem
   -o smtpd_tls_key_file={{.Dir}}/conf/key.pem
+{{- if .SASL}}
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path=private/auth
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+{{- end}}
 pickup    unix  n - n 60    1 pickup
 cleanup   unix  n - n -     0 cleanup
 qmgr      unix  n - n 300   1 qmgr
@@ -171,7 +277,7 @@ func (p *Postfix) configure(recipients []string) error {
 	if p.CAFile, err = writeTestPKI(conf, p.Host); err != nil {
 		return err
 	}
-	v := map[string]any{"Dir": p.Dir, "Port": p.Port, "UID": uid, "GID": gid}
+	v := map[string]any{"Dir": p.Dir, "Port": p.Port, "UID": uid, "GID": gid, "SASL": p.sasl}
 	for name, tmpl := range map[string]*template.Template{"main.cf": postfixMain, "master.cf": postfixMaster} {
 		var b bytes.Buffer
 		if err := tmpl.Execute(&b, v); err != nil {
