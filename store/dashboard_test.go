@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -169,5 +170,72 @@ func TestDashboardIncidentsFilters(t *testing.T) {
 	}
 	if len(got) != 5 || got[0] != ids["generic|c"] || got[4] != ids["ovh|block"] {
 		t.Errorf("paged %v", got)
+	}
+}
+
+// TestDashboardIncidentAndCounts: one incident's page of notices with its
+// states and grants; notices per day and open incidents by severity.
+func TestDashboardIncidentAndCounts(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var id int64
+	for i := range 7 {
+		at := day.Add(time.Duration(i) * 10 * time.Hour) // over three days
+		res, err := s.Ingest(ctx, Message{Source: Source{Path: fmt.Sprintf("%d.eml", i)}, Raw: mail(fmt.Sprint(i), "ovh|block|syn_flood|51.91.10.20|C1|4|pass"), ReceivedAt: at},
+			fakeParse(1)(mail(fmt.Sprint(i), "ovh|block|syn_flood|51.91.10.20|C1|4|pass")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			id = res.Opened[0]
+		}
+	}
+	ingest(t, s, Source{Path: "h.eml"}, mail("h", "hetzner|complaint|spam|88.99.12.34||2|none"), nil)
+	for _, blocked := range []bool{true, false} {
+		if _, err := s.SaveState(ctx, id, StateSnapshot{Provider: "ovh", IP: "51.91.10.20", Blocked: blocked, CheckedAt: day}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ip := range []string{"51.91.10.20", "51.91.10.99"} {
+		if _, err := s.CreateGrant(ctx, Grant{Provider: "ovh", ServerIP: ip, Source: "203.0.113.7", Status: "active", ExpiresAt: day.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct{ page, want int }{{1, 3}, {2, 3}, {3, 1}, {4, 0}}
+	for _, tt := range tests {
+		v, err := s.DashboardIncident(ctx, id, tt.page, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.NoticePage) != tt.want || v.NoticePages != 3 || v.Notices != 7 {
+			t.Errorf("page %d: %d notices of %d in %d pages, want %d", tt.page, len(v.NoticePage), v.Notices, v.NoticePages, tt.want)
+		}
+		if len(v.States) != 2 || v.State == nil || v.State.Blocked || !v.States[1].Blocked {
+			t.Errorf("states newest first: %+v", v.States)
+		}
+		if len(v.Grants) != 1 || v.Grants[0].ServerIP != "51.91.10.20" {
+			t.Errorf("grants of the IP: %+v", v.Grants)
+		}
+	}
+	if _, err := s.DashboardIncident(ctx, 9999, 1, 3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing incident: %v", err)
+	}
+
+	counts, err := s.NoticesPerDay(ctx, day, day.AddDate(0, 0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Notices at 0h, 10h, 20h (day 1), 30h, 40h (day 2); 50h and 60h are after.
+	want := []DayCount{{day, "ovh", "syn_flood", 3}, {day.AddDate(0, 0, 1), "ovh", "syn_flood", 2}}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("notices per day %v, want %v", counts, want)
+	}
+	open, err := s.OpenBySeverity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open[4] != 1 || open[2] != 1 || len(open) != 2 {
+		t.Errorf("open by severity %v", open)
 	}
 }
