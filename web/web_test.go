@@ -283,7 +283,9 @@ func TestDaemonAuth(t *testing.T) {
 		t.Fatalf("token-less listen off loopback: %v", err)
 	}
 	t.Setenv("ABUSEWATCH_TEST_DASHBOARD_TOKEN", "tok-"+strings.Repeat("z", 20))
-	cfg, err := config.Parse([]byte(yaml + "  auth_token_env: ABUSEWATCH_TEST_DASHBOARD_TOKEN\n"))
+	// Secrets of other sections must not show either.
+	t.Setenv("ABUSEWATCH_TEST_CHAT_URL", "generic://hooks.example.net/chat-secret-4711")
+	cfg, err := config.Parse([]byte(yaml + "  auth_token_env: ABUSEWATCH_TEST_DASHBOARD_TOKEN\nnotify:\n  - url_env: ABUSEWATCH_TEST_CHAT_URL\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +301,14 @@ func TestDaemonAuth(t *testing.T) {
 		if resp, _ := get(t, srv.URL+path); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s without the token: %d", path, resp.StatusCode)
 		}
-		if resp, _ := get(t, srv.URL+path, "Authorization", "Bearer "+os.Getenv("ABUSEWATCH_TEST_DASHBOARD_TOKEN")); resp.StatusCode != http.StatusOK {
+		resp, body := get(t, srv.URL+path, "Authorization", "Bearer "+os.Getenv("ABUSEWATCH_TEST_DASHBOARD_TOKEN"))
+		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with the token: %d", path, resp.StatusCode)
+		}
+		for _, secret := range []string{os.Getenv("ABUSEWATCH_TEST_DASHBOARD_TOKEN"), "chat-secret-4711"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s shows a secret", path)
+			}
 		}
 	}
 }
