@@ -60,8 +60,11 @@ type FloatingIP struct {
 	Blocked  bool
 }
 
-// Server is the emulator.
+// Server is the emulator. Its FailNext fails authenticated requests (503
+// unavailable, 502 bad_gateway, others service_error); its Requests are
+// "METHOD /path?query".
 type Server struct {
+	emulator.Controls
 	core *emulator.Server
 
 	limit     emulator.Window
@@ -85,6 +88,7 @@ func New(t testing.TB) *Server {
 		}
 		apiError(w, http.StatusNotFound, "not_found", "not found")
 	}})
+	s.Controls = s.core.Controls()
 	s.core.Use(s.authenticate, s.rateLimit, s.core.Faults(s.fault))
 	s.core.Handle("GET /v1/servers", s.listServers)
 	s.core.Handle("GET /v1/servers/{id}", s.getServer)
@@ -104,26 +108,12 @@ func New(t testing.TB) *Server {
 // URL is the endpoint to give hcloud.WithEndpoint.
 func (s *Server) URL() string { return s.core.URL() + "/v1" }
 
-// Close stops the emulator.
-func (s *Server) Close() { s.core.Close() }
-
 // SetLimit sets the hourly request limit.
 func (s *Server) SetLimit(n int) {
 	s.core.Lock()
 	defer s.core.Unlock()
 	s.limit.Limit = n
 }
-
-// FailNext makes the next authenticated requests fail with these statuses
-// (503: unavailable, 502: bad_gateway, others: service_error).
-func (s *Server) FailNext(statuses ...int) { s.core.FailNext(statuses...) }
-
-// SetRetryAfter makes the failures FailNext injects carry Retry-After:
-// seconds (0: none, as the Cloud usually sends).
-func (s *Server) SetRetryAfter(seconds int) { s.core.SetRetryAfter(seconds) }
-
-// Requests returns "METHOD /path?query" of every request received.
-func (s *Server) Requests() []string { return s.core.Requests() }
 
 // AddServer adds a server and the Primary IP of its IPv4.
 func (s *Server) AddServer(in Instance) {

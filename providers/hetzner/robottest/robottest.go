@@ -87,8 +87,11 @@ const (
 	LockFor   = 10 * time.Minute
 )
 
-// Server is the Robot emulator.
+// Server is the Robot emulator. Its FailNext fails authenticated requests
+// (a 503 is answered as maintenance); its Requests are "METHOD /path",
+// failed logins included.
 type Server struct {
+	emulator.Controls
 	core *emulator.Server
 
 	user, pass   string
@@ -127,6 +130,7 @@ func New(t testing.TB) *Server {
 			robotError(w, http.StatusNotFound, "NOT_FOUND", "Not found", nil)
 		},
 	})
+	e.Controls = e.core.Controls()
 	e.core.Use(e.login, e.rateLimit, e.core.Faults(func(w http.ResponseWriter, status int) {
 		if status == http.StatusServiceUnavailable {
 			robotError(w, status, "MAINTENANCE", "The webservice is in maintenance", nil)
@@ -144,9 +148,6 @@ func New(t testing.TB) *Server {
 
 // URL is the endpoint to give the client.
 func (e *Server) URL() string { return e.core.URL() }
-
-// Close stops the emulator.
-func (e *Server) Close() { e.core.Close() }
 
 // Advance moves the emulator's clock forward.
 func (e *Server) Advance(d time.Duration) { e.core.Advance(d) }
@@ -172,18 +173,6 @@ func (e *Server) SetApplyDelay(d time.Duration) {
 	defer e.core.Unlock()
 	e.applyDelay = d
 }
-
-// FailNext makes the next authenticated requests fail with these statuses
-// (503 is answered as maintenance).
-func (e *Server) FailNext(statuses ...int) { e.core.FailNext(statuses...) }
-
-// SetRetryAfter makes the failures FailNext injects carry Retry-After:
-// seconds (0: none).
-func (e *Server) SetRetryAfter(seconds int) { e.core.SetRetryAfter(seconds) }
-
-// Requests returns "METHOD /path" of every request received, logins that
-// failed included.
-func (e *Server) Requests() []string { return e.core.Requests() }
 
 // FailedLogins is how many requests came with a wrong user or password
 // (those refused while the address was blocked not included).

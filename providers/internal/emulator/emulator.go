@@ -144,6 +144,28 @@ func (s *Server) Faults(write func(w http.ResponseWriter, status int)) Gate {
 	}
 }
 
+// Controls are what every emulator offers its tests besides its API's own
+// seeding: faults to inject, the request log, closing. Each emulator's
+// Server embeds them.
+type Controls struct{ core *Server }
+
+// Controls returns the Controls of s.
+func (s *Server) Controls() Controls { return Controls{s} }
+
+// FailNext makes the next requests that reach the emulator's fault gate
+// fail with these HTTP statuses, in order, in the API's error shape.
+func (c Controls) FailNext(statuses ...int) { c.core.FailNext(statuses...) }
+
+// SetRetryAfter makes the failures FailNext injects carry Retry-After:
+// seconds (0: none).
+func (c Controls) SetRetryAfter(seconds int) { c.core.SetRetryAfter(seconds) }
+
+// Requests returns every request received, those refused included.
+func (c Controls) Requests() []string { return c.core.Requests() }
+
+// Close stops the emulator.
+func (c Controls) Close() { c.core.Close() }
+
 // Now is the emulator's clock: the local clock moved by Advance and
 // SetClockOffset. Call it with the lock held (handlers and gates do).
 func (s *Server) Now() time.Time { return time.Now().Add(s.offset) }

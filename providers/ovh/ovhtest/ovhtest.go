@@ -107,8 +107,10 @@ type firewall struct {
 	rules   map[int]*FirewallRule
 }
 
-// Server is the emulator.
+// Server is the emulator. Its FailNext fails requests before they are
+// authenticated; its Requests are "METHOD /path?query".
 type Server struct {
+	emulator.Controls
 	core *emulator.Server
 
 	apps        map[string]string // application key → secret
@@ -146,6 +148,7 @@ func New(t testing.TB) *Server {
 		}
 		invalidURL(w)
 	}})
+	s.Controls = s.core.Controls()
 	s.core.Use(s.queryIDGate, s.core.Faults(func(w http.ResponseWriter, status int) {
 		apiError(w, status, "Server::InternalServerError", "", "Internal server error")
 	}), s.authorize)
@@ -156,9 +159,6 @@ func New(t testing.TB) *Server {
 
 // URL is the endpoint to give go-ovh (no trailing slash).
 func (s *Server) URL() string { return s.core.URL() + "/1.0" }
-
-// Close stops the emulator.
-func (s *Server) Close() { s.core.Close() }
 
 // AddConsumerKey registers a consumer key granted only the given rules.
 func (s *Server) AddConsumerKey(ck string, rules ...AccessRule) {
@@ -186,16 +186,6 @@ func (s *Server) SetRulePending(n int) {
 	defer s.core.Unlock()
 	s.rulePending = n
 }
-
-// FailNext makes the next requests fail with the given HTTP statuses, in order.
-func (s *Server) FailNext(statuses ...int) { s.core.FailNext(statuses...) }
-
-// SetRetryAfter makes the failures FailNext injects carry Retry-After:
-// seconds (0: none).
-func (s *Server) SetRetryAfter(seconds int) { s.core.SetRetryAfter(seconds) }
-
-// Requests returns "METHOD /path?query" of every request received.
-func (s *Server) Requests() []string { return s.core.Requests() }
 
 // AddIPBlock adds an IP block to the account.
 func (s *Server) AddIPBlock(b IPBlock) {
