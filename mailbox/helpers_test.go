@@ -21,6 +21,7 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/internal/testserver"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 )
 
 // memSink is the in-memory Sink of the tests. It keeps a digest of each
@@ -435,11 +436,7 @@ func runWatcher(t *testing.T, w *Watcher) (stop func() error) {
 // waitHealth waits until the watcher's health satisfies cond.
 func waitHealth(t *testing.T, w *Watcher, what string, cond func(Health) bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond(w.Health()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s; health %+v", what, w.Health())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 60*time.Second, func() bool { return cond(w.Health()) }, func() string {
+		return fmt.Sprintf("gave up waiting for %s; health %+v", what, w.Health())
+	})
 }

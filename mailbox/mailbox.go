@@ -269,3 +269,14 @@ func (w *Watcher) fail(err error) int {
 	w.health.LastError = err.Error()
 	return w.health.Failures
 }
+
+// Check connects, logs in and opens the folder as a watcher would, then
+// logs out: one authenticated session, for `config check --online`.
+func (w *Watcher) Check(ctx context.Context) error {
+	s, err := w.connect(ctx)
+	if err != nil {
+		return err
+	}
+	s.logout()
+	return nil
+}

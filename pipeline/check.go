@@ -11,7 +11,9 @@ import (
 	"syscall"
 
 	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/mailbox"
 	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/providers/setup"
 	"github.com/abusewatch/abusewatch/triage"
 )
@@ -137,4 +139,44 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// OnlineResult is what one authenticated call said about one set of
+// credentials (`config check --online`).
+type OnlineResult struct {
+	What string // "mailbox NAME", "provider ovh", "provider hetzner robot"…
+	Err  error  // nil: the credentials work
+}
+
+// CheckOnline makes one authenticated call per mailbox (log in, open the
+// folder, log out) and per provider API, and says which credentials work.
+// It never makes a second call to an API after a refusal: Robot locks a
+// client out for ten minutes after three failed logins.
+func CheckOnline(ctx context.Context, cfg *config.Config, log *slog.Logger) []OnlineResult {
+	var out []OnlineResult
+	for _, mb := range cfg.Mailboxes {
+		w := mailbox.New(mb, nil, mailbox.Options{Logger: log.With("component", "mailbox", "mailbox", mb.Name)})
+		out = append(out, OnlineResult{What: "mailbox " + mb.Name, Err: w.Check(ctx)})
+	}
+	if cfg.Providers.OVH == nil && cfg.Providers.Hetzner == nil {
+		return out
+	}
+	reg, err := setup.FromConfig(cfg, log.With("component", "providers"))
+	if err != nil {
+		return append(out, OnlineResult{What: "providers", Err: err})
+	}
+	for _, p := range reg.Providers() {
+		oc, ok := p.(providers.OnlineChecker)
+		if !ok {
+			continue
+		}
+		for _, c := range oc.CheckOnline(ctx) {
+			what := "provider " + p.Name()
+			if c.API != p.Name() {
+				what += " " + c.API
+			}
+			out = append(out, OnlineResult{What: what, Err: c.Err})
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
 	"github.com/abusewatch/abusewatch/config"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/notify/notifytest"
 	"github.com/abusewatch/abusewatch/providers"
@@ -297,13 +298,7 @@ func assertOperatorRulesKept(t *testing.T, emus *wlEmus, ip string, before any) 
 // test waits for a state, it does not time anything.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 60*time.Second, cond, func() string { return "gave up waiting for " + what })
 }
 
 // TestWhitelistExpiryByDaemon: the running workers revoke a 2-second grant

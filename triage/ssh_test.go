@@ -20,6 +20,7 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/internal/testserver"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 )
 
 // Integration tests against a real OpenSSH server on loopback. The server
@@ -205,12 +206,9 @@ func TestSSHTimeout(t *testing.T) {
 // soon: a kill is asynchronous, so it is given time, within reason.
 func waitGone(t *testing.T, arg string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); processWithArg(t, arg); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the process with argument %s survived the timeout", arg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return !processWithArg(t, arg) }, func() string {
+		return "the process with argument " + arg + " survived the timeout"
+	})
 }
 
 // processWithArg reports whether a process on this machine has arg as an

@@ -43,8 +43,9 @@ func newConfigCmd(a *app) *cobra.Command {
 }
 
 func newConfigCheckCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "check [FILE]",
+	var online bool
+	cmd := &cobra.Command{
+		Use:   "check [FILE] [--online]",
 		Short: "Validate the configuration strictly: keys, values, secrets, chat URLs, inventory",
 		Long: `check loads the file as the daemon would (FILE, else --config, else the
 search path) and runs the checks watch runs at start: every secret resolved
@@ -52,8 +53,12 @@ search path) and runs the checks watch runs at start: every secret resolved
 sample event, the provider clients and the triage inventory built, the key,
 known_hosts and token files opened, the store's directory found writable.
 Every problem is listed at once, each with its key and line. No network
-request is made. Warnings (a secret in clear in a file others can read) go
-to stderr. The exit status is non-zero when anything is wrong.`,
+request is made, unless --online: then, once the file checks, one
+authenticated call per mailbox (log in, open the folder, log out) and per
+provider API says which credentials work; a refused one is not tried again
+(Robot locks a client out after three failed logins). Warnings (a secret in
+clear in a file others can read) go to stderr. The exit status is non-zero
+when anything is wrong.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := a.configPath
@@ -63,7 +68,7 @@ to stderr. The exit status is non-zero when anything is wrong.`,
 			if path = config.Find(path); path == "" {
 				return errors.New("no config file: pass FILE or --config, set $ABUSEWATCH_CONFIG or create ./abusewatch.yaml")
 			}
-			summary, warnings, err := checkConfig(cmd.Context(), path, a.logger())
+			cfg, summary, warnings, err := checkConfig(cmd.Context(), path, a.logger())
 			for _, w := range warnings {
 				fmt.Fprintf(a.stderr, "warning: %s\n", w)
 			}
@@ -71,22 +76,49 @@ to stderr. The exit status is non-zero when anything is wrong.`,
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s: ok\n%s", path, summary)
-			return nil
+			if !online {
+				return nil
+			}
+			return printOnline(a.stdout, pipeline.CheckOnline(cmd.Context(), cfg, a.logger()))
 		},
 	}
+	cmd.Flags().BoolVar(&online, "online", false, "also make one authenticated call per mailbox and provider API")
+	return cmd
+}
+
+// printOnline lists what each set of credentials said, and fails when any
+// was refused or could not be tried.
+func printOnline(w io.Writer, results []pipeline.OnlineResult) error {
+	fmt.Fprintln(w, "online:")
+	failed := 0
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(w, "  %-24s FAILED: %v\n", r.What, r.Err)
+			continue
+		}
+		fmt.Fprintf(w, "  %-24s ok\n", r.What)
+	}
+	if len(results) == 0 {
+		fmt.Fprintln(w, "  (no mailbox or provider configured)")
+	}
+	if failed > 0 {
+		return fmt.Errorf("config check --online: %d of %d credential checks failed", failed, len(results))
+	}
+	return nil
 }
 
 // checkConfig loads the file at path, checks it as the daemon does at start
 // (pipeline.Check), and returns every problem at once, each with its key and
 // line. On success it returns a summary free of secrets and the warnings.
-func checkConfig(ctx context.Context, path string, log *slog.Logger) (summary string, warnings []string, err error) {
+func checkConfig(ctx context.Context, path string, log *slog.Logger) (cfg *config.Config, summary string, warnings []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", nil, fmt.Errorf("config: %w", err)
+		return nil, "", nil, fmt.Errorf("config: %w", err)
 	}
 	cfg, perr := config.ParseAll(data)
 	if cfg == nil {
-		return "", nil, fmt.Errorf("%s: %s", path, withLines(data, perr))
+		return nil, "", nil, fmt.Errorf("%s: %s", path, withLines(data, perr))
 	}
 	cfg.Path = path
 	warnings, cerr := pipeline.Check(ctx, cfg, log)
@@ -94,7 +126,7 @@ func checkConfig(ctx context.Context, path string, log *slog.Logger) (summary st
 		warnings[i] = withLines(data, errors.New(w))
 	}
 	if err := errors.Join(perr, cerr); err != nil {
-		return "", warnings, fmt.Errorf("%s: %s", path, withLines(data, err))
+		return nil, "", warnings, fmt.Errorf("%s: %s", path, withLines(data, err))
 	}
 	var b strings.Builder
 	if cfg.Store.IsPostgres() {
@@ -122,7 +154,7 @@ func checkConfig(ctx context.Context, path string, log *slog.Logger) (summary st
 	fmt.Fprintf(&b, "  notify     %d channel(s)\n", len(cfg.Notify))
 	fmt.Fprintf(&b, "  triage     %d job(s), kit %s; inventory %d host(s)\n", len(cfg.Triage.Jobs), yesNo(cfg.Triage.Kit), len(cfg.Inventory))
 	fmt.Fprintf(&b, "  http       %s\n", cfg.HTTP.Listen)
-	return b.String(), warnings, nil
+	return cfg, b.String(), warnings, nil
 }
 
 // segmentRE matches one step of the key paths that validation errors start

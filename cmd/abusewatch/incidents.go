@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -171,6 +172,21 @@ func parseID(s string) (int64, error) {
 	return id, nil
 }
 
+// withIncident runs f with the store open and the incident that arg names.
+func (a *app) withIncident(ctx context.Context, arg string, f func(*store.Store, *store.IncidentDetail) error) error {
+	id, err := parseID(arg)
+	if err != nil {
+		return err
+	}
+	return a.withStore(ctx, func(st *store.Store) error {
+		d, err := st.Incident(ctx, id)
+		if err != nil {
+			return incidentNotFound(err, id)
+		}
+		return f(st, d)
+	})
+}
+
 func newIncidentsShowCmd(a *app) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -178,15 +194,7 @@ func newIncidentsShowCmd(a *app) *cobra.Command {
 		Short: "Show an incident: notices, timeline, provider state, evidence",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				d, err := st.Incident(cmd.Context(), id)
-				if err != nil {
-					return incidentNotFound(err, id)
-				}
+			return a.withIncident(cmd.Context(), args[0], func(_ *store.Store, d *store.IncidentDetail) error {
 				if asJSON {
 					return writeJSON(a.stdout, incidentDetailJSON(d))
 				}
@@ -205,15 +213,8 @@ func newIncidentsResolveCmd(a *app) *cobra.Command {
 		Short: "Mark an incident resolved (a new notice reopens it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withStore(cmd.Context(), func(st *store.Store) error {
-				d, err := st.Incident(cmd.Context(), id)
-				if err != nil {
-					return incidentNotFound(err, id)
-				}
+			return a.withIncident(cmd.Context(), args[0], func(st *store.Store, d *store.IncidentDetail) error {
+				id := d.ID
 				if d.Status == "resolved" {
 					fmt.Fprintf(a.stdout, "incident %d already resolved\n", id)
 					return nil

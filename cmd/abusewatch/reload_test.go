@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/internal/testserver"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 	"github.com/abusewatch/abusewatch/notify/notifytest"
 )
 
@@ -83,11 +84,9 @@ func TestWatchReloadsOnSIGHUP(t *testing.T) {
 
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 20s; deliveries %v; log:\n%s", what, deliveriesByPath(recv), logText())
-			}
-		}
+		testutil.Eventually(t, 20*time.Second, cond, func() string {
+			return fmt.Sprintf("%s; deliveries %v; log:\n%s", what, deliveriesByPath(recv), logText())
+		})
 	}
 	delivered := func(want map[string]int) func() bool {
 		return func() bool {

@@ -13,6 +13,7 @@ package robottest
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -139,6 +140,7 @@ func New(t testing.TB) *Server {
 		}
 	}), formOnly)
 	e.core.Handle("GET /ip/{ip}", e.getIP)
+	e.core.Handle("GET /server", e.listServers)
 	e.core.Handle("GET /server/{number}", e.getServer)
 	e.core.Handle("GET /boot/{number}/rescue", e.getRescue)
 	e.core.Handle("GET /firewall/{number}", e.getFirewall)
@@ -337,6 +339,18 @@ func (e *Server) getServer(w http.ResponseWriter, r *http.Request) {
 	reply(w, map[string]any{"server": map[string]any{"server_ip": srv.IP, "server_number": srv.Number, "server_name": srv.Name,
 		"product": srv.Product, "dc": srv.DC, "traffic": "unlimited", "status": srv.Status, "cancelled": false,
 		"paid_until": "2027-01-31", "ip": ips, "subnet": nil}})
+}
+
+// listServers is GET /server: every server, in short form, by number.
+func (e *Server) listServers(w http.ResponseWriter, _ *http.Request) {
+	numbers := slices.Sorted(maps.Keys(e.servers))
+	out := make([]map[string]any, 0, len(numbers))
+	for _, n := range numbers {
+		srv := e.servers[n]
+		out = append(out, map[string]any{"server": map[string]any{"server_ip": srv.IP, "server_number": srv.Number,
+			"server_name": srv.Name, "product": srv.Product, "dc": srv.DC, "status": srv.Status}})
+	}
+	reply(w, out)
 }
 
 func (e *Server) getRescue(w http.ResponseWriter, r *http.Request) {
