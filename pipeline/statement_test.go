@@ -287,3 +287,40 @@ func TestStatementRefusesUnverified(t *testing.T) {
 		t.Errorf("--force: %v", err)
 	}
 }
+
+// TestStatementFailedSendFreesTheText: a send the server never took is
+// recorded as failed, and the same text may be sent again (it is not
+// "sent already").
+func TestStatementFailedSendFreesTheText(t *testing.T) {
+	st := openStore(t)
+	mailer, err := statement.NewMailer(config.SMTP{Host: "127.0.0.1", Port: testserver.FreePort(t), TLS: "starttls",
+		From: "abuse@example.net", Timeout: 5 * time.Second}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(Options{Store: st, Parser: parser.Options{TrustAuthservID: "mx.test.invalid"}, Mailer: mailer})
+	raw, err := os.ReadFile(filepath.Join("testdata", "statement", "hetzner-netscan.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Ingest(t.Context(), store.Message{Source: store.Source{Path: "x"}, Raw: raw, Size: int64(len(raw))})
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("ingest: %v %+v", err, res)
+	}
+	d, err := p.DraftStatement(t.Context(), res.Opened[0], StatementOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := p.SendStatement(t.Context(), d); err == nil || errors.Is(err, ErrStatementSent) {
+			t.Fatalf("send to a closed port: err = %v, want a connection error", err)
+		}
+	}
+	recs, err := st.Statements(t.Context(), res.Opened[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Status != "failed" || recs[1].Status != "failed" || recs[0].Error == "" {
+		t.Errorf("statements = %+v, want two failed tries", recs)
+	}
+}

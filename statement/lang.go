@@ -25,8 +25,9 @@ type table struct {
 	NothingFound string
 	// DoneHead opens what was done; Action: time, what.
 	DoneHead, Action string
-	// Inspected, Lifted, Window (admin window: from, until), Statement text.
-	Inspected, Lifted, Window string
+	// Inspected, Lifted, UnblockAsked; Window: until when an admin window
+	// was open.
+	Inspected, Lifted, UnblockAsked, Window string
 	// PreventHead opens the measures; Prevent holds one line per measure.
 	PreventHead string
 	Prevent     map[string]string

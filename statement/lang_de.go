@@ -7,7 +7,7 @@ var german = table{
 	Rate:         "Gemessene Rate: %s.",
 	Events:       "Ihr Protokoll enthält %d Zeilen, von %s bis %s.",
 	FoundHead:    "Was wir gefunden haben:",
-	Suspect:      "- die Ursache: %s %s auf Host %s%s",
+	Suspect:      "- die wahrscheinliche Ursache: %s %s auf Host %s%s",
 	Finding:      "- %s",
 	EvidenceLine: "- Beleg %q von %s, erhoben %s, sha256 %s",
 	NothingFound: "- unsere Untersuchung läuft noch; die Ursache ist noch nicht gefunden.",
@@ -15,6 +15,7 @@ var german = table{
 	Action:       "- %s: %s",
 	Inspected:    "wir haben den Server untersucht",
 	Lifted:       "die Sperre des Providers wurde aufgehoben",
+	UnblockAsked: "wir haben den Provider gebeten, die Sperre aufzuheben",
 	Window:       "ein befristeter Zugang für unsere Administratoren, bis %s",
 	PreventHead:  "Was eine Wiederholung verhindert:",
 	Prevent: map[string]string{

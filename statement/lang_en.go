@@ -7,7 +7,7 @@ var english = table{
 	Rate:         "Measured rate: %s.",
 	Events:       "Your log holds %d lines, from %s to %s.",
 	FoundHead:    "What we found:",
-	Suspect:      "- the cause: %s %s on host %s%s",
+	Suspect:      "- the likely cause: %s %s on host %s%s",
 	Finding:      "- %s",
 	EvidenceLine: "- evidence %q from %s, taken %s, sha256 %s",
 	NothingFound: "- our investigation is ongoing; it has not identified the cause yet.",
@@ -15,6 +15,7 @@ var english = table{
 	Action:       "- %s: %s",
 	Inspected:    "we inspected the server",
 	Lifted:       "the provider's block was lifted",
+	UnblockAsked: "we asked the provider to lift the block",
 	Window:       "a time-boxed access window for our administrators, until %s",
 	PreventHead:  "What prevents a repeat:",
 	Prevent: map[string]string{

@@ -7,7 +7,7 @@ var french = table{
 	Rate:         "Débit mesuré : %s.",
 	Events:       "Votre journal compte %d lignes, du %s au %s.",
 	FoundHead:    "Ce que nous avons trouvé :",
-	Suspect:      "- la cause : %s %s sur l'hôte %s%s",
+	Suspect:      "- la cause probable : %s %s sur l'hôte %s%s",
 	Finding:      "- %s",
 	EvidenceLine: "- preuve %q de %s, relevée le %s, sha256 %s",
 	NothingFound: "- notre enquête est en cours ; elle n'a pas encore identifié la cause.",
@@ -15,6 +15,7 @@ var french = table{
 	Action:       "- %s : %s",
 	Inspected:    "nous avons inspecté le serveur",
 	Lifted:       "le blocage de l'hébergeur a été levé",
+	UnblockAsked: "nous avons demandé à l'hébergeur de lever le blocage",
 	Window:       "une fenêtre d'accès limitée pour nos administrateurs, jusqu'au %s",
 	PreventHead:  "Ce qui empêche une récidive :",
 	Prevent: map[string]string{

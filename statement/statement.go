@@ -233,6 +233,9 @@ func (f Facts) actions(tb *table) []action {
 			inspected = true
 		case e.Kind == "state" && strings.Contains(e.Text, " no longer "):
 			out = append(out, action{e.At, tb.Lifted})
+		case e.Kind == "unblock" && strings.Contains(e.Text, " requested from "):
+			// Written by `abusewatch unblock` once the provider took the request.
+			out = append(out, action{e.At, tb.UnblockAsked})
 		}
 	}
 	for _, g := range f.Grants {

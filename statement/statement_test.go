@@ -91,7 +91,18 @@ func TestBuildClaimsOnlyWhatIsBacked(t *testing.T) {
 			map[string]string{"en": "What prevents a repeat", "fr": "récidive", "de": "Wiederholung"}},
 		{"no suspect, no evidence: no cause claimed", func(f *Facts) { f.Runs, f.Evidence = nil, nil },
 			map[string]string{"en": "has not identified the cause", "fr": "pas encore identifié", "de": "noch nicht gefunden"},
-			map[string]string{"en": "the cause:", "fr": "la cause :", "de": "die Ursache:"}},
+			map[string]string{"en": "likely cause:", "fr": "cause probable :", "de": "wahrscheinliche Ursache:"}},
+		{"an unblock the provider refused is not claimed", func(f *Facts) {
+			f.Timeline = append(f.Timeline, store.TimelineEntry{Kind: "unblock", Text: "abusewatch unblock: ovh refused: too early"})
+		},
+			map[string]string{"en": "stopped process masscan", "fr": "stopped process masscan", "de": "stopped process masscan"},
+			map[string]string{"en": "lift the block", "fr": "lever le blocage", "de": "Sperre aufzuheben"}},
+		{"an unblock the provider took is claimed with its time", func(f *Facts) {
+			f.Timeline = append(f.Timeline, store.TimelineEntry{At: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), Kind: "unblock",
+				Text: "abusewatch unblock: lifting the block of 37.27.128.19 requested from hetzner"})
+		},
+			map[string]string{"en": "2026-11-30 09:00 UTC: we asked the provider to lift the block", "fr": "09:00 UTC : nous avons demandé", "de": "09:00 UTC: wir haben den Provider gebeten"},
+			map[string]string{"en": "refused", "fr": "refused", "de": "refused"}},
 		{"recorded measure and a Lynis run", func(f *Facts) {
 			f.Timeline = append(f.Timeline, store.TimelineEntry{Kind: PreventionKind, Text: "backups: recorded"})
 			f.Evidence = append(f.Evidence, store.Evidence{Job: "lynis", Host: "hv1", Status: "ok"})
