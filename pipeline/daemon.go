@@ -8,6 +8,7 @@ import (
 	"net"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
@@ -37,7 +38,21 @@ type watcher struct {
 	w    *mailbox.Watcher
 	stop context.CancelFunc
 	done chan struct{}
+	// held is set while this process holds the mailbox's lock and so
+	// watches it (/healthz "holds").
+	held atomic.Bool
 }
+
+// Health implements HealthReporter.
+func (w *watcher) Health() mailbox.Health { return w.w.Health() }
+
+// Held implements LockReporter.
+func (w *watcher) Held() bool { return w.held.Load() }
+
+// lockRetry is how often a process standing by for a mailbox tries to take
+// its lock: a takeover comes at most this long after the holder's death is
+// seen.
+const lockRetry = 2 * time.Second
 
 // NewDaemon checks the configuration as `config check` does (Check), opens
 // the store and builds the watchers; nothing runs yet. Every problem Check
@@ -76,7 +91,7 @@ func (d *Daemon) newWatcher(mb config.Mailbox) *watcher {
 func (d *Daemon) reportMailboxes() {
 	health := make(map[string]HealthReporter, len(d.watchers))
 	for _, w := range d.watchers {
-		health[w.cfg.Name] = w.w
+		health[w.cfg.Name] = w
 	}
 	d.metrics.SetMailboxes(health)
 }
@@ -144,8 +159,54 @@ func (d *Daemon) start(w *watcher) {
 	w.stop, w.done = stop, make(chan struct{})
 	d.running.Go(func() {
 		defer close(w.done)
-		_ = w.w.Run(ctx)
+		d.watchLocked(ctx, w)
 	})
+}
+
+// watchLocked runs w while this process holds the mailbox's lock, so that
+// of several daemons on one store exactly one watches each mailbox. The
+// others stand by, trying the lock every lockRetry; the one that takes it
+// over resumes from the stored checkpoint. A lock lost (its database
+// connection broke) stops the watcher until the lock is taken again.
+func (d *Daemon) watchLocked(ctx context.Context, w *watcher) {
+	log := d.log.With("component", "mailbox", "mailbox", w.cfg.Name)
+	standing := false
+	for {
+		lock, held, err := d.built.Store.TryLock(ctx, "mailbox:"+w.cfg.Name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("taking the mailbox lock", "err", err)
+		case held:
+			log.Info("mailbox lock taken: watching")
+			standing = false
+			w.held.Store(true)
+			runCtx, cancel := context.WithCancel(ctx)
+			go func() {
+				select {
+				case <-lock.Lost():
+					log.Warn("mailbox lock lost: stopping until it is taken again")
+					cancel()
+				case <-runCtx.Done():
+				}
+			}()
+			_ = w.w.Run(runCtx)
+			cancel()
+			w.held.Store(false)
+			if err := lock.Release(); err != nil {
+				log.Warn("releasing the mailbox lock", "err", err)
+			}
+		case !standing:
+			log.Info("another process watches the mailbox: standing by")
+			standing = true
+		}
+		t := time.NewTimer(lockRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Reload replaces the mailboxes and the chat channels with those of next.

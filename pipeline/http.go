@@ -25,6 +25,8 @@ type MailboxHealthJSON struct {
 	FailingSince *time.Time `json:"failing_since"`
 	Failures     int        `json:"failures"`
 	LastError    string     `json:"last_error,omitempty"`
+	// Standby is true while another process holds the mailbox.
+	Standby bool `json:"standby,omitempty"`
 }
 
 // HealthJSON is the /healthz answer: "ok" with 200, or "failing" with 503
@@ -37,6 +39,15 @@ type HealthJSON struct {
 	// ProvidersRefused are the provider APIs that refused their
 	// credentials and are not called until a reload.
 	ProvidersRefused []providers.AuthFailure `json:"providers_refused"`
+	// Holds are the mailboxes this process watches: of several processes
+	// on one store, each mailbox is held by one (the others stand by).
+	Holds []string `json:"holds"`
+}
+
+// LockReporter is what a mailbox's HealthReporter also tells when the
+// mailbox is watched only while its lock is held.
+type LockReporter interface {
+	Held() bool
 }
 
 // Dashboard is the read-only dashboard (package web) and the token every
@@ -85,7 +96,8 @@ func (m *Metrics) serveHealth(w http.ResponseWriter, r *http.Request) {
 
 func (m *Metrics) health(ctx context.Context) HealthJSON {
 	st, mailboxes := m.snapshot()
-	out := HealthJSON{Status: "ok", Store: "ok", Mailboxes: []MailboxHealthJSON{}}
+	out := HealthJSON{Status: "ok", Store: "ok", Mailboxes: []MailboxHealthJSON{}, Holds: []string{}}
+	held := m.held()
 	if st != nil {
 		ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 		defer cancel()
@@ -95,7 +107,10 @@ func (m *Metrics) health(ctx context.Context) HealthJSON {
 		}
 	}
 	for name, h := range mailboxes {
-		mh := MailboxHealthJSON{Name: name, Connected: h.Connected, Failures: h.Failures, LastError: h.LastError}
+		mh := MailboxHealthJSON{Name: name, Connected: h.Connected, Failures: h.Failures, LastError: h.LastError, Standby: !held[name]}
+		if held[name] {
+			out.Holds = append(out.Holds, name)
+		}
 		if !h.LastSync.IsZero() {
 			mh.LastSync = &h.LastSync
 		}
@@ -106,6 +121,7 @@ func (m *Metrics) health(ctx context.Context) HealthJSON {
 		out.Mailboxes = append(out.Mailboxes, mh)
 	}
 	sort.Slice(out.Mailboxes, func(i, j int) bool { return out.Mailboxes[i].Name < out.Mailboxes[j].Name })
+	sort.Strings(out.Holds)
 	out.ProvidersRefused = append([]providers.AuthFailure{}, m.authFailures()...)
 	if len(out.ProvidersRefused) > 0 {
 		out.Status = "failing"

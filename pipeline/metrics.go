@@ -113,6 +113,19 @@ func (m *Metrics) authFailures() []providers.AuthFailure {
 	return reg.AuthFailures()
 }
 
+// held tells which mailboxes this process watches now: those whose
+// reporter is not a LockReporter always, the others while they hold.
+func (m *Metrics) held() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	held := make(map[string]bool, len(m.mailboxes))
+	for name, w := range m.mailboxes {
+		l, ok := w.(LockReporter)
+		held[name] = !ok || l.Held()
+	}
+	return held
+}
+
 func (m *Metrics) snapshot() (*store.Store, map[string]mailbox.Health) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -507,6 +507,15 @@ func (p *Pipeline) StartGrants(ctx context.Context, lockPath string) (release fu
 	if p.firewall == nil {
 		return release, nil
 	}
+	// Daemons starting together on one store reconcile one after the
+	// other, so that a grant that ran out is expired (and told) once: the
+	// second finds it expired already.
+	lock, held, err := p.store.TryLock(ctx, "grants:reconcile")
+	if err != nil || !held {
+		p.log.Info("another daemon reconciles the whitelist grants now", "err", err)
+		return release, nil
+	}
+	defer lock.Release()
 	res, err := p.ReconcileGrants(ctx)
 	if err != nil {
 		// Not fatal: the expire tasks and the next start try again.

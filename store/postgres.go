@@ -65,7 +65,7 @@ func OpenPostgres(ctx context.Context, dsn, dir string, opts ...OpenOption) (*St
 		db.Close()
 		return nil, err
 	}
-	s := &Store{w: db, r: db, now: time.Now, dir: dir, pg: true}
+	s := &Store{w: db, r: db, now: time.Now, dir: dir, pg: true, pgcfg: cfg}
 	for _, o := range opts {
 		o(s)
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
@@ -49,6 +50,10 @@ type Store struct {
 	// pg is set on PostgreSQL (OpenPostgres), where w and r are one pool and
 	// a few statements differ (see postgres.go).
 	pg bool
+	// pgcfg is the PostgreSQL connection's configuration, for the
+	// connections that hold locks (locks.go); path is the SQLite file.
+	pgcfg *pgx.ConnConfig
+	path  string
 }
 
 // OpenOption adjusts a Store when it is opened.
@@ -102,7 +107,7 @@ func Open(ctx context.Context, path string, opts ...OpenOption) (*Store, error) 
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, now: time.Now, dir: filepath.Dir(path)}
+	s := &Store{w: w, r: r, now: time.Now, dir: filepath.Dir(path), path: path}
 	for _, o := range opts {
 		o(s)
 	}

@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		newIncidentsCmd(a),
 		newMessagesCmd(a), newTriageCmd(a),
 		newReparseCmd(a),
+		newMigrateCmd(a),
 		newWatchCmd(a),
 		newStatusCmd(a), newUnblockCmd(a),
 		newStatementCmd(a),
