@@ -116,7 +116,8 @@ type IncidentView struct {
 	States      []StateSnapshot // newest first, at most maxStates
 	Evidence    []Evidence
 	Runs        []TriageRunRecord
-	Grants      []Grant // of the incident's IP, newest first
+	Statements  []Statement // oldest first
+	Grants      []Grant     // of the incident's IP, newest first
 }
 
 // maxStates bounds the provider state history shown: a state task runs on
@@ -202,6 +203,9 @@ func (s *Store) dashboardIncident(ctx context.Context, id int64, page, perPage i
 	if v.Runs, err = triageRuns(ctx, tx, id); err != nil {
 		return nil, fmt.Errorf("read triage runs: %w", err)
 	}
+	if v.Statements, err = statementsOf(ctx, tx, id); err != nil {
+		return nil, fmt.Errorf("read statements: %w", err)
+	}
 	if v.IP != "" {
 		if v.Grants, err = grantsOf(ctx, tx, v.Provider, v.IP); err != nil {
 			return nil, fmt.Errorf("read grants: %w", err)
@@ -234,6 +238,23 @@ func noticesPage(ctx context.Context, tx *sql.Tx, id int64, limit, offset int) (
 			r.Events = []byte(events.String)
 		}
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func statementsOf(ctx context.Context, tx *sql.Tx, incidentID int64) ([]Statement, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+statementCols+` FROM statements WHERE incident_id = ? ORDER BY id`, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Statement
+	for rows.Next() {
+		st, err := scanStatement(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
 	}
 	return out, rows.Err()
 }

@@ -202,6 +202,9 @@ func TestDashboardIncidentAndCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, _, err := s.ReserveStatement(ctx, Statement{IncidentID: id, SHA256: "ab", Channel: "smtp", Recipients: []string{"abuse@ovh.net"}, Body: "done", Status: "sending"}, false); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct{ page, want int }{{1, 3}, {2, 3}, {3, 1}, {4, 0}}
 	for _, tt := range tests {
 		v, err := s.DashboardIncident(ctx, id, tt.page, 3)
@@ -213,6 +216,9 @@ func TestDashboardIncidentAndCounts(t *testing.T) {
 		}
 		if len(v.States) != 2 || v.State == nil || v.State.Blocked || !v.States[1].Blocked {
 			t.Errorf("states newest first: %+v", v.States)
+		}
+		if len(v.Statements) != 1 || v.Statements[0].Body != "done" || v.Statements[0].Recipients[0] != "abuse@ovh.net" {
+			t.Errorf("statements: %+v", v.Statements)
 		}
 		if len(v.Grants) != 1 || v.Grants[0].ServerIP != "51.91.10.20" {
 			t.Errorf("grants of the IP: %+v", v.Grants)

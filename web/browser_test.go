@@ -177,6 +177,7 @@ func TestBrowser(t *testing.T) {
 			check{`!document.querySelector("details.evidence").open`, "job output collapsed"},
 			check{`document.querySelector("details.evidence pre").textContent.includes("xmrig --donate-level 0")`, "job output in the page"},
 			check{`document.querySelectorAll("#states tbody tr").length === 2`, "state history"},
+			check{`document.querySelector("#statements details.statement pre").textContent.includes("we stopped xmrig")`, "the statement sent"},
 			check{`document.querySelector("#containment").innerText.includes("contain:verdict") && !document.querySelector("#triage").innerText.includes("contain:")`, "the containment in its own section"},
 			check{`document.querySelector("#grants").innerText.includes("203.0.113.7")`, "the IP's grants"},
 			check{`document.querySelector("#notices a[href$='/raw']") !== null`, "link to the raw mail"},

@@ -134,6 +134,17 @@ func newFixture(t testing.TB) *fixture {
 	}, func(bool) []store.NewTask { return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// A statement sent to the provider, quoting the mail.
+	sid, _, err := st.ReserveStatement(ctx, store.Statement{
+		IncidentID: f.triaged, SHA256: "ab12", Lang: "en", Channel: "smtp", Recipients: []string{"abuse@honeypot.example", hostile[1]},
+		Subject: "Re: " + hostile[0], Body: "Dear team,\nwe stopped xmrig.\n> " + hostile[4] + "\n", Status: "sending",
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishStatement(ctx, sid, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.SaveState(ctx, f.triaged, store.StateSnapshot{Provider: "generic", IP: "192.0.2.100", Blocked: true, CheckedAt: now.Add(-20 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
