@@ -362,6 +362,7 @@ func diffLines(got, want []string) string {
 
 // BenchmarkFailover kills the daemon holding the mailbox and times until
 // the other has ingested a mail appended just after the kill. Goal: < 15 s.
+// Run: go test ./pipeline -run '^$' -bench Failover -benchtime 5x
 func BenchmarkFailover(b *testing.B) {
 	testserver.RequirePostgres(b)
 	c := newCluster(b, 2)
