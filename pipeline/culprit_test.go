@@ -337,5 +337,8 @@ func BenchmarkCulpritFiveContainers(b *testing.B) {
 		if len(v.Suspects) == 0 || v.Suspects[0].Name != "gitlab" {
 			b.Fatalf("suspects %+v, want container gitlab first", v.Suspects)
 		}
+		if os.Getenv("CULPRIT_BENCH_EVIDENCE") != "" {
+			_ = os.WriteFile(os.Getenv("CULPRIT_BENCH_EVIDENCE"), v.Jobs[0].Output, 0o644)
+		}
 	}
 }

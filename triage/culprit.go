@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
@@ -191,42 +192,91 @@ type procInfo struct {
 	listens, sockets bool
 }
 
+// Commands of the checks.
+var (
+	catNetDev = []string{"cat", "/proc/net/dev"}
+	dockerPS  = []string{"docker", "ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.Ports}}"}
+	ssAll     = []string{"ss", "-H", "-tuanp"}
+	ipLink    = []string{"ip", "-o", "link"}
+	findExes  = []string{"find", "/proc", "-mindepth", "2", "-maxdepth", "2", "-name", "exe", "-printf", `%h\t%l\n`}
+	psCPU     = []string{"ps", "-eo", "pid=,user=,pcpu=,comm=", "--sort=-pcpu"}
+	passwd    = []string{"awk", "-F:", `{print $1 "\t" $3 "\t" $7}`, "/etc/passwd"}
+	// Only names and dates leave /etc/shadow: no hash reaches the evidence.
+	shadowDays = []string{"awk", "-F:", `{print $1 "\t" $3}`, "/etc/shadow"}
+	sshdT      = []string{"sshd", "-T"}
+)
+
 // runChecks runs the checks of plan with ex and returns the findings (what
 // is wrong on the machine but names nobody, tools that are missing) and
 // the suspects, best first.
+//
+// They run in rounds, each round's commands at once (a command over SSH
+// costs a session, which on a loaded host takes a good part of a second):
+// first what vanishes soonest (traffic counters, sockets, containers,
+// processes), then what needs the first round's answers (each container's
+// sockets and interfaces, the processes' cgroups), and what lasts
+// (accounts, keys, sshd settings) with the traffic's second sample.
 func runChecks(ctx context.Context, ex executor, out *capWriter, plan culpritPlan, host string) ([]string, []Suspect, error) {
 	c := &checker{ex: ex, out: out, plan: plan, host: host, missing: map[string]bool{}, procs: map[int]*procInfo{}, byID: map[string]*container{}}
-	// In order of volatility: what the traffic is now, the sockets, the
-	// processes, then what lasts (accounts, keys, settings).
-	var before []byte
-	var sampled time.Time
-	if len(plan.dests) > 0 {
-		before, _ = c.cmd(ctx, "traffic (first sample)", "cat", "/proc/net/dev")
-		sampled = time.Now()
+	traffic := len(plan.dests) > 0
+	first := []call{{label: "containers", argv: dockerPS}, {label: "sockets (host)", argv: ssAll},
+		{label: "executables", argv: findExes}, {label: "processes by CPU", argv: psCPU}}
+	if traffic {
+		first = append([]call{{label: "traffic (first sample)", argv: catNetDev}}, first...)
+		first = append(first, call{label: "interfaces (host)", argv: ipLink})
 	}
-	if err := c.listContainers(ctx); err != nil {
-		return nil, nil, err
-	}
-	if err := c.sockets(ctx); err != nil {
-		return nil, nil, err
-	}
-	if before != nil {
-		if err := c.traffic(ctx, before, sampled); err != nil {
-			return nil, nil, err
+	sampled := time.Now()
+	r1 := c.batch(ctx, first...)
+	c.readContainers(ctx, r1["containers"])
+	c.weighSockets(parseSS(r1["sockets (host)"].out), "")
+
+	var round []call
+	for _, ct := range c.containers {
+		if ct.pid <= 0 {
+			continue
+		}
+		pid := strconv.Itoa(ct.pid)
+		round = append(round, call{label: "sockets (container " + ct.name + ")", argv: []string{"nsenter", "-t", pid, "-n", "ss", "-H", "-tuanp"}})
+		if traffic {
+			round = append(round, call{label: "interfaces (container " + ct.name + ")", argv: []string{"nsenter", "-t", pid, "-n", "ip", "-o", "link"}})
 		}
 	}
-	if err := c.processes(ctx); err != nil {
+	r2 := c.batch(ctx, round...)
+	for _, ct := range c.containers {
+		c.weighSockets(parseSS(r2["sockets (container "+ct.name+")"].out), ct.id)
+	}
+	c.weighPublished()
+	c.weighProcesses(r1["executables"].out, r1["processes by CPU"].out)
+
+	since := "@" + strconv.FormatInt(plan.since.Unix(), 10)
+	last := []call{{label: "accounts", argv: passwd}, {label: "password changes", argv: shadowDays},
+		{label: "authorized_keys changed since " + plan.since.UTC().Format(time.RFC3339), argv: []string{"find", "/root", "/home", "-maxdepth", "4",
+			"-path", "*/.ssh/authorized_keys*", "-newermt", since, "-printf", `%T@\t%u\t%p\n`}},
+		{label: "sshd settings", argv: sshdT}}
+	if cg := c.cgroupCall(); cg != nil {
+		last = append([]call{*cg}, last...)
+	}
+	if traffic {
+		last = append([]call{{label: "traffic (second sample)", argv: catNetDev, notBefore: sampled.Add(trafficSample)}}, last...)
+	}
+	r3 := c.batch(ctx, last...)
+	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	var findings []string
-	if err := c.accounts(ctx); err != nil {
-		return nil, nil, err
+	if traffic {
+		links := map[string][]byte{}
+		for _, ct := range c.containers {
+			links[ct.id] = r2["interfaces (container "+ct.name+")"].out
+		}
+		c.weighTraffic(r1["traffic (first sample)"].out, r3["traffic (second sample)"].out, r1["interfaces (host)"].out, links, r3["traffic (second sample)"].at.Sub(sampled))
 	}
-	f, err := c.sshd(ctx)
-	if err != nil {
-		return nil, nil, err
+	for pid, id := range parseCgroups(r3["containers of the implicated processes"].out) {
+		if p := c.procs[pid]; p != nil {
+			p.container = id
+		}
 	}
-	findings = append(findings, f...)
+	c.weighAccounts(r3["accounts"].out, r3["password changes"].out, r3["authorized_keys changed since "+plan.since.UTC().Format(time.RFC3339)].out)
+	findings := c.sshdFindings(r3["sshd settings"])
 	suspects := c.suspects()
 	findings = append(findings, c.notes...)
 	if len(suspects) == 0 {
@@ -234,7 +284,6 @@ func runChecks(ctx context.Context, ex executor, out *capWriter, plan culpritPla
 	}
 	return findings, suspects, nil
 }
-
 func (c *checker) where() string {
 	if c.host == "" {
 		return "this machine"
@@ -242,36 +291,101 @@ func (c *checker) where() string {
 	return c.host
 }
 
-// cmd runs argv, keeps what it printed in the evidence under label and
-// returns it with the exit code. A tool found missing is noted once, its
-// output is then empty and code 127.
-func (c *checker) cmd(ctx context.Context, label string, argv ...string) ([]byte, int) {
-	if c.missing[argv[0]] {
-		return nil, 127
+// call is one command of the checks; notBefore holds it back (the
+// traffic's second sample).
+type call struct {
+	label     string
+	argv      []string
+	notBefore time.Time
+}
+
+// reply is what a call printed, its exit code (127: not installed, -1: did
+// not run) and when it ended.
+type reply struct {
+	out  []byte
+	code int
+	at   time.Time
+}
+
+// checkParallel bounds the commands the checks run at once on a machine
+// (sshd allows 10 sessions per connection by default).
+const checkParallel = 6
+
+// batch runs calls at once, at most checkParallel of them, and then keeps
+// each in the evidence under its label, in the order given. A tool found
+// missing is noted once and not run again; its reply is empty with code 127.
+func (c *checker) batch(ctx context.Context, calls ...call) map[string]reply {
+	type result struct {
+		reply
+		dropped int64
+		err     error
+		took    time.Duration
+		skipped bool
 	}
-	w := newCapWriter(checkOutputCap)
-	code, err := c.ex(ctx, argv, false, w)
-	out, dropped := w.result()
-	fmt.Fprintf(c.out, "==> %s: %s <==\n", label, strings.Join(argv, " "))
-	_, _ = c.out.Write(out)
-	if len(out) > 0 && out[len(out)-1] != '\n' {
+	results := make([]result, len(calls))
+	sem := make(chan struct{}, checkParallel)
+	var wg sync.WaitGroup
+	for i, cl := range calls {
+		if c.missing[cl.argv[0]] {
+			results[i] = result{reply: reply{code: 127}, skipped: true}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if wait := time.Until(cl.notBefore); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			w := newCapWriter(checkOutputCap)
+			start := time.Now()
+			code, err := c.ex(ctx, cl.argv, false, w)
+			out, dropped := w.result()
+			results[i] = result{reply: reply{out: out, code: code, at: time.Now()}, dropped: dropped, err: err, took: time.Since(start)}
+		}()
+	}
+	wg.Wait()
+	replies := make(map[string]reply, len(calls))
+	for i, cl := range calls {
+		r := results[i]
+		replies[cl.label] = c.record(cl, r.reply, r.dropped, r.err, r.took, r.skipped)
+	}
+	return replies
+}
+
+// record writes one call's output to the evidence and notes a tool that
+// is missing or a command that did not run.
+func (c *checker) record(cl call, r reply, dropped int64, err error, took time.Duration, skipped bool) reply {
+	if skipped {
+		return r
+	}
+	fmt.Fprintf(c.out, "==> %s: %s (exit %d, %s) <==\n", cl.label, strings.Join(cl.argv, " "), r.code, took.Round(time.Millisecond))
+	_, _ = c.out.Write(r.out)
+	if len(r.out) > 0 && r.out[len(r.out)-1] != '\n' {
 		_, _ = c.out.Write([]byte("\n"))
 	}
+	tool := cl.argv[0]
 	switch {
 	case err != nil:
-		fmt.Fprintf(c.out, "==> abusewatch: %s did not run: %v <==\n", argv[0], err)
-		c.notes = append(c.notes, fmt.Sprintf("%s: %s did not run on %s: %v", label, argv[0], c.where(), err))
-		return nil, -1
-	case notInstalled(code, out):
-		c.missing[argv[0]] = true
-		fmt.Fprintf(c.out, "==> abusewatch: %s is not installed <==\n", argv[0])
-		c.notes = append(c.notes, fmt.Sprintf("%s is not installed on %s: %s skipped", argv[0], c.where(), label))
-		return nil, 127
+		fmt.Fprintf(c.out, "==> abusewatch: %s did not run: %v <==\n", tool, err)
+		c.notes = append(c.notes, fmt.Sprintf("%s: %s did not run on %s: %v", cl.label, tool, c.where(), err))
+		return reply{code: -1, at: r.at}
+	case notInstalled(r.code, r.out):
+		fmt.Fprintf(c.out, "==> abusewatch: %s is not installed <==\n", tool)
+		if !c.missing[tool] {
+			c.missing[tool] = true
+			c.notes = append(c.notes, fmt.Sprintf("%s is not installed on %s: %s skipped", tool, c.where(), cl.label))
+		}
+		return reply{code: 127, at: r.at}
 	}
 	if dropped > 0 {
 		fmt.Fprintf(c.out, "==> abusewatch: %d more bytes not kept <==\n", dropped)
 	}
-	return out, code
+	return r
 }
 
 var (
@@ -279,31 +393,29 @@ var (
 	containerNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 )
 
-// listContainers finds the running containers with their published ports
-// and their first process (whose network namespace the socket check enters).
-func (c *checker) listContainers(ctx context.Context) error {
-	out, code := c.cmd(ctx, "containers", "docker", "ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.Ports}}")
-	if code != 0 {
-		if code > 0 && code != 127 {
-			c.notes = append(c.notes, fmt.Sprintf("docker ps failed on %s (exit %d): containers not checked", c.where(), code))
+// readContainers reads the running containers with their published ports
+// from docker ps, then the first process of each (whose network namespace
+// the socket check enters).
+func (c *checker) readContainers(ctx context.Context, r reply) {
+	if r.code != 0 {
+		if r.code > 0 && r.code != 127 {
+			c.notes = append(c.notes, fmt.Sprintf("docker ps failed on %s (exit %d): containers not checked", c.where(), r.code))
 		}
-		return ctx.Err()
+		return
 	}
-	c.containers = parseDockerPS(out)
+	c.containers = parseDockerPS(r.out)
 	if len(c.containers) == 0 {
-		return nil
+		return
 	}
 	argv := []string{"docker", "inspect", "--format", "{{.Id}}\t{{.State.Pid}}"}
 	for _, ct := range c.containers {
 		argv = append(argv, ct.id)
 	}
-	out, _ = c.cmd(ctx, "container processes", argv...)
-	pids := parseInspectPIDs(out)
+	pids := parseInspectPIDs(c.batch(ctx, call{label: "container processes", argv: argv})["container processes"].out)
 	for i := range c.containers {
 		c.containers[i].pid = pids[c.containers[i].id]
 		c.byID[c.containers[i].id] = &c.containers[i]
 	}
-	return ctx.Err()
 }
 
 // parseDockerPS reads `docker ps --format {{.ID}}\t{{.Names}}\t{{.Ports}}`;
@@ -371,24 +483,9 @@ func parsePorts(s string) []published {
 	return ps
 }
 
-// sockets lists every socket with its process on the host and in each
-// container's network namespace, then weighs the listeners on the
-// amplification ports and the sockets to the notice's destinations.
-func (c *checker) sockets(ctx context.Context) error {
-	out, _ := c.cmd(ctx, "sockets (host)", "ss", "-H", "-tuanp")
-	c.weighSockets(parseSS(out), "")
-	for _, ct := range c.containers {
-		if ct.pid <= 0 {
-			continue
-		}
-		out, _ := c.cmd(ctx, "sockets (container "+ct.name+")", "nsenter", "-t", strconv.Itoa(ct.pid), "-n", "ss", "-H", "-tuanp")
-		c.weighSockets(parseSS(out), ct.id)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	// Which container publishes the port: the port may be published
-	// whether or not anything in the container listens.
+// weighPublished names the containers that publish an amplification port:
+// the port may be published whether or not anything in them listens.
+func (c *checker) weighPublished() {
 	for _, port := range c.plan.udpPorts {
 		for i := range c.containers {
 			ct := &c.containers[i]
@@ -400,7 +497,6 @@ func (c *checker) sockets(ctx context.Context) error {
 			}
 		}
 	}
-	return ctx.Err()
 }
 
 // sock is one line of `ss -H -tuanp`.
@@ -607,35 +703,26 @@ func parseIPLink(out []byte) (names map[int]string, peers map[int]int) {
 	return names, peers
 }
 
-// traffic reads /proc/net/dev again, at least trafficSample after before,
-// and says which interface carried the most packets: on the host side a
-// container's veth receives what the container sends.
-func (c *checker) traffic(ctx context.Context, before []byte, at time.Time) error {
-	links, _ := c.cmd(ctx, "interfaces (host)", "ip", "-o", "link")
-	names, _ := parseIPLink(links)
+// weighTraffic compares two /proc/net/dev samples taken over span and says
+// which interface carried the most packets: on the host side a container's
+// veth receives what the container sends. hostLinks is the host's
+// `ip -o link`, ctLinks each container's.
+func (c *checker) weighTraffic(before, after, hostLinks []byte, ctLinks map[string][]byte, span time.Duration) {
+	names, _ := parseIPLink(hostLinks)
 	owner := map[string]string{} // host interface -> container id
-	for _, ct := range c.containers {
-		if ct.pid <= 0 {
-			continue
-		}
-		out, _ := c.cmd(ctx, "interfaces (container "+ct.name+")", "nsenter", "-t", strconv.Itoa(ct.pid), "-n", "ip", "-o", "link")
+	for id, out := range ctLinks {
 		_, peers := parseIPLink(out)
 		for _, hostIdx := range peers {
 			if n, ok := names[hostIdx]; ok {
-				owner[n] = ct.id
+				owner[n] = id
 			}
 		}
 	}
-	if wait := trafficSample - time.Since(at); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	after, _ := c.cmd(ctx, "traffic (second sample)", "cat", "/proc/net/dev")
-	secs := time.Since(at).Seconds()
+	secs := span.Seconds()
 	b, a := parseNetDev(before), parseNetDev(after)
+	if secs <= 0 || len(b) == 0 || len(a) == 0 {
+		return
+	}
 	type rate struct {
 		dev     string
 		packets uint64 // sent by what is behind the interface
@@ -648,7 +735,7 @@ func (c *checker) traffic(ctx context.Context, before []byte, at time.Time) erro
 			continue
 		}
 		r := rate{dev: dev}
-		if ct := owner[dev]; ct != "" {
+		if owner[dev] != "" {
 			r.packets, r.bytes = x.rxPackets-y.rxPackets, x.rxBytes-y.rxBytes
 		} else {
 			r.packets, r.bytes = x.txPackets-y.txPackets, x.txBytes-y.txBytes
@@ -667,9 +754,7 @@ func (c *checker) traffic(ctx context.Context, before []byte, at time.Time) erro
 			ct.why = append(ct.why, fmt.Sprintf("its interface %s carried the most packets: %.0f/s", top.dev, float64(top.packets)/secs))
 		}
 	}
-	return ctx.Err()
 }
-
 func (c *checker) containerName(id string) string {
 	if ct := c.byID[id]; ct != nil {
 		return ct.name
@@ -704,24 +789,22 @@ func suspiciousExe(exe string) string {
 // worth naming (ps's %cpu: over the process's life, 100 = one core).
 const topCPU = 50.0
 
-// processes reads every process's executable and CPU share, weighs the
-// suspicious ones and finds the container of every process implicated.
-func (c *checker) processes(ctx context.Context) error {
-	out, _ := c.cmd(ctx, "executables", "find", "/proc", "-mindepth", "2", "-maxdepth", "2", "-name", "exe", "-printf", `%h\t%l\n`)
+// weighProcesses reads every process's executable (find's %l of
+// /proc/PID/exe) and CPU share (ps), and weighs the suspicious ones.
+func (c *checker) weighProcesses(exeOut, psOut []byte) {
 	exes := map[int]string{}
-	for line := range lines(out) {
+	for line := range lines(exeOut) {
 		dir, link, ok := strings.Cut(line, "\t")
 		if pid, err := strconv.Atoi(strings.TrimPrefix(dir, "/proc/")); ok && err == nil && link != "" {
 			exes[pid] = link
 		}
 	}
-	out, _ = c.cmd(ctx, "processes by CPU", "ps", "-eo", "pid=,user=,pcpu=,comm=", "--sort=-pcpu")
 	type psLine struct {
 		user, comm string
 		cpu        float64
 	}
 	ps := map[int]psLine{}
-	for line := range lines(out) {
+	for line := range lines(psOut) {
 		f := strings.Fields(line)
 		if len(f) < 4 {
 			continue
@@ -746,7 +829,6 @@ func (c *checker) processes(ctx context.Context) error {
 			p.why = append(p.why, fmt.Sprintf("uses %.0f%% CPU", l.cpu))
 		}
 	}
-	pids := make([]int, 0, len(c.procs))
 	for pid, p := range c.procs {
 		p.exe = exes[pid]
 		if l, ok := ps[pid]; ok {
@@ -755,23 +837,25 @@ func (c *checker) processes(ctx context.Context) error {
 				p.comm = l.comm
 			}
 		}
+	}
+}
+
+// cgroupCall reads the cgroups of every implicated process, which name
+// its container; nil when none is implicated.
+func (c *checker) cgroupCall() *call {
+	pids := make([]int, 0, len(c.procs))
+	for pid := range c.procs {
 		pids = append(pids, pid)
 	}
-	slices.Sort(pids)
 	if len(pids) == 0 {
-		return ctx.Err()
+		return nil
 	}
+	slices.Sort(pids)
 	argv := []string{"grep", "-H", "-E", "docker|containerd|libpod"}
 	for _, pid := range pids {
 		argv = append(argv, "/proc/"+strconv.Itoa(pid)+"/cgroup")
 	}
-	out, _ = c.cmd(ctx, "containers of the implicated processes", argv...)
-	for pid, id := range parseCgroups(out) {
-		if p := c.procs[pid]; p != nil {
-			p.container = id
-		}
-	}
-	return ctx.Err()
+	return &call{label: "containers of the implicated processes", argv: argv}
 }
 
 var cgroupRE = regexp.MustCompile(`^/proc/(\d+)/cgroup:.*?(?:docker|libpod|cri-containerd)[-/]([0-9a-f]{64})`)
@@ -793,22 +877,23 @@ func parseCgroups(out []byte) map[int]string {
 // nologinShells cannot log in: accounts with one are not suspects.
 var nologinShells = []string{"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", "/bin/sync"}
 
-// accounts names the login accounts whose password changed since the plan's
-// date, second UID 0 accounts, and authorized_keys files changed since then.
-// /etc/shadow is read by awk printing only names and dates: no hash reaches
-// the evidence.
-func (c *checker) accounts(ctx context.Context) error {
-	out, _ := c.cmd(ctx, "accounts", "awk", "-F:", `{print $1 "\t" $3 "\t" $7}`, "/etc/passwd")
+// weighAccounts names the login accounts whose password changed since the
+// plan's date, second UID 0 accounts, and authorized_keys files changed
+// since then, from passwd (name, uid, shell), the shadow's days and find.
+func (c *checker) weighAccounts(passwdOut, shadowOut, keysOut []byte) {
 	type account struct {
 		uid   int
 		login bool
 	}
 	accts := map[string]account{}
 	var order []string
-	for line := range lines(out) {
+	for line := range lines(passwdOut) {
 		f := strings.Split(line, "\t")
-		uid, err := strconv.Atoi(f[min(1, len(f)-1)])
-		if len(f) != 3 || err != nil {
+		if len(f) != 3 {
+			continue
+		}
+		uid, err := strconv.Atoi(f[1])
+		if err != nil {
 			continue
 		}
 		accts[f[0]] = account{uid: uid, login: !slices.Contains(nologinShells, f[2])}
@@ -820,9 +905,8 @@ func (c *checker) accounts(ctx context.Context) error {
 			sus = append(sus, Suspect{Kind: "account", Name: name, User: name, Score: 60, Why: []string{"a second account with UID 0"}})
 		}
 	}
-	out, _ = c.cmd(ctx, "password changes", "awk", "-F:", `{print $1 "\t" $3}`, "/etc/shadow")
 	sinceDay := c.plan.since.Unix() / 86400
-	for line := range lines(out) {
+	for line := range lines(shadowOut) {
 		name, day, ok := strings.Cut(line, "\t")
 		d, err := strconv.ParseInt(day, 10, 64)
 		if a, known := accts[name]; ok && err == nil && known && a.login && d >= sinceDay {
@@ -830,9 +914,7 @@ func (c *checker) accounts(ctx context.Context) error {
 				Why: []string{fmt.Sprintf("password changed on %s, after %s", time.Unix(d*86400, 0).UTC().Format(time.DateOnly), c.plan.since.UTC().Format(time.DateOnly))}})
 		}
 	}
-	out, _ = c.cmd(ctx, "authorized_keys changed since "+c.plan.since.UTC().Format(time.RFC3339), "find", "/root", "/home", "-maxdepth", "4",
-		"-path", "*/.ssh/authorized_keys*", "-newermt", "@"+strconv.FormatInt(c.plan.since.Unix(), 10), "-printf", `%T@\t%u\t%p\n`)
-	for line := range lines(out) {
+	for line := range lines(keysOut) {
 		f := strings.SplitN(line, "\t", 3)
 		if len(f) != 3 {
 			continue
@@ -848,18 +930,16 @@ func (c *checker) accounts(ctx context.Context) error {
 		sus[i].Host = c.host
 	}
 	c.extra = append(c.extra, sus...)
-	return ctx.Err()
 }
 
-// sshd reads sshd's effective settings and reports those that let an
-// attacker in with a password or as root.
-func (c *checker) sshd(ctx context.Context) ([]string, error) {
-	out, code := c.cmd(ctx, "sshd settings", "sshd", "-T")
-	if code != 0 {
-		return nil, ctx.Err()
+// sshdFindings reads sshd's effective settings (sshd -T) and reports
+// those that let an attacker in with a password or as root.
+func (c *checker) sshdFindings(r reply) []string {
+	if r.code != 0 {
+		return nil
 	}
 	var findings []string
-	for line := range lines(out) {
+	for line := range lines(r.out) {
 		k, v, _ := strings.Cut(strings.ToLower(strings.TrimSpace(line)), " ")
 		switch {
 		case k == "passwordauthentication" && v == "yes":
@@ -868,7 +948,7 @@ func (c *checker) sshd(ctx context.Context) ([]string, error) {
 			findings = append(findings, "sshd on "+c.where()+" allows root logins with a password (permitrootlogin yes)")
 		}
 	}
-	return findings, ctx.Err()
+	return findings
 }
 
 // suspects turns the weighed processes and containers into suspects, best
