@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,6 +44,7 @@ func TestDemoRunsThePipeline(t *testing.T) {
 		"95.216.40.77": "blocked",
 		"192.0.2.70":   "locked,rescue",
 		"192.0.2.80":   "blocked",
+		"192.0.2.90":   "blocked",
 	}
 	for ip, state := range want {
 		row := rowFor(table, ip)
@@ -59,6 +61,20 @@ func TestDemoRunsThePipeline(t *testing.T) {
 		if !hasChatLine(out, ip) {
 			t.Errorf("%s: no chat message printed", ip)
 		}
+	}
+	// The SSDP notice's triage names the demo's stand-in reflector: this
+	// process, when it could take the port (another demo may hold it).
+	suspect := ""
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.Contains(line, " 192.0.2.90: suspect: ") {
+			suspect = line
+		}
+	}
+	if !strings.Contains(suspect, "suspect: process ") || !strings.Contains(suspect, "listens on UDP 0.0.0.0:1900 (the notice's ssdp reflector port)") {
+		t.Errorf("no suspect listening on UDP 1900 named for the SSDP notice:\n%s", out)
+	}
+	if !strings.Contains(out, "could not listen on UDP 1900") && !strings.Contains(suspect, fmt.Sprintf("(pid %d) on this machine", os.Getpid())) {
+		t.Errorf("suspect %q is not this process (pid %d), which listens on UDP 1900", suspect, os.Getpid())
 	}
 	// The mail that arrives last came in through IDLE while the daemon ran.
 	if !strings.Contains(stderr.String(), "06-ovh-antispam-en.eml") {

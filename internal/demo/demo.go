@@ -36,6 +36,7 @@ import (
 	"github.com/abusewatch/abusewatch/providers/hetzner/robottest"
 	"github.com/abusewatch/abusewatch/providers/ovh/ovhtest"
 	"github.com/abusewatch/abusewatch/store"
+	"github.com/abusewatch/abusewatch/triage"
 )
 
 // demoMails are copies of parser/testdata fixtures, in the order they
@@ -51,6 +52,9 @@ const (
 	demoPassword  = "demo-password"
 	// demoSelector is the DKIM selector the demo signs with and publishes.
 	demoSelector = "demo"
+	// demoReflectorPort is the UDP port of the SSDP notice (00-…), which the
+	// demo's stand-in culprit listens on: above 1024, so that no root is needed.
+	demoReflectorPort = 1900
 )
 
 // Options tune a demo run.
@@ -119,6 +123,13 @@ func Run(ctx context.Context, stdout io.Writer, log *slog.Logger, o Options) err
 		}
 	}
 
+	// The stand-in culprit: an open SSDP reflector on this machine, which
+	// the culprit checks of the SSDP notice's triage must name.
+	reflector, reflectorErr := net.ListenPacket("udp", fmt.Sprintf(":%d", demoReflectorPort))
+	if reflectorErr == nil {
+		defer reflector.Close()
+	}
+
 	chat, err := startChatReceiver(ctx, out)
 	if err != nil {
 		return err
@@ -142,6 +153,11 @@ func Run(ctx context.Context, stdout io.Writer, log *slog.Logger, o Options) err
 	fmt.Fprintf(out, "  IMAP    127.0.0.1:%d (user %s)\n", imapSrv.port(), demoUser)
 	fmt.Fprintf(out, "  dashboard http://%s/  metrics http://%s/metrics  health http://%s/healthz\n", ln.Addr(), ln.Addr(), ln.Addr())
 	fmt.Fprintf(out, "  chat    messages are printed below, prefixed with \"chat |\"\n")
+	if reflectorErr == nil {
+		fmt.Fprintf(out, "  culprit this process (pid %d) listens on UDP %d like an open SSDP reflector; the SSDP notice's triage names it\n", os.Getpid(), demoReflectorPort)
+	} else {
+		fmt.Fprintf(out, "  culprit could not listen on UDP %d (%v): the SSDP notice's triage names whatever holds it, if anything\n", demoReflectorPort, reflectorErr)
+	}
 	if keptConfig != "" {
 		fmt.Fprintf(out, "  config  %s: run the commands of the chat messages as abusewatch --config %s incidents show N\n", keptConfig, keptConfig)
 	}
@@ -225,14 +241,32 @@ func printDemoSummary(ctx context.Context, w io.Writer, d *pipeline.Daemon, kept
 	if err := printIncidents(w, incidents); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nTriage evidence:")
+	details := make([]*store.IncidentDetail, 0, len(incidents))
 	for _, inc := range incidents {
 		detail, err := d.Store().Incident(ctx, inc.ID)
 		if err != nil {
 			return err
 		}
+		details = append(details, detail)
+	}
+	// What triage blames comes before how it got there.
+	fmt.Fprintln(w, "\nSuspects (first of each run; abusewatch triage show N lists them all):")
+	for _, detail := range details {
+		for _, r := range detail.Runs {
+			if len(r.Suspects) > 0 {
+				fmt.Fprintf(w, "  incident %d %s: %s\n", detail.ID, detail.IP, pipeline.Printable(pipeline.SuspectLine(r.Suspects[0]), 400))
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nTriage evidence:")
+	for _, detail := range details {
 		for _, e := range detail.Evidence {
-			fmt.Fprintf(w, "  incident %d %s: %s (exit %d): %s\n", inc.ID, e.Job, e.Status, e.ExitCode, strings.TrimSpace(string(e.Output)))
+			text := strings.TrimSpace(string(e.Output))
+			if e.Job == triage.CulpritJob {
+				// Every socket and process of the machine: too long here.
+				text = fmt.Sprintf("%d bytes of evidence (abusewatch triage show %d); %s", len(e.Output), detail.ID, strings.Join(e.Findings, "; "))
+			}
+			fmt.Fprintf(w, "  incident %d %s: %s (exit %d): %s\n", detail.ID, e.Job, e.Status, e.ExitCode, pipeline.Printable(text, 2000))
 		}
 	}
 	if keptConfig != "" {
@@ -338,6 +372,10 @@ func startDemoEmulators() *demoEmulators {
 	r := robottest.New(nil)
 	r.AddDedicated(robottest.Dedicated{Number: 2101, Name: "hel-web-1", IP: "37.27.128.19", Product: "AX42", DC: "HEL1-DC7"})
 	r.SetLocked("37.27.128.19", true)
+
+	o.AddIPBlock(ovhtest.IPBlock{Block: "192.0.2.90/32", Type: "dedicated", RoutedTo: "ns3012390.ip-192-0-2.eu"})
+	o.AddDedicated(ovhtest.Dedicated{Name: "ns3012390.ip-192-0-2.eu", State: "ok", BootType: "harddisk", PowerState: "poweron"})
+	o.SetAntihack("192.0.2.90", ovhtest.Antihack{State: "blocked", BlockedSince: since, Time: 600})
 
 	c := cloudtest.New(nil)
 	c.AddServer(cloudtest.Instance{ID: 501, Name: "scanner-vm", Status: "running", IPv4: "95.216.40.77", IPv4Blocked: true})
@@ -456,6 +494,7 @@ func demoConfig(dir string, imapPort int, emu *demoEmulators, chatURL, listen st
 		CloudEndpoint: emu.cloud.URL(), CloudToken: cloudtest.Token,
 	}
 	cfg.Notify = []config.Channel{{URL: chatURL}}
+	cfg.Triage.Culprit = "local"
 	cfg.Triage.Jobs = []config.Job{{
 		Name: "demo-echo", Where: "local", Argv: []string{"echo", "triage for", "{ip}"}, Timeout: 10 * time.Second,
 	}}
