@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -339,6 +340,94 @@ func BenchmarkCulpritFiveContainers(b *testing.B) {
 		}
 		if os.Getenv("CULPRIT_BENCH_EVIDENCE") != "" {
 			_ = os.WriteFile(os.Getenv("CULPRIT_BENCH_EVIDENCE"), v.Jobs[0].Output, 0o644)
+		}
+	}
+}
+
+// TestCulpritNamesTheVMOnTheHypervisor: the notice's IP is a VM's, and the
+// VM is a network namespace behind a veth pair named as Proxmox names a
+// VM's interface (tapNNNi0) on the hypervisor, a real sshd host. The VM's
+// processes are out of the hypervisor's sight, as a real guest's are; its
+// interface, which carries the IP and the packets, names it.
+func TestCulpritNamesTheVMOnTheHypervisor(t *testing.T) {
+	ipBin := testserver.RequireBinary(t, "ip", "/usr/sbin/ip", "/sbin/ip")
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("network namespaces need root (CI runs as root)")
+		}
+		t.Skip("network namespaces need root")
+	}
+	bin := testserver.BuildCulprit(t)
+	var rnd [3]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatal(err)
+	}
+	vmid := strconv.Itoa(900 + int(rnd[0])%99)
+	ns, tap, peer := fmt.Sprintf("awvm%x", rnd), "tap"+vmid+"i0", fmt.Sprintf("awvp%x", rnd)
+	hostIP, vmIP := fmt.Sprintf("10.250.%d.1", rnd[1]), fmt.Sprintf("198.51.100.%d", 100+int(rnd[2])%100)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ipBin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command(ipBin, "netns", "del", ns).Run() })
+	ip("link", "add", tap, "type", "veth", "peer", "name", peer)
+	t.Cleanup(func() { _ = exec.Command(ipBin, "link", "del", tap).Run() })
+	ip("link", "set", peer, "netns", ns)
+	ip("addr", "add", hostIP+"/32", "dev", tap)
+	ip("link", "set", tap, "up")
+	ip("route", "add", vmIP+"/32", "dev", tap)
+	ip("-n", ns, "addr", "add", vmIP+"/32", "dev", peer)
+	ip("-n", ns, "link", "set", peer, "up")
+	ip("-n", ns, "route", "add", hostIP+"/32", "dev", peer)
+	vm := exec.Command(ipBin, "netns", "exec", ns, bin, "-to", hostIP+":9", "-n", "5")
+	vmOut, err := vm.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = vm.Process.Kill(); _ = vm.Wait() })
+	buf := make([]byte, 64)
+	if n, err := vmOut.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "culprit: ready") {
+		t.Fatalf("the VM's culprit did not start: %q %v", buf[:n], err)
+	}
+
+	sshd := testserver.StartSSHD(t, testserver.SSHDOptions{})
+	st := openStore(t)
+	inv, err := triage.NewInventory([]config.Host{
+		{Name: "hv1", IPs: []string{"192.0.2.200"}, SSH: sshd.User + "@" + sshd.Addr, KeyFile: sshd.ClientKeyFile, KnownHostsFile: sshd.KnownHostsFile},
+		// The VM itself is not reachable over SSH (a closed port).
+		{Name: "vm" + vmid, IPs: []string{vmIP}, Hypervisor: "hv1", SSH: sshd.User + "@127.0.0.1:1", KeyFile: sshd.ClientKeyFile, KnownHostsFile: sshd.KnownHostsFile},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Triage{Culprit: triage.CulpritSSH}
+	p := New(Options{Store: st, Triage: &Triage{Config: cfg, Inventory: inv, Runner: triage.NewRunner(cfg, triage.Options{ConnectTimeout: 5 * time.Second})}})
+	raw := []byte("Message-ID: <vm-flood@ovh.net>\r\n\r\nflood\r\n")
+	res, err := st.Ingest(context.Background(), store.Message{Source: store.Source{Path: "vm.eml"}, Raw: raw, Size: int64(len(raw))},
+		store.Parsed{Status: "ok", Authentic: "pass", Notices: []store.Notice{{Provider: "ovh", Kind: "attack", Attack: "udp_flood", IP: vmIP, Severity: 3,
+			Events: []byte(`[{"src":"` + vmIP + `:40000","dst":"` + hostIP + `:9","proto":"udp"}]`), Authentic: "pass", MessageID: "vm-flood@ovh.net", Date: time.Now()}}},
+		func(store.IncidentChange) []store.NewTask { return nil })
+	if err != nil || len(res.Opened) != 1 {
+		t.Fatalf("ingest: %+v %v", res, err)
+	}
+	v, err := p.RunTriageNow(context.Background(), res.Opened[0], nil, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := firstSuspects(t, v, 1)[0]
+	if first.Kind != "vm" || first.VM != vmid || first.Host != "hv1" {
+		t.Fatalf("first suspect %+v, want VM %s on hv1", first, vmid)
+	}
+	why := strings.Join(first.Why, "\n")
+	for _, want := range []string{"its interface " + tap + " carries " + vmIP, "Proxmox names the interfaces of VM " + vmid} {
+		if !strings.Contains(why, want) {
+			t.Errorf("why %q lacks %q", why, want)
 		}
 	}
 }

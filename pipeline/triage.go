@@ -17,6 +17,7 @@ import (
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/providers"
 	"github.com/abusewatch/abusewatch/store"
 	"github.com/abusewatch/abusewatch/triage"
 )
@@ -94,6 +95,11 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 			findings = append(findings, r.Job+": "+f)
 		}
 	}
+	if vm, err := p.virtualMachine(ctx, ip); err != nil {
+		findings = append(findings, "virtual MAC: "+err.Error())
+	} else if vm != nil {
+		suspects = append(suspects, *vm)
+	}
 	for i, sp := range triage.RankSuspects(suspects) {
 		rec.Suspects = append(rec.Suspects, store.Suspect{Rank: i + 1, Kind: sp.Kind, Name: sp.Name, Host: sp.Host, PID: sp.PID,
 			User: sp.User, Exe: sp.Exe, Container: sp.Container, VM: sp.VM, Why: sp.Why})
@@ -123,6 +129,37 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 	}
 	p.wake()
 	return nil
+}
+
+// VMResolver names the VM that holds an IP as the provider sees it (OVH
+// virtual MACs); providers.Registry is one.
+type VMResolver interface {
+	VirtualMachine(ctx context.Context, ip netip.Addr) (*providers.VirtualMachine, error)
+}
+
+// vmLookupTimeout bounds the provider's answer: the checks' suspects do not
+// wait long for it.
+const vmLookupTimeout = 15 * time.Second
+
+// vmScore ranks the provider's VM above what the checks find on a machine:
+// when an IP is a VM's, that VM is what sent the traffic.
+const vmScore = 300
+
+// virtualMachine asks the provider which VM holds ip; nil when the
+// provider cannot tell or the IP is on none.
+func (p *Pipeline) virtualMachine(ctx context.Context, ip netip.Addr) (*triage.Suspect, error) {
+	r, ok := p.providers.(VMResolver)
+	if !ok {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, vmLookupTimeout)
+	defer cancel()
+	vm, err := r.VirtualMachine(ctx, ip)
+	if err != nil || vm == nil {
+		return nil, err
+	}
+	return &triage.Suspect{Kind: "vm", Name: vm.Name, Host: vm.Server, VM: vm.Name, Score: vmScore,
+		Why: []string{fmt.Sprintf("%s: %s is on virtual MAC %s (%s) of %s, given to the VM named %q", vm.Provider, ip, vm.MAC, vm.MACType, vm.Server, vm.Name)}}, nil
 }
 
 // changesWindow is how long before an incident's first notice account

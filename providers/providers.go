@@ -86,6 +86,16 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
+// VirtualMachine is the VM a provider says holds an IP: the server it runs
+// on and the virtual MAC its interface has (OVH virtual MACs).
+type VirtualMachine struct {
+	Provider string
+	Server   string // the provider's name of the hypervisor (OVH serviceName)
+	MAC      string
+	MACType  string // ovh | vmware
+	Name     string // the VM's name as the customer gave it
+}
+
 // Sleep waits d or until ctx ends, whichever comes first. Provider clients
 // poll and back off with it.
 func Sleep(ctx context.Context, d time.Duration) error {

@@ -189,6 +189,25 @@ func (r *Registry) ServiceIPs(ctx context.Context, provider, service string) ([]
 	return p.ServiceIPs(ctx, service)
 }
 
+// VirtualMachine asks the provider holding ip which VM it is on (nil when
+// the provider cannot tell or the IP is on none).
+func (r *Registry) VirtualMachine(ctx context.Context, ip netip.Addr) (*VirtualMachine, error) {
+	p, _, err := r.Lookup(ctx, ip)
+	if errors.Is(err, ErrNotOurs) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	vm, ok := p.(interface {
+		VirtualMachine(ctx context.Context, ip netip.Addr) (*VirtualMachine, error)
+	})
+	if !ok {
+		return nil, nil
+	}
+	return vm.VirtualMachine(ctx, ip.Unmap())
+}
+
 // State reads the live state of ip from the provider holding it.
 func (r *Registry) State(ctx context.Context, ip netip.Addr) (*State, error) {
 	p, _, err := r.Lookup(ctx, ip)

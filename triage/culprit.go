@@ -88,6 +88,12 @@ type culpritPlan struct {
 	// dests are the notice's destinations (port 0: any).
 	dests []Flow
 	since time.Time
+	// ip is the incident's address: on a hypervisor, the VM whose
+	// interface carries it is named.
+	ip netip.Addr
+	// hypervisor is set for the checks of the hypervisor job, which also
+	// ask which VM has which interface.
+	hypervisor bool
 }
 
 func (p culpritPlan) argv() []string {
@@ -134,7 +140,7 @@ func planCulprit(t Target) culpritPlan {
 	p.udpPorts = slices.Compact(p.udpPorts)
 	slices.SortFunc(p.dests, func(a, b Flow) int { return cmp.Compare(flowString(a), flowString(b)) })
 	p.dests = slices.CompactFunc(p.dests, func(a, b Flow) bool { return a == b })
-	p.since = t.Since
+	p.since, p.ip = t.Since, t.IP
 	if p.since.IsZero() {
 		p.since = time.Now().Add(-sinceDefault)
 	}
@@ -172,6 +178,10 @@ type checker struct {
 	byID       map[string]*container
 	// extra are the suspects that are no process or container (accounts, keys).
 	extra []Suspect
+	// vmOf names the VM behind a hypervisor's interface (by name or MAC)
+	// and says how it knows; nil off a hypervisor.
+	vmOf func(dev, mac string) (vm, how string)
+	vms  map[string]*Suspect
 }
 
 type container struct {
@@ -225,6 +235,12 @@ func runChecks(ctx context.Context, ex executor, out *capWriter, plan culpritPla
 		first = append([]call{{label: "traffic (first sample)", argv: catNetDev}}, first...)
 		first = append(first, call{label: "interfaces (host)", argv: ipLink})
 	}
+	if plan.hypervisor {
+		first = append(first, call{label: "vm interfaces", argv: []string{"virsh", "list", "--name"}}, call{label: "proxmox vms", argv: []string{"qm", "list"}})
+		if plan.ip.IsValid() {
+			first = append(first, call{label: "neighbour " + plan.ip.String(), argv: []string{"ip", "neigh", "show", "to", plan.ip.String()}})
+		}
+	}
 	sampled := time.Now()
 	r1 := c.batch(ctx, first...)
 	c.readContainers(ctx, r1["containers"])
@@ -241,7 +257,21 @@ func runChecks(ctx context.Context, ex executor, out *capWriter, plan culpritPla
 			round = append(round, call{label: "interfaces (container " + ct.name + ")", argv: []string{"nsenter", "-t", pid, "-n", "ip", "-o", "link"}})
 		}
 	}
+	domains := parseVirshNames(r1["vm interfaces"].out)
+	for _, d := range domains {
+		round = append(round, call{label: "interfaces of vm " + d, argv: []string{"virsh", "domiflist", d}})
+	}
 	r2 := c.batch(ctx, round...)
+	if plan.hypervisor {
+		ifaces := map[string]string{}
+		for _, d := range domains {
+			for ifname, mac := range parseDomiflist(r2["interfaces of vm "+d].out) {
+				ifaces[ifname], ifaces[mac] = d, d
+			}
+		}
+		c.vmOf = vmResolver(ifaces)
+		c.weighNeighbour(r1["neighbour "+plan.ip.String()].out, qmNames(r1["proxmox vms"].out))
+	}
 	for _, ct := range c.containers {
 		c.weighSockets(parseSS(r2["sockets (container "+ct.name+")"].out), ct.id)
 	}
@@ -735,7 +765,7 @@ func (c *checker) weighTraffic(before, after, hostLinks []byte, ctLinks map[stri
 			continue
 		}
 		r := rate{dev: dev}
-		if owner[dev] != "" {
+		if owner[dev] != "" || guestFacing(dev) {
 			r.packets, r.bytes = x.rxPackets-y.rxPackets, x.rxBytes-y.rxBytes
 		} else {
 			r.packets, r.bytes = x.txPackets-y.txPackets, x.txBytes-y.txBytes
@@ -749,9 +779,16 @@ func (c *checker) weighTraffic(before, after, hostLinks []byte, ctLinks map[stri
 	}
 	if len(rates) > 0 && rates[0].packets > 0 {
 		top := rates[0]
+		why := fmt.Sprintf("its interface %s carried the most packets: %.0f/s", top.dev, float64(top.packets)/secs)
 		if ct := c.byID[owner[top.dev]]; ct != nil {
 			ct.score += 20
-			ct.why = append(ct.why, fmt.Sprintf("its interface %s carried the most packets: %.0f/s", top.dev, float64(top.packets)/secs))
+			ct.why = append(ct.why, why)
+		} else if c.vmOf != nil {
+			if name, how := c.vmOf(top.dev, ""); name != "" {
+				v := c.vm(name, "")
+				v.Score += 20
+				v.Why = append(v.Why, why+" ("+how+")")
+			}
 		}
 	}
 }
@@ -760,6 +797,112 @@ func (c *checker) containerName(id string) string {
 		return ct.name
 	}
 	return ""
+}
+
+// guestFacing reports whether a host interface leads to a container or VM,
+// so that what it receives is what the guest sends: veth pairs, libvirt's
+// vnetN, Proxmox's tapNiM and firewall bridges.
+func guestFacing(dev string) bool {
+	for _, p := range []string{"veth", "vnet", "tap", "fwpr", "fwln"} {
+		if strings.HasPrefix(dev, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	vmNameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$`)
+	macRE        = regexp.MustCompile(`^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$`)
+	proxmoxTapRE = regexp.MustCompile(`^tap(\d+)i\d+$`)
+	neighRE      = regexp.MustCompile(`\bdev (\S+)(?: lladdr ([0-9a-fA-F:]{17}))?`)
+)
+
+// parseVirshNames reads `virsh list --name`: one domain per line. Names
+// that could read as options or hold odd bytes are left out: they go on a
+// command line next.
+func parseVirshNames(out []byte) []string {
+	var names []string
+	for line := range lines(out) {
+		if n := strings.TrimSpace(line); vmNameRE.MatchString(n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// parseDomiflist reads `virsh domiflist`: interface name -> MAC.
+func parseDomiflist(out []byte) map[string]string {
+	ifs := map[string]string{}
+	for line := range lines(out) {
+		f := strings.Fields(line)
+		if len(f) >= 5 && macRE.MatchString(f[len(f)-1]) {
+			ifs[f[0]] = strings.ToLower(f[len(f)-1])
+		}
+	}
+	return ifs
+}
+
+// qmNames reads `qm list`: VMID -> name.
+func qmNames(out []byte) map[string]string {
+	names := map[string]string{}
+	for line := range lines(out) {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			if _, err := strconv.Atoi(f[0]); err == nil && vmNameRE.MatchString(f[1]) {
+				names[f[0]] = f[1]
+			}
+		}
+	}
+	return names
+}
+
+// vmResolver names the VM behind a hypervisor interface: the libvirt
+// domain that virsh domiflist gave it (ifaces: interface or MAC -> domain),
+// else the Proxmox VMID in its name (tapNiM).
+func vmResolver(ifaces map[string]string) func(dev, mac string) (vm, how string) {
+	return func(dev, mac string) (string, string) {
+		if d := cmp.Or(ifaces[dev], ifaces[mac]); d != "" {
+			return d, "virsh domiflist lists " + dev + " as an interface of " + d
+		}
+		if m := proxmoxTapRE.FindStringSubmatch(dev); m != nil {
+			return m[1], "Proxmox names the interfaces of VM " + m[1] + " tap" + m[1] + "iN"
+		}
+		return "", ""
+	}
+}
+
+// weighNeighbour names the VM whose interface carries the incident's IP,
+// from the hypervisor's neighbour entry for it (`ip neigh show to IP`).
+func (c *checker) weighNeighbour(out []byte, qm map[string]string) {
+	for line := range lines(out) {
+		m := neighRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		dev, mac := m[1], strings.ToLower(m[2])
+		name, how := c.vmOf(dev, mac)
+		if name == "" {
+			continue
+		}
+		v := c.vm(name, qm[name])
+		v.Score += 200
+		v.Why = append(v.Why, fmt.Sprintf("its interface %s carries %s (neighbour %s; %s)", dev, c.plan.ip, cmp.Or(mac, "no MAC yet"), how))
+	}
+}
+
+// vm returns the suspect for the VM id (a libvirt domain or a Proxmox VMID)
+// made on first sight; label is its name when the tools give one.
+func (c *checker) vm(id, label string) *Suspect {
+	if c.vms == nil {
+		c.vms = map[string]*Suspect{}
+	}
+	v, ok := c.vms[id]
+	if !ok {
+		v = &Suspect{Kind: "vm", Name: cmp.Or(label, id), Host: c.host, VM: id}
+		c.vms[id] = v
+	}
+	return v
 }
 
 // suspiciousExe says why an executable path is suspicious, "" if it is not.
@@ -989,6 +1132,9 @@ func (c *checker) suspects() []Suspect {
 		}
 		s.Why = append(s.Why, ct.why...)
 		sus = append(sus, s)
+	}
+	for _, v := range c.vms {
+		sus = append(sus, *v)
 	}
 	sus = append(sus, c.extra...)
 	return RankSuspects(sus)

@@ -164,3 +164,56 @@ func TestCulpritMissingTools(t *testing.T) {
 		}
 	}
 }
+
+func TestParseHypervisorTools(t *testing.T) {
+	names := parseVirshNames([]byte("web-vm\nntp.vm\n\n-rf\nbad name\n"))
+	if want := []string{"web-vm", "ntp.vm"}; !slices.Equal(names, want) {
+		t.Errorf("virsh names %q, want %q", names, want)
+	}
+	ifs := parseDomiflist([]byte(" Interface   Type     Source   Model    MAC\n-------------------------------------------------------\n vnet3       bridge   br0      virtio   52:54:00:AA:bb:cc\n -           network  default  virtio   52:54:00:11:22:33\n"))
+	if want := map[string]string{"vnet3": "52:54:00:aa:bb:cc", "-": "52:54:00:11:22:33"}; !reflect.DeepEqual(ifs, want) {
+		t.Errorf("domiflist %v, want %v", ifs, want)
+	}
+	qm := qmNames([]byte("      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID\n       100 gitlab               running    8192              64.00 4242\n       101 ntp                  stopped    512                8.00 0\n"))
+	if want := map[string]string{"100": "gitlab", "101": "ntp"}; !reflect.DeepEqual(qm, want) {
+		t.Errorf("qm %v, want %v", qm, want)
+	}
+	for _, tt := range []struct {
+		dev  string
+		want bool
+	}{{"veth1a2b", true}, {"vnet0", true}, {"tap100i0", true}, {"fwpr100p0", true}, {"eth0", false}, {"br0", false}} {
+		if got := guestFacing(tt.dev); got != tt.want {
+			t.Errorf("guestFacing(%q) = %v", tt.dev, got)
+		}
+	}
+}
+
+// TestWeighNeighbour: the hypervisor's neighbour entry names the VM by its
+// interface (virsh) or by Proxmox's tap naming, with the qm name if known.
+func TestWeighNeighbour(t *testing.T) {
+	for _, tt := range []struct {
+		name, out string
+		virsh     map[string]string // interface or MAC -> domain
+		qm        map[string]string
+		want      string // the VM's suspect name, "" for none
+	}{
+		{"virsh by interface", "192.0.2.9 dev vnet3 lladdr 52:54:00:aa:bb:cc REACHABLE", map[string]string{"vnet3": "ntp-vm"}, nil, "ntp-vm"},
+		{"virsh by MAC", "192.0.2.9 dev br0 lladdr 52:54:00:aa:bb:cc STALE", map[string]string{"52:54:00:aa:bb:cc": "ntp-vm"}, nil, "ntp-vm"},
+		{"proxmox tap with qm name", "192.0.2.9 dev tap101i0 lladdr 52:54:00:aa:bb:cc REACHABLE", nil, map[string]string{"101": "ntp"}, "ntp"},
+		{"no VM behind the interface", "192.0.2.9 dev eth0 lladdr 52:54:00:aa:bb:cc REACHABLE", nil, nil, ""},
+		{"no entry", "", nil, nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &checker{plan: culpritPlan{ip: netip.MustParseAddr("192.0.2.9")}, host: "hv1"}
+			c.vmOf = vmResolver(tt.virsh)
+			c.weighNeighbour([]byte(tt.out), tt.qm)
+			sus := c.suspects()
+			switch {
+			case tt.want == "" && len(sus) != 0:
+				t.Errorf("suspects %+v, want none", sus)
+			case tt.want != "" && (len(sus) != 1 || sus[0].Kind != "vm" || sus[0].Name != tt.want || !strings.Contains(sus[0].Why[0], "carries 192.0.2.9")):
+				t.Errorf("suspects %+v, want VM %s", sus, tt.want)
+			}
+		})
+	}
+}

@@ -199,7 +199,9 @@ func (rs *run) job(ctx context.Context, j config.Job) Result {
 	out := newCapWriter(rs.maxOutput(j))
 	res.StartedAt = time.Now()
 	if j.Tool == toolCulprit {
-		findings, suspects, err := runChecks(jctx, ex, out, planCulprit(rs.t), res.Host)
+		plan := planCulprit(rs.t)
+		plan.hypervisor = j.Where == WhereSSHHypervisor
+		findings, suspects, err := runChecks(jctx, ex, out, plan, res.Host)
 		res.Duration = time.Since(res.StartedAt)
 		res.Output, res.Dropped = out.result()
 		if err != nil {

@@ -126,6 +126,18 @@ type Server struct {
 	dedicated  map[string]*Dedicated
 	vps        map[string]*VPS
 	tickets    tickets // tickets.go
+	// vmacs are each dedicated server's virtual MACs, in the order added.
+	vmacs map[string][]VirtualMAC
+}
+
+// VirtualMAC is a virtual MAC of a dedicated server and the failover /
+// additional IPs on it, each with the name of the VM the customer gave
+// (GET /dedicated/server/{name}/virtualMac/{mac}/virtualAddress/{ip}).
+type VirtualMAC struct {
+	MAC  string // 02:00:00:ab:cd:ef
+	Type string // ovh | vmware
+	// VMs maps each IP on the MAC to its virtualMachineName.
+	VMs map[string]string
 }
 
 // New starts an emulator holding the default application and consumer key
@@ -140,6 +152,7 @@ func New(t testing.TB) *Server {
 		firewalls:  map[netip.Addr]*firewall{},
 		dedicated:  map[string]*Dedicated{},
 		vps:        map[string]*VPS{},
+		vmacs:      map[string][]VirtualMAC{},
 	}
 	s.core = emulator.New(t, emulator.Options{Unrouted: func(w http.ResponseWriter, _ *http.Request, status int) {
 		if status == http.StatusMethodNotAllowed {
@@ -384,6 +397,64 @@ func (s *Server) routes() {
 	c.Handle("GET /1.0/dedicated/server/{name}", s.getDedicated)
 	c.Handle("GET /1.0/dedicated/server/{name}/boot/{id}", s.getBoot)
 	c.Handle("GET /1.0/vps/{name}", s.getVPS)
+	c.Handle("GET /1.0/dedicated/server/{name}/virtualMac", s.listVirtualMACs)
+	c.Handle("GET /1.0/dedicated/server/{name}/virtualMac/{mac}", s.onVirtualMAC(func(w http.ResponseWriter, _ *http.Request, m VirtualMAC) {
+		reply(w, map[string]any{"macAddress": m.MAC, "type": m.Type})
+	}))
+	c.Handle("GET /1.0/dedicated/server/{name}/virtualMac/{mac}/virtualAddress", s.onVirtualMAC(func(w http.ResponseWriter, _ *http.Request, m VirtualMAC) {
+		ips := make([]string, 0, len(m.VMs))
+		for ip := range m.VMs {
+			ips = append(ips, ip)
+		}
+		slices.Sort(ips)
+		reply(w, ips)
+	}))
+	c.Handle("GET /1.0/dedicated/server/{name}/virtualMac/{mac}/virtualAddress/{ip}", s.onVirtualMAC(func(w http.ResponseWriter, r *http.Request, m VirtualMAC) {
+		ip := r.PathValue("ip")
+		name, ok := m.VMs[ip]
+		if !ok {
+			notFound(w, "ipAddress = "+ip)
+			return
+		}
+		reply(w, map[string]any{"ipAddress": ip, "virtualMachineName": name})
+	}))
+}
+
+// AddVirtualMAC gives the dedicated server named server a virtual MAC.
+func (s *Server) AddVirtualMAC(server string, m VirtualMAC) {
+	s.core.Lock()
+	defer s.core.Unlock()
+	s.vmacs[server] = append(s.vmacs[server], m)
+}
+
+func (s *Server) listVirtualMACs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if s.dedicated[name] == nil {
+		notFound(w, "serviceName = "+name)
+		return
+	}
+	macs := []string{}
+	for _, m := range s.vmacs[name] {
+		macs = append(macs, m.MAC)
+	}
+	reply(w, macs)
+}
+
+// onVirtualMAC finds the path's {mac} on the server {name}.
+func (s *Server) onVirtualMAC(h func(w http.ResponseWriter, r *http.Request, m VirtualMAC)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, mac := r.PathValue("name"), r.PathValue("mac")
+		if s.dedicated[name] == nil {
+			notFound(w, "serviceName = "+name)
+			return
+		}
+		i := slices.IndexFunc(s.vmacs[name], func(m VirtualMAC) bool { return m.MAC == mac })
+		if i < 0 {
+			notFound(w, "macAddress = "+mac)
+			return
+		}
+		h(w, r, s.vmacs[name][i])
+	}
 }
 
 func (s *Server) getDedicated(w http.ResponseWriter, r *http.Request) {
