@@ -79,8 +79,7 @@ func migratePG(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	// As in SQLite: the version is the highest migration applied, and
-	// numbers may be missing.
+	// As in SQLite: the version is the number of the last migration applied.
 	known := ms[len(ms)-1].version
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

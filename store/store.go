@@ -155,15 +155,15 @@ func readMigrations(fsys fs.FS, dir string) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: e.Name(), sql: string(body)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	// Numbers are handed out to features ahead of time, so a number may be
-	// missing (a feature that needed no migration); each is used once.
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %q and %q: same version %d", ms[i-1].name, ms[i].name, ms[i].version)
+	// Versions run 1, 2, … without a gap: a database at version n has applied
+	// every migration up to n, so one numbered below it is never skipped.
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migrations: %q where version %d belongs", m.name, i+1)
 		}
 	}
-	if len(ms) == 0 || ms[0].version != 1 {
-		return nil, errors.New("migrations: the first must be version 1")
+	if len(ms) == 0 {
+		return nil, errors.New("migrations: none embedded")
 	}
 	return ms, nil
 }
@@ -175,7 +175,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	// The schema version is the highest migration applied.
+	// The schema version is the number of the last migration applied.
 	known := ms[len(ms)-1].version
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -247,5 +249,37 @@ func TestMigrationRebuildsMessagesKeepingTheirRows(t *testing.T) {
 	}
 	if _, err := s.w.Exec(`INSERT INTO messages (size, received_at, status, reason) VALUES (1, 1, 'bogus', 'x')`); err == nil {
 		t.Error("status bogus accepted")
+	}
+}
+
+// TestMigrationNumbering: versions run 1, 2, … so that a database at version
+// n has applied every migration below n; a gap or a repeat is refused.
+func TestMigrationNumbering(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		ok    bool
+	}{
+		{"contiguous", []string{"0001_a.sql", "0002_b.sql", "0003_c.sql"}, true},
+		{"gap", []string{"0001_a.sql", "0002_b.sql", "0004_d.sql"}, false},
+		{"repeat", []string{"0001_a.sql", "0002_b.sql", "0002_c.sql"}, false},
+		{"not from one", []string{"0002_b.sql"}, false},
+		{"none", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"m": &fstest.MapFile{Mode: fs.ModeDir | 0o755}}
+			for _, f := range tc.files {
+				fsys["m/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+			}
+			_, err := readMigrations(fsys, "m")
+			if (err == nil) != tc.ok {
+				t.Errorf("readMigrations(%v) = %v, want ok %v", tc.files, err, tc.ok)
+			}
+		})
+	}
+	for _, read := range []func() ([]migration, error){migrations, pgMigrations} {
+		if _, err := read(); err != nil {
+			t.Errorf("the embedded migrations: %v", err)
+		}
 	}
 }

@@ -38,8 +38,3 @@ config file for it that the commands in the chat messages can be run with.`,
 	return cmd
 }
 
-type demoOptions struct {
-	duration time.Duration
-	keep     bool
-	listen   string
-}

@@ -336,11 +336,11 @@ func senderDomain(raw []byte) (string, error) {
 	}
 	from, err := mail.ParseAddress(msg.Header.Get("From"))
 	if err != nil {
-		return "", fmt.Errorf("From: %w", err)
+		return "", fmt.Errorf("the From header: %w", err)
 	}
 	_, domain, ok := strings.Cut(from.Address, "@")
 	if !ok {
-		return "", fmt.Errorf("From: %q has no domain", from.Address)
+		return "", fmt.Errorf("the From address %q has no domain", from.Address)
 	}
 	return strings.ToLower(domain), nil
 }
