@@ -215,31 +215,11 @@ func (s *Store) dashboardIncident(ctx context.Context, id int64, page, perPage i
 }
 
 func noticesPage(ctx context.Context, tx *sql.Tx, id int64, limit, offset int) ([]NoticeRecord, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.message, n.incident_id, m.received_at,
-		n.provider, n.kind, n.attack, n.ip, n.service, n.case_id, n.severity, n.deadline, n.reporter, n.rate,
-		n.events, n.authentic, n.trust, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
-		FROM notices n JOIN messages m ON m.id = n.message WHERE n.incident_id = ? ORDER BY n.id LIMIT ? OFFSET ?`, id, limit, offset)
+	rows, err := tx.QueryContext(ctx, noticeSelect+`WHERE n.incident_id = ? ORDER BY n.id LIMIT ? OFFSET ?`, id, limit, offset)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []NoticeRecord
-	for rows.Next() {
-		var r NoticeRecord
-		var received, deadline, date int64
-		var events sql.NullString
-		if err := rows.Scan(&r.ID, &r.MessageID, &r.IncidentID, &received,
-			&r.Provider, &r.Kind, &r.Attack, &r.IP, &r.Service, &r.Case, &r.Severity, &deadline, &r.Reporter, &r.Rate,
-			&events, &r.Authentic, &r.Trust, &r.Notice.MessageID, &r.Subject, &date); err != nil {
-			return nil, err
-		}
-		r.ReceivedAt, r.Deadline, r.Date = fromMS(received), fromMS(deadline), fromMS(date)
-		if events.Valid {
-			r.Events = []byte(events.String)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanNotices(rows)
 }
 
 func statementsOf(ctx context.Context, tx *sql.Tx, incidentID int64) ([]Statement, error) {

@@ -254,14 +254,21 @@ func describe(n Notice) string {
 	return strings.Join(parts, " ")
 }
 
-func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.message, n.incident_id, m.received_at,
+// noticeSelect reads a notice with what its mail adds; scanNotices reads its rows.
+const noticeSelect = `SELECT n.id, n.message, n.incident_id, m.received_at,
 		n.provider, n.kind, n.attack, n.ip, n.service, n.case_id, n.severity, n.deadline, n.reporter, n.rate,
 		n.events, n.authentic, n.trust, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
-		FROM notices n JOIN messages m ON m.id = n.message WHERE n.incident_id = ? ORDER BY m.received_at, n.id`, id)
+		FROM notices n JOIN messages m ON m.id = n.message `
+
+func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord, error) {
+	rows, err := tx.QueryContext(ctx, noticeSelect+`WHERE n.incident_id = ? ORDER BY m.received_at, n.id`, id)
 	if err != nil {
 		return nil, err
 	}
+	return scanNotices(rows)
+}
+
+func scanNotices(rows *sql.Rows) ([]NoticeRecord, error) {
 	defer rows.Close()
 	var out []NoticeRecord
 	for rows.Next() {

@@ -112,19 +112,8 @@ func migratePG(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
 	}
-	if version > known {
-		return fmt.Errorf("store: database schema version %d is newer than this abusewatch knows (%d); upgrade abusewatch", version, known)
-	}
-	if version == known {
-		return nil
-	}
-	for _, m := range ms {
-		if m.version <= version {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("store: migrate: postgres/%s: %w", m.name, err)
-		}
+	if applied, err := applyMigrations(ctx, tx, ms, version, "postgres/"); err != nil || !applied {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE abusewatch_schema SET version = ?`, known); err != nil {
 		return fmt.Errorf("store: migrate: set schema version: %w", err)

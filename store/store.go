@@ -193,19 +193,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if appID != 0 && appID != applicationID {
 		return fmt.Errorf("store: database application id %#x is not abusewatch's; refusing to use it", appID)
 	}
-	if version > known {
-		return fmt.Errorf("store: database schema version %d is newer than this abusewatch knows (%d); upgrade abusewatch", version, known)
-	}
-	if version == known {
-		return nil
-	}
-	for _, m := range ms {
-		if m.version <= version {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("store: migrate: %s: %w", m.name, err)
-		}
+	if applied, err := applyMigrations(ctx, tx, ms, version, ""); err != nil || !applied {
+		return err
 	}
 	// PRAGMA takes no bound parameters; both values are integers of ours.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", known, applicationID)); err != nil {
@@ -215,6 +204,22 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	return nil
+}
+
+// applyMigrations runs, in tx, the migrations newer than the database's
+// version; applied is false when there were none. dir names the driver's
+// folder in errors.
+func applyMigrations(ctx context.Context, tx *sql.Tx, ms []migration, version int, dir string) (applied bool, err error) {
+	known := ms[len(ms)-1].version
+	if version > known {
+		return false, fmt.Errorf("store: database schema version %d is newer than this abusewatch knows (%d); upgrade abusewatch", version, known)
+	}
+	for _, m := range ms[version:] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return false, fmt.Errorf("store: migrate: %s%s: %w", dir, m.name, err)
+		}
+	}
+	return version < known, nil
 }
 
 // SchemaVersion reports the schema version of the open database.

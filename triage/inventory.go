@@ -84,12 +84,7 @@ func (inv *Inventory) Lookup(ip netip.Addr) (host, hypervisor *config.Host, ok b
 	if !ok {
 		return nil, nil, false
 	}
-	h := inv.hosts[i]
-	if h.Hypervisor != "" {
-		hv := inv.hosts[inv.byName[h.Hypervisor]]
-		hypervisor = &hv
-	}
-	host = &h
+	host, hypervisor = inv.at(i)
 	return host, hypervisor, true
 }
 
@@ -100,10 +95,16 @@ func (inv *Inventory) Host(name string) (host, hypervisor *config.Host, ok bool)
 	if !ok {
 		return nil, nil, false
 	}
+	host, hypervisor = inv.at(i)
+	return host, hypervisor, true
+}
+
+// at returns copies of host i and of its hypervisor (nil when it has none).
+func (inv *Inventory) at(i int) (host, hypervisor *config.Host) {
 	h := inv.hosts[i]
 	if h.Hypervisor != "" {
 		hv := inv.hosts[inv.byName[h.Hypervisor]]
 		hypervisor = &hv
 	}
-	return &h, hypervisor, true
+	return &h, hypervisor
 }

@@ -45,7 +45,7 @@ func newContainCmd(a *app) *cobra.Command {
 		Short: "Stop an incident's culprit on its host, with snapshots before and after that prove it is contained",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
+			id, err := parseID(args[0])
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ func newReleaseCmd(a *app) *cobra.Command {
 		Short: "Undo the incident's latest pause or suspend, with a snapshot",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
+			id, err := parseID(args[0])
 			if err != nil {
 				return err
 			}

@@ -93,14 +93,6 @@ func nonNilStrings(s []string) []string {
 	return s
 }
 
-func parseIncidentID(arg string) (int64, error) {
-	id, err := strconv.ParseInt(arg, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("incident id %q is not a number", arg)
-	}
-	return id, nil
-}
-
 // operatorName names who runs the command, for the record: the user sudo
 // was run by, else the logged-in user.
 func operatorName() string {
@@ -121,7 +113,7 @@ func newTriageRunCmd(a *app) *cobra.Command {
 		Short: "Run the triage jobs now (all that apply, or the named ones); recorded as your action",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
+			id, err := parseID(args[0])
 			if err != nil {
 				return err
 			}
@@ -149,7 +141,7 @@ func newTriageShowCmd(a *app) *cobra.Command {
 		Short: "Show an incident's triage runs, or one run's output (RUN: its number or key)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
+			id, err := parseID(args[0])
 			if err != nil {
 				return err
 			}
