@@ -37,4 +37,3 @@ config file for it that the commands in the chat messages can be run with.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of /metrics and /healthz (port 0: any free port)")
 	return cmd
 }
-

@@ -330,15 +330,11 @@ func (d *Dovecot) ConfigPath() string { return filepath.Join(d.Dir, "dovecot.con
 func (d *Dovecot) start() {
 	d.t.Helper()
 	cmd := exec.Command(d.bin, "-F", "-c", d.ConfigPath())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	done, err := startInGroup(cmd)
+	if err != nil {
 		d.t.Fatalf("dovecot: %v", err)
 	}
-	d.cmd, d.done = cmd, make(chan struct{})
-	go func(done chan struct{}) {
-		cmd.Wait()
-		close(done)
-	}(d.done)
+	d.cmd, d.done = cmd, done
 	if err := d.waitReady(10 * time.Second); err != nil {
 		d.Stop()
 		d.t.Fatalf("dovecot: %v\n%s", err, d.Log())

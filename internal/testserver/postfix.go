@@ -146,12 +146,10 @@ func (p *Postfix) startAuth(t testing.TB, username, password string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-F", "-c", confPath)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	done, err := startInGroup(cmd)
+	if err != nil {
 		t.Fatalf("dovecot auth: %v", err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
@@ -364,15 +362,11 @@ func (p *Postfix) start() {
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	done, err := startInGroup(cmd)
+	if err != nil {
 		p.t.Fatalf("postfix: %v", err)
 	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	go func(done chan struct{}) {
-		cmd.Wait()
-		close(done)
-	}(p.done)
+	p.cmd, p.done = cmd, done
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond)
