@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -221,7 +222,27 @@ func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog
 	if n.Attack == AttackUnknown {
 		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 2<<10)])
 	}
+	if n.IP == "" {
+		// A notice about a dedicated server may name only its Robot server
+		// number: it is the notice's service, which correlation joins and
+		// the state task resolves to the server's main IP through Robot.
+		if n.Service = robotServerNumber(subj.text + "\n" + m.text[:min(len(m.text), 8<<10)]); n.Service != "" {
+			m.note("hetzner: no IP; Robot server ", n.Service)
+		}
+	}
 	return ipFrom
+}
+
+// serverNumberRe finds a Robot server number as Hetzner writes it: "server
+// #1234567", "Server 1234567", "server number: 1234567".
+var serverNumberRe = regexp.MustCompile(`(?i)\bserver(?:[ \t]+(?:number|nr\.?|no\.?))?[ \t]*:?[ \t]*#?[ \t]*([0-9]{4,9})\b`)
+
+// robotServerNumber returns the first Robot server number text names, "" for none.
+func robotServerNumber(text string) string {
+	if m := serverNumberRe.FindStringSubmatch(text); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // categoryName shows an empty category as "none".

@@ -137,7 +137,9 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 }
 
 // serviceIP asks the provider which addresses it routes to the incident's
-// service, and gives the incident the first of them that is one of ours.
+// service (OVH service name, Robot server number), and gives the incident
+// the first of them that is one of ours; it returns the incident that holds
+// the notices afterwards.
 func (p *Pipeline) serviceIP(ctx context.Context, inc *store.IncidentDetail) (*store.IncidentDetail, error) {
 	r, ok := p.providers.(ServiceResolver)
 	if !ok {
@@ -156,10 +158,13 @@ func (p *Pipeline) serviceIP(ctx context.Context, inc *store.IncidentDetail) (*s
 			continue
 		}
 		why := fmt.Sprintf("the %s API routes %s to %s", inc.Provider, ip, inc.Service)
-		if err := p.store.LearnIncidentIP(ctx, inc.ID, ip.String(), why); err != nil {
+		// The incident may be merged into the open incident the IP
+		// already has: the state is then read for that one.
+		into, err := p.store.LearnIncidentIP(ctx, inc.ID, ip.String(), why)
+		if err != nil {
 			return nil, err
 		}
-		return p.store.Incident(ctx, inc.ID)
+		return p.store.Incident(ctx, into)
 	}
 	_ = p.store.AddTimeline(ctx, inc.ID, "state", fmt.Sprintf("the %s API routes no address of ours to %s", inc.Provider, inc.Service))
 	return inc, nil

@@ -177,7 +177,7 @@ func (r *Registry) store(ip netip.Addr, rt route) {
 }
 
 // ServiceIPs returns the addresses a provider routes to one of its services
-// (OVH service name), for a notice that names no IP; ErrNotOurs when the
+// (OVH service name, Robot server number), for a notice that names no IP; ErrNotOurs when the
 // provider is not configured or cannot tell.
 func (r *Registry) ServiceIPs(ctx context.Context, provider, service string) ([]netip.Addr, error) {
 	p, ok := r.Provider(provider).(interface {

@@ -107,8 +107,12 @@ func (t *txn) learnIP(inc *incidentRow, ip string) error {
 }
 
 // LearnIncidentIP gives an incident without an IP the one the provider
-// named for its service; an incident that has one keeps it.
-func (s *Store) LearnIncidentIP(ctx context.Context, incidentID int64, ip, why string) error {
+// named for its service; an incident that has one keeps it. When that IP
+// already has an open incident, the IP-less one is merged into it (see
+// merge). It returns the incident that now holds the notices: incidentID,
+// or the one it was merged into.
+func (s *Store) LearnIncidentIP(ctx context.Context, incidentID int64, ip, why string) (int64, error) {
+	into := incidentID
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t := s.txn(ctx, tx)
 		inc, ok, err := t.incidentByID(incidentID)
@@ -118,15 +122,51 @@ func (s *Store) LearnIncidentIP(ctx context.Context, incidentID int64, ip, why s
 			}
 			return err
 		}
+		open, found, err := t.latestForIP(inc.provider, ip)
+		if err != nil {
+			return err
+		}
+		if found && open.status == "open" {
+			into = open.id
+			return t.merge(inc, open, why)
+		}
 		if err := t.learnIP(&inc, ip); err != nil {
 			return err
 		}
 		return t.timeline(incidentID, "correlated", why)
 	})
 	if err != nil {
-		return fmt.Errorf("store: learn IP of incident %d: %w", incidentID, err)
+		return 0, fmt.Errorf("store: learn IP of incident %d: %w", incidentID, err)
 	}
-	return nil
+	return into, nil
+}
+
+// merge moves the notices of the IP-less incident from into the open
+// incident of the IP the provider named, folds its severity, attack,
+// service and case in, and resolves the emptied one, saying so on both
+// timelines. The emptied incident keeps its row and timeline (so its id,
+// as chat and operators knew it, still shows where it went); the
+// incidents table's statuses are open and resolved, and a merged incident
+// is a resolved one whose timeline says "merged".
+func (t *txn) merge(from, into incidentRow, why string) error {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE notices SET incident_id = ? WHERE incident_id = ?`, into.id, from.id)
+	if err != nil {
+		return fmt.Errorf("move notices of incident %d: %w", from.id, err)
+	}
+	moved, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("move notices of incident %d: %w", from.id, err)
+	}
+	if _, err := t.fold(&into, Notice{Kind: from.kind, Attack: from.attack, Severity: from.severity, Service: from.service, Case: from.caseID}); err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET status = 'resolved', resolved_at = ? WHERE id = ?`, ms(t.now), from.id); err != nil {
+		return fmt.Errorf("resolve merged incident %d: %w", from.id, err)
+	}
+	if err := t.timeline(into.id, "merged", fmt.Sprintf("incident %d merged in (%d notices): %s", from.id, moved, why)); err != nil {
+		return err
+	}
+	return t.timeline(from.id, "merged", fmt.Sprintf("merged into incident %d, the open incident of %s: %s", into.id, into.ip, why))
 }
 
 // openIPless returns the newest open incident of provider without an IP

@@ -45,7 +45,7 @@ func TestMessagesAndCounts(t *testing.T) {
 	if err != nil || len(again.Updated) != 1 || again.Updated[0] != ipless.Opened[0] {
 		t.Fatalf("second notice of the service: %+v, %v; want it on incident %d", again, err, ipless.Opened[0])
 	}
-	if err := s.LearnIncidentIP(ctx, ipless.Opened[0], "51.91.10.3", "OVH routes ns1.example.net to 51.91.10.3"); err != nil {
+	if _, err := s.LearnIncidentIP(ctx, ipless.Opened[0], "51.91.10.3", "OVH routes ns1.example.net to 51.91.10.3"); err != nil {
 		t.Fatal(err)
 	}
 	inc, err := s.Incident(ctx, ipless.Opened[0])

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
@@ -174,6 +176,32 @@ func (p *Provider) Resolve(ctx context.Context, ip netip.Addr) (providers.Servic
 		return providers.Service{Provider: "hetzner", Name: fmt.Sprint(t.robotIP.ServerNumber), Type: "robot"}, nil
 	}
 	return t.cloud.service(), nil
+}
+
+// ServiceIPs returns the addresses of a Robot server named by its number,
+// for a notice that names the server but no IP: its main IP first (GET
+// /server/{number} → server_ip), then its additional ones. ErrNotOurs when
+// Robot is not configured, service is not a server number, or the account
+// has no such server.
+func (p *Provider) ServiceIPs(ctx context.Context, service string) ([]netip.Addr, error) {
+	number, err := strconv.Atoi(service)
+	if p.robot == nil || err != nil || number <= 0 {
+		return nil, fmt.Errorf("hetzner: %q is no Robot server number: %w", service, providers.ErrNotOurs)
+	}
+	srv, _, err := p.robot.GetServer(ctx, number)
+	if robot.IsCode(err, robot.CodeServerNotFound) {
+		return nil, fmt.Errorf("hetzner: server %d: %w", number, providers.ErrNotOurs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hetzner: server %d: %w", number, err)
+	}
+	var out []netip.Addr
+	for _, s := range append([]string{srv.ServerIP}, srv.IP...) {
+		if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // State implements providers.Provider.

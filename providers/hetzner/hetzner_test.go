@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,6 +260,44 @@ func TestErrorClasses(t *testing.T) {
 			_, err = p.State(context.Background(), netip.MustParseAddr(tt.ip))
 			if latched := errors.Is(err, providers.ErrAuthLatched); latched != tt.latched || latched && requests() != before {
 				t.Fatalf("second call: err = %v, %d requests; want latched %v and no request", err, requests()-before, tt.latched)
+			}
+		})
+	}
+}
+
+// TestServiceIPs: a Robot server number gives the server's main IP first,
+// then its additional ones; anything else is not ours.
+func TestServiceIPs(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		service string
+		want    []string
+		notOurs bool
+	}{
+		{service: "321", want: []string{"88.99.10.20", "88.99.10.21"}},
+		{service: "323", want: []string{"88.99.10.40"}},
+		{service: "999", notOurs: true},
+		{service: "ns1.example.net", notOurs: true},
+		{service: "0", notOurs: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.service, func(t *testing.T) {
+			ips, err := e.p.ServiceIPs(context.Background(), tc.service)
+			if tc.notOurs {
+				if !errors.Is(err, providers.ErrNotOurs) {
+					t.Fatalf("ServiceIPs(%q) = %v, %v; want ErrNotOurs", tc.service, ips, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range ips {
+				got = append(got, a.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("ServiceIPs(%q) = %v, want %v", tc.service, got, tc.want)
 			}
 		})
 	}

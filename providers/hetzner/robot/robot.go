@@ -58,6 +58,7 @@ const (
 	CodeRateLimit         = "RATE_LIMIT_EXCEEDED"
 	CodeFirewallInProcess = "FIREWALL_IN_PROCESS"
 	CodeIPNotFound        = "IP_NOT_FOUND"
+	CodeServerNotFound    = "SERVER_NOT_FOUND"
 	CodeFirewallNotFound  = "FIREWALL_NOT_FOUND"
 )
 
