@@ -91,8 +91,8 @@ type ContainResult struct {
 	Jobs    []TriageJobView
 }
 
-// ErrNotConfirmed means the operator did not confirm a containment.
-var ErrNotConfirmed = errors.New("not confirmed")
+// errNotConfirmed means the operator did not confirm a containment.
+var errNotConfirmed = errors.New("not confirmed")
 
 // containRecord is the verdict evidence of a contain or release run: what
 // was done where, so that release can undo it.
@@ -165,14 +165,14 @@ func (p *Pipeline) Contain(ctx context.Context, o ContainOptions) (*ContainResul
 	}
 	if !o.Yes {
 		if o.Confirm == nil {
-			return nil, fmt.Errorf("pipeline: contain: %w: pass --yes, or run it on a terminal to be asked", ErrNotConfirmed)
+			return nil, fmt.Errorf("pipeline: contain: %w: pass --yes, or run it on a terminal to be asked", errNotConfirmed)
 		}
 		ok, err := o.Confirm(plan)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: contain: %w", err)
 		}
 		if !ok {
-			return nil, fmt.Errorf("pipeline: contain: %w: nothing was done", ErrNotConfirmed)
+			return nil, fmt.Errorf("pipeline: contain: %w: nothing was done", errNotConfirmed)
 		}
 	}
 	started := p.now()

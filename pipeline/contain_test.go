@@ -285,9 +285,9 @@ func TestContainRefuses(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		{name: "no terminal and no --yes", o: ContainOptions{Container: "web"}, wantErr: ErrNotConfirmed},
+		{name: "no terminal and no --yes", o: ContainOptions{Container: "web"}, wantErr: errNotConfirmed},
 		{name: "operator said no", o: ContainOptions{Container: "web", Confirm: func(ContainPlan) (bool, error) { return false, nil }},
-			wantErr: ErrNotConfirmed},
+			wantErr: errNotConfirmed},
 		{name: "unknown container", o: ContainOptions{Container: "nosuch", Yes: true}, wantErr: contain.ErrRefused,
 			wantMsg: "container nosuch: not exactly one container on the host"},
 		{name: "a name that is an option", o: ContainOptions{Container: "--help", Yes: true}, wantErr: contain.ErrRefused,

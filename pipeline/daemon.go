@@ -43,10 +43,10 @@ type watcher struct {
 	held atomic.Bool
 }
 
-// Health implements HealthReporter.
+// Health implements healthReporter.
 func (w *watcher) Health() mailbox.Health { return w.w.Health() }
 
-// Held implements LockReporter.
+// Held implements lockReporter.
 func (w *watcher) Held() bool { return w.held.Load() }
 
 // lockRetry is how often a process standing by for a mailbox tries to take
@@ -79,7 +79,7 @@ func NewDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger, opts .
 }
 
 func (d *Daemon) newWatcher(mb config.Mailbox) *watcher {
-	return &watcher{cfg: mb, w: mailbox.New(mb, MailboxSink{P: d.built.Pipeline}, mailbox.Options{
+	return &watcher{cfg: mb, w: mailbox.New(mb, mailboxSink{P: d.built.Pipeline}, mailbox.Options{
 		// The parser's limit is fixed at start: a reload does not change it.
 		MaxMessageBytes: d.cfg.Parser.MaxMessageBytes,
 		Logger:          d.log.With("component", "mailbox", "mailbox", mb.Name),
@@ -89,11 +89,11 @@ func (d *Daemon) newWatcher(mb config.Mailbox) *watcher {
 // reportMailboxes tells /metrics and /healthz which watchers there are.
 // The caller holds d.mu or is the only goroutine.
 func (d *Daemon) reportMailboxes() {
-	health := make(map[string]HealthReporter, len(d.watchers))
+	health := make(map[string]healthReporter, len(d.watchers))
 	for _, w := range d.watchers {
 		health[w.cfg.Name] = w
 	}
-	d.metrics.SetMailboxes(health)
+	d.metrics.setMailboxes(health)
 }
 
 // Close releases the store.
@@ -120,8 +120,8 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The lock tells `whitelist` that a daemon will revoke its grants on
-	// time; StartGrants also revokes what ran out while none was running.
-	release, err := d.built.Pipeline.StartGrants(ctx, DaemonLockPath(d.cfg.Store.Path))
+	// time; startGrants also revokes what ran out while none was running.
+	release, err := d.built.Pipeline.startGrants(ctx, DaemonLockPath(d.cfg.Store.Path))
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	d.mu.Unlock()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = d.built.Pipeline.RunWorkers(ctx, workers) })
+	wg.Go(func() { _ = d.built.Pipeline.runWorkers(ctx, workers) })
 	wg.Go(func() { d.reportFailingMailboxes(ctx, 30*time.Second) })
 	var httpErr error
 	wg.Go(func() {
@@ -220,7 +220,7 @@ func (d *Daemon) watchLocked(ctx context.Context, w *watcher) {
 // not build changes nothing: the daemon keeps running as it was, and the
 // error says why.
 func (d *Daemon) Reload(next *config.Config) error {
-	chat, err := d.built.NewNotifier(next.Notify)
+	chat, err := d.built.newNotifier(next.Notify)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (d *Daemon) Reload(next *config.Config) error {
 	defer d.mu.Unlock()
 	// Providers go first: their errors leave everything as it was. A
 	// reload also lets a client whose credentials were refused try again.
-	providersApplied, err := d.built.ReloadProviders(d.cfg, next, d.log)
+	providersApplied, err := d.built.reloadProviders(d.cfg, next, d.log)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (d *Daemon) Reload(next *config.Config) error {
 		}
 		d.log.Warn("configuration changed where a reload cannot apply it; restart to apply", "section", section)
 	}
-	d.built.Pipeline.SetNotifier(chat)
+	d.built.Pipeline.setNotifier(chat)
 
 	old := make(map[string]*watcher, len(d.watchers))
 	for _, w := range d.watchers {

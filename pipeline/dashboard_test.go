@@ -31,7 +31,7 @@ func TestChatLinksToDashboard(t *testing.T) {
 	}
 	defer built.Close()
 	raw := readFixture(t, "ovh-vps-blocked-en.eml")
-	if err := (MailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{Mailbox: "abuse", UIDValidity: 1, UID: 1, Raw: raw, Size: int64(len(raw))}); err != nil {
+	if err := (mailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{Mailbox: "abuse", UIDValidity: 1, UID: 1, Raw: raw, Size: int64(len(raw))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := built.Pipeline.Drain(ctx); err != nil {

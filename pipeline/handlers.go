@@ -21,10 +21,10 @@ type StateReader interface {
 	State(ctx context.Context, ip netip.Addr) (*providers.State, error)
 }
 
-// ServiceResolver lists the addresses a provider routes to one of its
+// serviceResolver lists the addresses a provider routes to one of its
 // services; a StateReader that is one (providers.Registry) lets the state
 // task give an IP-less incident its IP.
-type ServiceResolver interface {
+type serviceResolver interface {
 	ServiceIPs(ctx context.Context, provider, service string) ([]netip.Addr, error)
 }
 
@@ -141,7 +141,7 @@ func (p *Pipeline) handleState(ctx context.Context, t *store.Task) error {
 // the first of them that is one of ours; it returns the incident that holds
 // the notices afterwards.
 func (p *Pipeline) serviceIP(ctx context.Context, inc *store.IncidentDetail) (*store.IncidentDetail, error) {
-	r, ok := p.providers.(ServiceResolver)
+	r, ok := p.providers.(serviceResolver)
 	if !ok {
 		return inc, nil
 	}

@@ -44,9 +44,9 @@ type HealthJSON struct {
 	Holds []string `json:"holds"`
 }
 
-// LockReporter is what a mailbox's HealthReporter also tells when the
+// lockReporter is what a mailbox's healthReporter also tells when the
 // mailbox is watched only while its lock is held.
-type LockReporter interface {
+type lockReporter interface {
 	Held() bool
 }
 
@@ -57,9 +57,9 @@ type Dashboard struct {
 	Token   string
 }
 
-// SetDashboard mounts d under / beside /metrics and /healthz; Handler
+// setDashboard mounts d under / beside /metrics and /healthz; Handler
 // serves it from then on.
-func (m *Metrics) SetDashboard(d Dashboard) {
+func (m *Metrics) setDashboard(d Dashboard) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dashboard = d

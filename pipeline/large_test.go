@@ -42,7 +42,7 @@ func bigMail(name string, size int) []byte {
 // flagWatch is the pipeline's mailbox sink, and notes for each large mail
 // whether the server already had it flagged when the commit returned.
 type flagWatch struct {
-	MailboxSink
+	mailboxSink
 	t  *testing.T
 	d  *testserver.Dovecot
 	mu sync.Mutex
@@ -52,7 +52,7 @@ type flagWatch struct {
 }
 
 func (f *flagWatch) DeliverLarge(ctx context.Context, d mailbox.Delivery, body io.Reader) (bool, error) {
-	kept, err := f.MailboxSink.DeliverLarge(ctx, d, body)
+	kept, err := f.mailboxSink.DeliverLarge(ctx, d, body)
 	flagged := false
 	for _, m := range f.d.Messages(f.t, "INBOX") {
 		if m.UID == d.UID && m.Has(mailbox.Keyword) {
@@ -85,7 +85,7 @@ func TestLargeMailOverIMAP(t *testing.T) {
 	defer st.Close()
 	chat := newRecorder(t)
 	p := New(Options{Store: st, Notifier: chat.notifier})
-	sink := &flagWatch{MailboxSink: MailboxSink{P: p}, t: t, d: d, flaggedAtCommit: map[uint32]bool{}}
+	sink := &flagWatch{mailboxSink: mailboxSink{P: p}, t: t, d: d, flaggedAtCommit: map[uint32]bool{}}
 	host, port, _ := net.SplitHostPort(d.Addr)
 	portN, _ := strconv.Atoi(port)
 	cfg := config.Mailbox{Name: "abuse", Host: host, Port: portN, TLS: "none", Username: d.Username, Password: d.Password,

@@ -20,8 +20,8 @@ import (
 // database cannot pile up stuck scrapes.
 const scrapeTimeout = 5 * time.Second
 
-// HealthReporter is what /metrics and /healthz read from a mailbox watcher.
-type HealthReporter interface {
+// healthReporter is what /metrics and /healthz read from a mailbox watcher.
+type healthReporter interface {
 	Health() mailbox.Health
 }
 
@@ -39,7 +39,7 @@ type Metrics struct {
 	mu        sync.Mutex
 	store     *store.Store
 	providers *providers.Registry // nil without providers
-	mailboxes map[string]HealthReporter
+	mailboxes map[string]healthReporter
 	dashboard Dashboard
 	now       func() time.Time
 	log       *slog.Logger
@@ -47,7 +47,7 @@ type Metrics struct {
 
 // NewMetrics returns Metrics with every collector registered. The store and
 // the mailboxes are attached later (FromConfig with WithMetrics, and
-// SetMailboxes); until then their metrics are absent.
+// setMailboxes); until then their metrics are absent.
 func NewMetrics(log *slog.Logger) *Metrics {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -66,7 +66,7 @@ func NewMetrics(log *slog.Logger) *Metrics {
 			Name: "abusewatch_notifications_total",
 			Help: "Chat message deliveries, by channel (URL with secrets masked) and result (ok, failed).",
 		}, []string{"channel", "result"}),
-		mailboxes: map[string]HealthReporter{},
+		mailboxes: map[string]healthReporter{},
 		now:       time.Now,
 		log:       log,
 	}
@@ -82,8 +82,8 @@ func NewMetrics(log *slog.Logger) *Metrics {
 // Registry is the registry /metrics serves.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
-// SetMailboxes replaces the watched mailboxes, by name.
-func (m *Metrics) SetMailboxes(watchers map[string]HealthReporter) {
+// setMailboxes replaces the watched mailboxes, by name.
+func (m *Metrics) setMailboxes(watchers map[string]healthReporter) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mailboxes = watchers
@@ -114,13 +114,13 @@ func (m *Metrics) authFailures() []providers.AuthFailure {
 }
 
 // held tells which mailboxes this process watches now: those whose
-// reporter is not a LockReporter always, the others while they hold.
+// reporter is not a lockReporter always, the others while they hold.
 func (m *Metrics) held() map[string]bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	held := make(map[string]bool, len(m.mailboxes))
 	for name, w := range m.mailboxes {
-		l, ok := w.(LockReporter)
+		l, ok := w.(lockReporter)
 		held[name] = !ok || l.Held()
 	}
 	return held

@@ -84,18 +84,18 @@ func TestMetricsAfterIngest(t *testing.T) {
 	}
 	defer built.Close()
 	raw := readFixture(t, "ovh-antihack-syn-flood-fr.eml")
-	if err := (MailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{
+	if err := (mailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{
 		Mailbox: "abuse", UIDValidity: 1, UID: 1, Raw: raw, Size: int64(len(raw)),
 	}); err != nil {
 		t.Fatal(err)
 	}
 	invoice := readFixture(t, "ovh-invoice-fr.eml")
-	if err := (MailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{
+	if err := (mailboxSink{P: built.Pipeline}).Deliver(ctx, mailbox.Delivery{
 		Mailbox: "abuse", UIDValidity: 1, UID: 2, Raw: invoice, Size: int64(len(invoice)),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	m.SetMailboxes(map[string]HealthReporter{"abuse": fakeHealth{Connected: true, LastSync: time.Unix(1700000000, 0)}})
+	m.setMailboxes(map[string]healthReporter{"abuse": fakeHealth{Connected: true, LastSync: time.Unix(1700000000, 0)}})
 
 	status, body := scrape(t, m.Handler(), "/metrics")
 	if status != http.StatusOK {
@@ -143,15 +143,15 @@ func TestMetricsHealthz(t *testing.T) {
 	failingSince := time.Now().Add(-time.Minute)
 	tests := []struct {
 		name       string
-		mailboxes  map[string]HealthReporter
+		mailboxes  map[string]healthReporter
 		wantStatus int
 		wantBody   string
 	}{
-		{"all connected", map[string]HealthReporter{
+		{"all connected", map[string]healthReporter{
 			"a": fakeHealth{Connected: true, LastSync: time.Now()},
 			"b": fakeHealth{Connected: true},
 		}, http.StatusOK, "ok"},
-		{"one failing", map[string]HealthReporter{
+		{"one failing", map[string]healthReporter{
 			"a": fakeHealth{Connected: true},
 			"b": fakeHealth{FailingSince: failingSince, Failures: 3, LastError: "dial tcp: connection refused"},
 		}, http.StatusServiceUnavailable, "failing"},
@@ -159,7 +159,7 @@ func TestMetricsHealthz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMetrics(nil)
-			m.SetMailboxes(tt.mailboxes)
+			m.setMailboxes(tt.mailboxes)
 			status, body := scrape(t, m.Handler(), "/healthz")
 			if status != tt.wantStatus {
 				t.Errorf("status %d, want %d", status, tt.wantStatus)

@@ -204,10 +204,10 @@ func TestQueuedMessagesFollowTheirChannelAcrossReload(t *testing.T) {
 		return n
 	}
 	e := newOutboxEnv(t, recv.GenericURL("/unused"))
-	e.p.SetNotifier(channels("a", "b"))
+	e.p.setNotifier(channels("a", "b"))
 	e.ingest(readFixture(t, "ovh-antihack-ntp-amplification-en.eml"))
 
-	e.p.SetNotifier(channels("b", "c")) // a removed, b moved from index 1 to 0, c added
+	e.p.setNotifier(channels("b", "c")) // a removed, b moved from index 1 to 0, c added
 	e.drainFor(time.Hour)
 	if got := deliveriesTo(recv); got["/a"] != 0 || got["/b"] != 1 || got["/c"] != 0 {
 		t.Errorf("deliveries after the reload = %v, want only /b:1 (queued for b; a is gone, c came later)", got)
@@ -226,7 +226,7 @@ func TestQueuedMessagesFollowTheirChannelAcrossReload(t *testing.T) {
 		t.Errorf("deliveries after a new incident = %v, want /b:2 /c:1 and nothing for /a", got)
 	}
 
-	e.p.SetNotifier(nil)
+	e.p.setNotifier(nil)
 	e.ingest(readFixture(t, "ovh-antispam-en.eml"))
 	e.drainFor(time.Hour)
 	if got := len(recv.Deliveries()); got != 3 {

@@ -77,9 +77,9 @@ type Pipeline struct {
 	tickets   TicketReplier
 }
 
-// SetNotifier replaces the chat channels (nil: none). Messages already
+// setNotifier replaces the chat channels (nil: none). Messages already
 // queued go to their channel if it is still configured, by its ID.
-func (p *Pipeline) SetNotifier(n *notify.Notifier) { p.notifier.Store(n) }
+func (p *Pipeline) setNotifier(n *notify.Notifier) { p.notifier.Store(n) }
 
 // chat returns the current chat channels; nil (no channels) when none are
 // configured.
@@ -127,7 +127,7 @@ func New(opts Options) *Pipeline {
 		inv := opts.Triage.Inventory
 		p.planner.inventory = func(ip netip.Addr) bool { _, _, ok := inv.Lookup(ip); return ok }
 	}
-	p.SetNotifier(opts.Notifier)
+	p.setNotifier(opts.Notifier)
 	p.planner.channels = p.channelsFor
 	// Chat channels may come and go with a reload: notify tasks always have
 	// a handler, which fails those whose channel is gone.

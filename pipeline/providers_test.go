@@ -99,7 +99,7 @@ func TestWrongRobotPassword(t *testing.T) {
 
 	fixed := hetznerConfig(t, rb.URL(), robottest.Password, cl, recv)
 	fixed.Store = cfg.Store
-	if applied, err := built.ReloadProviders(cfg, fixed, slog.New(slog.DiscardHandler)); err != nil || !applied {
+	if applied, err := built.reloadProviders(cfg, fixed, slog.New(slog.DiscardHandler)); err != nil || !applied {
 		t.Fatalf("reload: applied %v, %v", applied, err)
 	}
 	st, err := built.Registry.State(ctx, netip.MustParseAddr("88.99.10.20"))

@@ -56,7 +56,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 		KeepMessageBytes: cfg.Parser.KeepMessageBytes,
 		Lease:            cfg.Workers.Lease,
 	}
-	if opts.Notifier, err = b.NewNotifier(cfg.Notify); err != nil {
+	if opts.Notifier, err = b.newNotifier(cfg.Notify); err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
 	if cfg.Providers.OVH != nil || cfg.Providers.Hetzner != nil {
@@ -92,7 +92,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	}
 	if so.metrics != nil {
 		so.metrics.attachStore(st)
-		so.metrics.SetDashboard(Dashboard{
+		so.metrics.setDashboard(Dashboard{
 			Handler: web.Handler(st, web.Options{Logger: log.With("component", "web"), Refresh: time.Minute}),
 			Token:   cfg.HTTP.AuthToken,
 		})
@@ -100,16 +100,16 @@ func FromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, optio
 	}
 	b.Pipeline = New(opts)
 	if b.Registry != nil {
-		b.Registry.OnAuthFailure(b.Pipeline.ProviderAuthFailed)
+		b.Registry.OnAuthFailure(b.Pipeline.providerAuthFailed)
 	}
 	return b, nil
 }
 
-// NewNotifier checks and builds chat channels, counted in the metrics like
+// newNotifier checks and builds chat channels, counted in the metrics like
 // the configured ones; nil when there are none. A reload builds the new
 // channels with it before it changes anything, then calls
-// Pipeline.SetNotifier.
-func (b *Built) NewNotifier(channels []config.Channel) (*notify.Notifier, error) {
+// Pipeline.setNotifier.
+func (b *Built) newNotifier(channels []config.Channel) (*notify.Notifier, error) {
 	if len(channels) == 0 {
 		return nil, nil
 	}

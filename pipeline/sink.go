@@ -8,31 +8,31 @@ import (
 	"github.com/abusewatch/abusewatch/store"
 )
 
-// MailboxSink is the pipeline seen by a mailbox watcher: every fetched
+// mailboxSink is the pipeline seen by a mailbox watcher: every fetched
 // message is ingested with its checkpoint in one transaction.
-type MailboxSink struct{ P *Pipeline }
+type mailboxSink struct{ P *Pipeline }
 
-var _ mailbox.LargeSink = MailboxSink{}
+var _ mailbox.LargeSink = mailboxSink{}
 
 // Checkpoint implements mailbox.Sink.
-func (s MailboxSink) Checkpoint(ctx context.Context, name string) (uint32, uint32, error) {
+func (s mailboxSink) Checkpoint(ctx context.Context, name string) (uint32, uint32, error) {
 	return s.P.store.Checkpoint(ctx, name)
 }
 
 // ResetCheckpoint implements mailbox.Sink.
-func (s MailboxSink) ResetCheckpoint(ctx context.Context, name string, uidValidity uint32) error {
+func (s mailboxSink) ResetCheckpoint(ctx context.Context, name string, uidValidity uint32) error {
 	return s.P.store.ResetCheckpoint(ctx, name, uidValidity)
 }
 
 // DeliverLarge implements mailbox.LargeSink: the mail is streamed to a file
 // beside the database, durable before its row commits.
-func (s MailboxSink) DeliverLarge(ctx context.Context, d mailbox.Delivery, body io.Reader) (kept bool, err error) {
+func (s mailboxSink) DeliverLarge(ctx context.Context, d mailbox.Delivery, body io.Reader) (kept bool, err error) {
 	_, kept, err = s.P.IngestLarge(ctx, store.Source{Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID}, body)
 	return kept, err
 }
 
 // Deliver implements mailbox.Sink.
-func (s MailboxSink) Deliver(ctx context.Context, d mailbox.Delivery) error {
+func (s mailboxSink) Deliver(ctx context.Context, d mailbox.Delivery) error {
 	_, err := s.P.Ingest(ctx, store.Message{
 		Source: store.Source{Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID},
 		Raw:    d.Raw,

@@ -62,8 +62,8 @@ type StatementSent struct {
 	MessageID  string // of the mail, "" for a ticket reply
 }
 
-// ErrStatementSent: the same text was sent for the incident already.
-var ErrStatementSent = store.ErrStatementSent
+// errStatementSent: the same text was sent for the incident already.
+var errStatementSent = store.ErrStatementSent
 
 // DraftStatement drafts incident id's statement from what the store holds.
 func (p *Pipeline) DraftStatement(ctx context.Context, id int64, o StatementOptions) (*StatementDraft, error) {
@@ -208,10 +208,10 @@ func (p *Pipeline) rawMail(ctx context.Context, messageID int64) ([]byte, error)
 	return io.ReadAll(io.LimitReader(rc, maxStatementMail))
 }
 
-// SetStatementText replaces the drafted text (after an edit). A text that
+// setStatementText replaces the drafted text (after an edit). A text that
 // holds a secret the redaction pass finds is refused: the operator wrote
 // it, so it is theirs to fix, not ours to change silently.
-func (d *StatementDraft) SetStatementText(text string) error {
+func (d *StatementDraft) setStatementText(text string) error {
 	if strings.TrimSpace(text) == "" {
 		return errors.New("statement: the text is empty")
 	}
@@ -252,12 +252,12 @@ func EditStatement(ctx context.Context, d *StatementDraft, stdin io.Reader, stdo
 	if err != nil {
 		return fmt.Errorf("statement: edit: %w", err)
 	}
-	return d.SetStatementText(string(b))
+	return d.setStatementText(string(b))
 }
 
 // SendStatement sends the draft's text where the draft says, once: the
 // text is reserved in the store first, so that a second send of it is
-// refused (ErrStatementSent), and stored with its sha256 on the timeline.
+// refused (errStatementSent), and stored with its sha256 on the timeline.
 func (p *Pipeline) SendStatement(ctx context.Context, d *StatementDraft) (*StatementSent, error) {
 	if _, n := statement.Redact(d.Text, d.secrets); n > 0 {
 		return nil, fmt.Errorf("statement: the text holds %d secret(s); not sent", n)

@@ -200,8 +200,8 @@ func TestStatementHetznerNetscanSentOnceThroughPostfix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.p.SendStatement(ctx, d2); !errors.Is(err, ErrStatementSent) {
-		t.Fatalf("second send: err = %v, want ErrStatementSent", err)
+	if _, err := e.p.SendStatement(ctx, d2); !errors.Is(err, errStatementSent) {
+		t.Fatalf("second send: err = %v, want errStatementSent", err)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if n := len(e.mta.Delivered(t, "network-abuse@hetzner.com", 1, time.Second)); n != 1 {
@@ -262,8 +262,8 @@ func TestStatementOVHTicketThroughAPI(t *testing.T) {
 	if other, _ := e.emu.Ticket(5513); len(other.Replies) != 0 {
 		t.Errorf("another ticket got a reply: %q", other.Replies)
 	}
-	if _, err := e.p.SendStatement(t.Context(), d); !errors.Is(err, ErrStatementSent) {
-		t.Errorf("second reply: err = %v, want ErrStatementSent", err)
+	if _, err := e.p.SendStatement(t.Context(), d); !errors.Is(err, errStatementSent) {
+		t.Errorf("second reply: err = %v, want errStatementSent", err)
 	}
 }
 
@@ -312,7 +312,7 @@ func TestStatementFailedSendFreesTheText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := p.SendStatement(t.Context(), d); err == nil || errors.Is(err, ErrStatementSent) {
+		if _, err := p.SendStatement(t.Context(), d); err == nil || errors.Is(err, errStatementSent) {
 			t.Fatalf("send to a closed port: err = %v, want a connection error", err)
 		}
 	}

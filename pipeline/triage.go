@@ -131,9 +131,9 @@ func (p *Pipeline) runTriage(ctx context.Context, inc *store.IncidentDetail, run
 	return nil
 }
 
-// VMResolver names the VM that holds an IP as the provider sees it (OVH
+// vmResolver names the VM that holds an IP as the provider sees it (OVH
 // virtual MACs); providers.Registry is one.
-type VMResolver interface {
+type vmResolver interface {
 	VirtualMachine(ctx context.Context, ip netip.Addr) (*providers.VirtualMachine, error)
 }
 
@@ -148,7 +148,7 @@ const vmScore = 300
 // virtualMachine asks the provider which VM holds ip; nil when the
 // provider cannot tell or the IP is on none.
 func (p *Pipeline) virtualMachine(ctx context.Context, ip netip.Addr) (*triage.Suspect, error) {
-	r, ok := p.providers.(VMResolver)
+	r, ok := p.providers.(vmResolver)
 	if !ok {
 		return nil, nil
 	}
@@ -353,8 +353,8 @@ func safeName(name string) string {
 	return name
 }
 
-// ErrNoTriageJob means no configured job applies to the incident's target.
-var ErrNoTriageJob = errors.New("no triage job applies")
+// errNoTriageJob means no configured job applies to the incident's target.
+var errNoTriageJob = errors.New("no triage job applies")
 
 // RunTriageNow runs the triage jobs of an incident at once, as the named
 // operator asked (all that apply, or only those named), and records the run
@@ -382,5 +382,5 @@ func (p *Pipeline) RunTriageNow(ctx context.Context, incidentID int64, jobs []st
 			return v, nil
 		}
 	}
-	return TriageRunView{}, fmt.Errorf("pipeline: triage run of incident %d: %w to %s (is it in the inventory? jobs %v)", incidentID, ErrNoTriageJob, d.IP, jobs)
+	return TriageRunView{}, fmt.Errorf("pipeline: triage run of incident %d: %w to %s (is it in the inventory? jobs %v)", incidentID, errNoTriageJob, d.IP, jobs)
 }

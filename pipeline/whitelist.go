@@ -26,11 +26,11 @@ type FirewallProvider interface {
 // Grant statuses. A grant is written pending before the provider is asked,
 // so that a crash at any point leaves a row to reconcile against.
 const (
-	GrantPending = "pending"
-	GrantActive  = "active"
-	GrantFailed  = "failed"
-	GrantRevoked = "revoked"
-	GrantExpired = "expired"
+	grantPending = "pending"
+	grantActive  = "active"
+	grantFailed  = "failed"
+	grantRevoked = "revoked"
+	grantExpired = "expired"
 )
 
 // Grant limits: a hole is for getting in to fix a server, not a standing rule.
@@ -49,8 +49,8 @@ const pendingGrace = 10 * time.Minute
 // swept by an earlier reconciliation.
 const sweepWindow = 7 * 24 * time.Hour
 
-// ErrNoFirewall is returned when no provider is configured.
-var ErrNoFirewall = errors.New("whitelisting needs a provider: configure providers.ovh or providers.hetzner")
+// errNoFirewall is returned when no provider is configured.
+var errNoFirewall = errors.New("whitelisting needs a provider: configure providers.ovh or providers.hetzner")
 
 // GrantRequest asks for source to reach ServerIP for For.
 type GrantRequest struct {
@@ -80,15 +80,15 @@ func ParseSource(s string) (netip.Prefix, error) {
 	} else if pfx, err = netip.ParsePrefix(s); err != nil {
 		return netip.Prefix{}, fmt.Errorf("source %q is not an IP address or prefix", s)
 	}
-	return CheckSource(pfx)
+	return checkSource(pfx)
 }
 
 // sharedSpace is RFC 6598 carrier-grade NAT space: like private space, the
 // provider never sees it as a source.
 var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 
-// CheckSource applies ParseSource's rules to a prefix and returns it masked.
-func CheckSource(pfx netip.Prefix) (netip.Prefix, error) {
+// checkSource applies ParseSource's rules to a prefix and returns it masked.
+func checkSource(pfx netip.Prefix) (netip.Prefix, error) {
 	if !pfx.IsValid() {
 		return netip.Prefix{}, errors.New("source is missing")
 	}
@@ -142,9 +142,9 @@ type expirePayload struct {
 // and removed by the expire task or by ReconcileGrants.
 func (p *Pipeline) Grant(ctx context.Context, req GrantRequest) (*Granted, error) {
 	if p.firewall == nil {
-		return nil, ErrNoFirewall
+		return nil, errNoFirewall
 	}
-	src, err := CheckSource(req.Source)
+	src, err := checkSource(req.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (p *Pipeline) Grant(ctx context.Context, req GrantRequest) (*Granted, error
 	now := p.now()
 	g := store.Grant{
 		Provider: prov.Name(), ServerIP: ip.String(), Source: src.String(),
-		By: req.By, Reason: req.Reason, Status: GrantPending,
+		By: req.By, Reason: req.Reason, Status: grantPending,
 		CreatedAt: now, ExpiresAt: now.Add(req.For),
 	}
 	if g.ID, err = p.store.CreateGrant(ctx, g); err != nil {
@@ -194,7 +194,7 @@ func (p *Pipeline) Grant(ctx context.Context, req GrantRequest) (*Granted, error
 		return nil, fmt.Errorf("whitelist %s: %w", ip, err)
 	}
 	ref, _ := json.Marshal(rule) // plain struct, always marshals
-	if cur.Status != GrantPending {
+	if cur.Status != grantPending {
 		// Whoever ended it could not know what Allow created or enabled.
 		cur.RuleRef = string(ref)
 		dctx, cancel := detached(ctx)
@@ -202,7 +202,7 @@ func (p *Pipeline) Grant(ctx context.Context, req GrantRequest) (*Granted, error
 		return nil, errors.Join(fmt.Errorf("whitelist %s: grant %d was %s while the provider applied it", ip, g.ID, cur.Status),
 			p.release(dctx, cur, prov, ip, src))
 	}
-	g.RuleRef, g.Status = string(ref), GrantActive
+	g.RuleRef, g.Status = string(ref), grantActive
 	if err := p.store.UpdateGrant(ctx, g); err != nil {
 		return nil, fmt.Errorf("whitelist %s: grant %d is open at the provider but not marked active (reconciliation will remove it): %w", ip, g.ID, err)
 	}
@@ -233,23 +233,23 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 func (p *Pipeline) markFailed(ctx context.Context, g *store.Grant) error {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	g.Status = GrantFailed
+	g.Status = grantFailed
 	return p.store.UpdateGrant(ctx, *g)
 }
 
 // RevokeGrant closes grant id now.
 func (p *Pipeline) RevokeGrant(ctx context.Context, id int64, by string) (*store.Grant, error) {
 	if p.firewall == nil {
-		return nil, ErrNoFirewall
+		return nil, errNoFirewall
 	}
 	g, err := p.store.GrantByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if g.Status != GrantActive && g.Status != GrantPending {
+	if g.Status != grantActive && g.Status != grantPending {
 		return nil, fmt.Errorf("grant %d is %s already", id, g.Status)
 	}
-	if err := p.endGrant(ctx, g, GrantRevoked, by); err != nil {
+	if err := p.endGrant(ctx, g, grantRevoked, by); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -269,10 +269,10 @@ func (p *Pipeline) handleExpire(ctx context.Context, t *store.Task) error {
 	if err != nil {
 		return fmt.Errorf("expire: %w", err)
 	}
-	if g.Status != GrantActive && g.Status != GrantPending {
+	if g.Status != grantActive && g.Status != grantPending {
 		return nil
 	}
-	return p.endGrant(ctx, g, GrantExpired, "")
+	return p.endGrant(ctx, g, grantExpired, "")
 }
 
 // endGrant takes the grant's rule out, marks the grant status and tells the
@@ -291,7 +291,7 @@ func (p *Pipeline) endGrant(ctx context.Context, g *store.Grant, status, by stri
 		return err
 	}
 	kind, detail := notify.WhitelistExpired, ""
-	if status == GrantRevoked {
+	if status == grantRevoked {
 		kind = notify.WhitelistRevoked
 		if by != "" {
 			detail = "revoked by " + by
@@ -319,7 +319,7 @@ func (p *Pipeline) release(ctx context.Context, g *store.Grant, prov providers.P
 	var heir *store.Grant
 	for i := range grants {
 		o := &grants[i]
-		if o.ID == g.ID || o.Provider != g.Provider || o.ServerIP != g.ServerIP || (o.Status != GrantActive && o.Status != GrantPending) {
+		if o.ID == g.ID || o.Provider != g.Provider || o.ServerIP != g.ServerIP || (o.Status != grantActive && o.Status != grantPending) {
 			continue
 		}
 		// Allow is idempotent: a second grant of the same source shares the
@@ -329,7 +329,7 @@ func (p *Pipeline) release(ctx context.Context, g *store.Grant, prov providers.P
 		}
 		// A pending grant's row is rewritten when its CLI marks it active:
 		// only an active one can keep the restore.
-		if o.Status == GrantActive && (heir == nil || ruleRef(heir).Restore == "" && ruleRef(o).Restore != "") {
+		if o.Status == grantActive && (heir == nil || ruleRef(heir).Restore == "" && ruleRef(o).Restore != "") {
 			heir = o
 		}
 	}
@@ -408,7 +408,7 @@ func (p *Pipeline) sweep(ctx context.Context, prov providers.Provider, ip netip.
 			continue
 		}
 		if src, err := netip.ParsePrefix(g.Source); err == nil &&
-			(g.Status == GrantActive || g.Status == GrantPending && g.CreatedAt.After(young)) {
+			(g.Status == grantActive || g.Status == grantPending && g.CreatedAt.After(young)) {
 			live[src.Masked()] = true
 		}
 	}
@@ -442,7 +442,7 @@ type Reconciled struct {
 func (p *Pipeline) ReconcileGrants(ctx context.Context) (Reconciled, error) {
 	var res Reconciled
 	if p.firewall == nil {
-		return res, ErrNoFirewall
+		return res, errNoFirewall
 	}
 	grants, err := p.store.Grants(ctx)
 	if err != nil {
@@ -455,19 +455,19 @@ func (p *Pipeline) ReconcileGrants(ctx context.Context) (Reconciled, error) {
 	var targets []target
 	for i := range grants {
 		g := &grants[i]
-		alive := g.Status == GrantActive || g.Status == GrantPending
+		alive := g.Status == grantActive || g.Status == grantPending
 		switch {
 		case alive && !g.ExpiresAt.After(now):
-			if err := p.endGrant(ctx, g, GrantExpired, ""); err != nil {
+			if err := p.endGrant(ctx, g, grantExpired, ""); err != nil {
 				errs = append(errs, err)
 			} else {
 				res.Expired++
 			}
-		case g.Status == GrantPending && g.CreatedAt.Before(now.Add(-pendingGrace)):
+		case g.Status == grantPending && g.CreatedAt.Before(now.Add(-pendingGrace)):
 			// The CLI died between writing the row and marking it active;
 			// its operator saw no success, so the grant is closed and the
 			// sweep below removes its rule if the provider made it.
-			g.Status = GrantFailed
+			g.Status = grantFailed
 			if err := p.store.UpdateGrant(ctx, *g); err != nil {
 				errs = append(errs, err)
 			} else {
@@ -495,11 +495,11 @@ func (p *Pipeline) ReconcileGrants(ctx context.Context) (Reconciled, error) {
 	return res, errors.Join(errs...)
 }
 
-// StartGrants is what the daemon calls before it runs its workers: it takes
+// startGrants is what the daemon calls before it runs its workers: it takes
 // the daemon lock at lockPath, so that the CLI knows expiries will be handled
 // on time, and reconciles what happened while no daemon ran. release drops
 // the lock; the kernel drops it too if the daemon dies.
-func (p *Pipeline) StartGrants(ctx context.Context, lockPath string) (release func() error, err error) {
+func (p *Pipeline) startGrants(ctx context.Context, lockPath string) (release func() error, err error) {
 	release, err = HoldDaemonLock(lockPath)
 	if err != nil {
 		return nil, err

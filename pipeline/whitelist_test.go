@@ -219,7 +219,7 @@ func TestWhitelistGrantRevoke(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g.Status != GrantActive || g.Source != wlAdmin.String() || g.ServerIP != tt.ip || g.By != "alice" || g.Reason != "fix sshd" ||
+			if g.Status != grantActive || g.Source != wlAdmin.String() || g.ServerIP != tt.ip || g.By != "alice" || g.Reason != "fix sshd" ||
 				g.RuleRef == "" || !g.ExpiresAt.Equal(g.CreatedAt.Add(DefaultGrant)) {
 				t.Fatalf("stored grant = %+v", g)
 			}
@@ -248,7 +248,7 @@ func TestWhitelistGrantRevoke(t *testing.T) {
 				t.Fatalf("after revoke %+v\nwant %+v", after, before)
 			}
 			g, _ = st.GrantByID(ctx, g.ID)
-			if g.Status != GrantRevoked || g.RevokedAt == nil {
+			if g.Status != grantRevoked || g.RevokedAt == nil {
 				t.Fatalf("after revoke grant = %+v", g)
 			}
 			if _, err := p.RevokeGrant(ctx, g.ID, "bob"); err == nil || !strings.Contains(err.Error(), "revoked already") {
@@ -311,7 +311,7 @@ func TestWhitelistExpiryByDaemon(t *testing.T) {
 			p, st := newWLPipeline(t, emus.reg, chat)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
-			go func() { defer close(done); _ = p.RunWorkers(ctx, 2) }()
+			go func() { defer close(done); _ = p.runWorkers(ctx, 2) }()
 			t.Cleanup(func() { cancel(); <-done })
 			before := emus.firewall(tt.ip)
 
@@ -324,7 +324,7 @@ func TestWhitelistExpiryByDaemon(t *testing.T) {
 			}
 			waitFor(t, "the grant to expire", func() bool {
 				g, err := st.GrantByID(ctx, got.Grant.ID)
-				return err == nil && g.Status == GrantExpired
+				return err == nil && g.Status == grantExpired
 			})
 			if after := emus.firewall(tt.ip); !reflect.DeepEqual(after, before) {
 				t.Fatalf("after expiry %+v\nwant %+v", after, before)
@@ -360,7 +360,7 @@ func TestWhitelistCrashRecovery(t *testing.T) {
 					var crashed int64
 					if crash == "row pending, killed before marking" {
 						// Written long enough ago that no CLI can still be waiting on it.
-						crashed, err = st.CreateGrant(ctx, store.Grant{Provider: prov.Name(), ServerIP: tt.ip, Source: wlAdmin.String(), Status: GrantPending,
+						crashed, err = st.CreateGrant(ctx, store.Grant{Provider: prov.Name(), ServerIP: tt.ip, Source: wlAdmin.String(), Status: grantPending,
 							CreatedAt: time.Now().Add(-time.Hour), ExpiresAt: time.Now().Add(time.Hour)})
 						if err != nil {
 							t.Fatal(err)
@@ -389,7 +389,7 @@ func TestWhitelistCrashRecovery(t *testing.T) {
 						if res != (Reconciled{Failed: 1, Orphans: 1}) {
 							t.Fatalf("reconciled = %+v", res)
 						}
-						if g, _ := st.GrantByID(ctx, crashed); g.Status != GrantFailed {
+						if g, _ := st.GrantByID(ctx, crashed); g.Status != grantFailed {
 							t.Fatalf("crashed grant = %+v, want failed", g)
 						}
 						if ours := emus.ours(t, tt.ip); !slices.Equal(ours, []netip.Prefix{wlOther}) {
@@ -429,7 +429,7 @@ func TestWhitelistReconcileOverdue(t *testing.T) {
 	if res != (Reconciled{Expired: 1}) {
 		t.Fatalf("reconciled = %+v", res)
 	}
-	if g, _ := st.GrantByID(ctx, got.Grant.ID); g.Status != GrantExpired || g.RevokedAt == nil {
+	if g, _ := st.GrantByID(ctx, got.Grant.ID); g.Status != grantExpired || g.RevokedAt == nil {
 		t.Fatalf("grant = %+v", g)
 	}
 	if after := emus.firewall(wlRobot); !reflect.DeepEqual(after, before) {
@@ -465,7 +465,7 @@ func TestWhitelistRobotLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(grants) != 1 || grants[0].Status != GrantFailed {
+	if len(grants) != 1 || grants[0].Status != grantFailed {
 		t.Fatalf("grants = %+v, want one failed", grants)
 	}
 	if after := emus.firewall(wlRobot); !reflect.DeepEqual(after, before) {
@@ -611,7 +611,7 @@ func TestWhitelistStartGrants(t *testing.T) {
 	}
 	lock := DaemonLockPath(filepath.Join(t.TempDir(), "abusewatch.db"))
 	later := New(Options{Store: st, Firewall: emus.reg, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
-	release, err := later.StartGrants(ctx, lock)
+	release, err := later.startGrants(ctx, lock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +619,7 @@ func TestWhitelistStartGrants(t *testing.T) {
 	if up, err := DaemonRunning(lock); err != nil || !up {
 		t.Fatalf("daemon running = %v, %v", up, err)
 	}
-	if g, _ := st.GrantByID(ctx, got.Grant.ID); g.Status != GrantExpired {
+	if g, _ := st.GrantByID(ctx, got.Grant.ID); g.Status != grantExpired {
 		t.Fatalf("grant after start-up = %+v", g)
 	}
 	if after := emus.firewall(wlCloud); !reflect.DeepEqual(after, before) {
@@ -674,7 +674,7 @@ func TestWhitelistRevokedWhileApplying(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "grant 1 was revoked while the provider applied it") {
 				t.Fatalf("err = %v", err)
 			}
-			if g, _ := st.GrantByID(ctx, 1); g.Status != GrantRevoked {
+			if g, _ := st.GrantByID(ctx, 1); g.Status != grantRevoked {
 				t.Fatalf("grant = %+v, want revoked", g)
 			}
 			if after := emus.firewall(tt.ip); !reflect.DeepEqual(after, before) {

@@ -24,8 +24,8 @@ func (p *Pipeline) kinds() []string {
 	return kinds
 }
 
-// RunWorkers runs n task workers until ctx is done, then releases their leases.
-func (p *Pipeline) RunWorkers(ctx context.Context, n int) error {
+// runWorkers runs n task workers until ctx is done, then releases their leases.
+func (p *Pipeline) runWorkers(ctx context.Context, n int) error {
 	p.reportUnknownTasks(ctx)
 	var wg sync.WaitGroup
 	for i := range n {
