@@ -156,8 +156,8 @@ func ActCommands(res *Resolved, action string, pids []int) [][]string {
 	return nil
 }
 
-// ReleaseCommands undo a pause or suspend.
-func ReleaseCommands(res *Resolved, pids []int) [][]string {
+// releaseCommands undo a pause or suspend.
+func releaseCommands(res *Resolved, pids []int) [][]string {
 	switch res.Kind {
 	case KindContainer:
 		return [][]string{{"docker", "unpause", res.ID}}
@@ -543,7 +543,7 @@ func (e *Engine) Release(ctx context.Context, res *Resolved, action string) (*Re
 	}
 	rc := &recorder{r: e.r}
 	ok := true
-	for _, argv := range ReleaseCommands(res, rep.Before.Target) {
+	for _, argv := range releaseCommands(res, rep.Before.Target) {
 		c, err := rc.run(ctx, argv...)
 		if err != nil || c.Exit != 0 {
 			ok = false

@@ -177,14 +177,14 @@ func TestCommands(t *testing.T) {
 		{"docker pause", ActCommands(ctr, ActionPause, nil), "docker pause 0123abcd"},
 		{"docker stop", ActCommands(ctr, ActionStop, nil), "docker stop 0123abcd"},
 		{"docker kill", ActCommands(ctr, ActionKill, nil), "docker kill 0123abcd"},
-		{"docker unpause", ReleaseCommands(ctr, nil), "docker unpause 0123abcd"},
+		{"docker unpause", releaseCommands(ctr, nil), "docker unpause 0123abcd"},
 		{"SIGSTOP the tree", ActCommands(proc, ActionPause, []int{42, 43, 1}), "kill -s STOP -- 42 43"},
 		{"SIGSTOP then SIGKILL", ActCommands(proc, ActionKill, []int{42, 43}), "kill -s STOP -- 42 43|kill -s KILL -- 42 43"},
-		{"SIGCONT", ReleaseCommands(proc, []int{42}), "kill -s CONT -- 42"},
+		{"SIGCONT", releaseCommands(proc, []int{42}), "kill -s CONT -- 42"},
 		{"virsh suspend", ActCommands(virsh, ActionSuspend, nil), "virsh suspend web1"},
-		{"virsh resume", ReleaseCommands(virsh, nil), "virsh resume web1"},
+		{"virsh resume", releaseCommands(virsh, nil), "virsh resume web1"},
 		{"qm suspend", ActCommands(qm, ActionSuspend, nil), "qm suspend 101"},
-		{"qm resume", ReleaseCommands(qm, nil), "qm resume 101"},
+		{"qm resume", releaseCommands(qm, nil), "qm resume 101"},
 	}
 	for _, tt := range tests {
 		var cmds []string

@@ -24,8 +24,8 @@ import (
 	"github.com/nicholas-fedor/shoutrrr/pkg/types"
 )
 
-// DefaultTimeout bounds one delivery attempt when Options.Timeout is zero.
-const DefaultTimeout = 10 * time.Second
+// defaultTimeout bounds one delivery attempt when Options.Timeout is zero.
+const defaultTimeout = 10 * time.Second
 
 // Options tune a Notifier.
 type Options struct {
@@ -76,7 +76,7 @@ type Channel struct {
 func New(channels []config.Channel, opts Options) (*Notifier, error) {
 	shared := Channel{timeout: opts.Timeout, onSend: opts.OnSend, secrets: &scrubber{}, publicURL: strings.TrimRight(opts.PublicURL, "/")}
 	if shared.timeout <= 0 {
-		shared.timeout = DefaultTimeout
+		shared.timeout = defaultTimeout
 	}
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
 		shared.transport = t.Clone()

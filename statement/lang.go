@@ -39,8 +39,8 @@ type table struct {
 // tables are the languages a statement can be written in.
 var tables = map[string]*table{"en": &english, "fr": &french, "de": &german}
 
-// Languages lists the language codes a statement can be written in.
-func Languages() []string {
+// languages lists the language codes a statement can be written in.
+func languages() []string {
 	var out []string
 	for k := range tables {
 		out = append(out, k)
@@ -56,7 +56,7 @@ var Measures = []string{"images", "ssh", "audit", "backups"}
 func lookup(lang string) (*table, error) {
 	t, ok := tables[lang]
 	if !ok {
-		return nil, fmt.Errorf("statement: language %q is not one of %v", lang, Languages())
+		return nil, fmt.Errorf("statement: language %q is not one of %v", lang, languages())
 	}
 	return t, nil
 }

@@ -192,5 +192,5 @@ func scrub(err error, secret string) error {
 	if secret == "" || !strings.Contains(err.Error(), secret) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, Mask))
+	return errors.New(strings.ReplaceAll(err.Error(), secret, mask))
 }

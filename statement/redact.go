@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Mask stands in for a secret in a statement.
-const Mask = "[redacted]"
+// mask stands in for a secret in a statement.
+const mask = "[redacted]"
 
 // secretPatterns find credentials by their shape, in the final text: a
 // password, token or key given as name=value or name: value, a bearer
@@ -58,21 +58,21 @@ func Redact(text string, known []string) (string, int) {
 		}
 		if c := strings.Count(text, s); c > 0 {
 			n += c
-			text = strings.ReplaceAll(text, s, Mask)
+			text = strings.ReplaceAll(text, s, mask)
 		}
 	}
 	for _, re := range secretPatterns {
 		text = re.ReplaceAllStringFunc(text, func(m string) string {
 			sm := re.FindStringSubmatch(m)
 			if len(sm) > 2 {
-				if sm[2] == Mask || strings.HasPrefix(sm[2], Mask) {
+				if sm[2] == mask || strings.HasPrefix(sm[2], mask) {
 					return m
 				}
 				n++
-				return sm[1] + Mask
+				return sm[1] + mask
 			}
 			n++
-			return Mask
+			return mask
 		})
 	}
 	return text, n

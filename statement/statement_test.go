@@ -50,7 +50,7 @@ func TestRedaction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, lang := range Languages() {
+			for _, lang := range languages() {
 				d, err := Build(facts(output, tt.findings...), lang)
 				if err != nil {
 					t.Fatal(err)
@@ -112,7 +112,7 @@ func TestBuildClaimsOnlyWhatIsBacked(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, lang := range Languages() {
+			for _, lang := range languages() {
 				f := facts("nothing secret")
 				tt.edit(&f)
 				d, err := Build(f, lang)

@@ -32,9 +32,9 @@ const applicationID = 0x61627573
 // ErrNotFound is returned when an incident, task or grant does not exist.
 var ErrNotFound = errors.New("store: not found")
 
-// ErrLeaseLost is returned when a task is completed, retried or failed by an owner that no
+// errLeaseLost is returned when a task is completed, retried or failed by an owner that no
 // longer holds its lease.
-var ErrLeaseLost = errors.New("store: task lease lost")
+var errLeaseLost = errors.New("store: task lease lost")
 
 // Store is the SQLite database. It is safe for concurrent use.
 type Store struct {

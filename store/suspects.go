@@ -23,9 +23,6 @@ type Suspect struct {
 	Why       []string
 }
 
-// SuspectKinds are the kinds a Suspect may have.
-var SuspectKinds = []string{"process", "container", "vm", "account", "ssh_key"}
-
 // TriageRunRecord is one recorded run: why it ran, when, and what it implicates.
 type TriageRunRecord struct {
 	Run       string

@@ -108,7 +108,7 @@ func (s *Store) Complete(ctx context.Context, id int64, owner string) error {
 		return fmt.Errorf("store: complete task %d: %w", id, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("store: complete task %d for %s: %w", id, owner, ErrLeaseLost)
+		return fmt.Errorf("store: complete task %d for %s: %w", id, owner, errLeaseLost)
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (s *Store) Retry(ctx context.Context, id int64, owner string, cause string,
 		err := tx.QueryRowContext(ctx, `SELECT attempts FROM tasks WHERE id = ? AND lease_owner = ? AND status = 'queued'`, id, owner).
 			Scan(&attempts)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrLeaseLost
+			return errLeaseLost
 		}
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func (s *Store) Fail(ctx context.Context, id int64, owner, cause string) error {
 			finished_at = ? WHERE id = ? AND lease_owner = ? AND status = 'queued' RETURNING kind, coalesce(incident_id, 0)`,
 			cause, ms(t.now), id, owner).Scan(&kind, &incident)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ErrLeaseLost
+			return errLeaseLost
 		}
 		if err != nil || incident == 0 {
 			return err

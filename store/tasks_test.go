@@ -57,8 +57,8 @@ func TestClaimLeases(t *testing.T) {
 	if b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(30*time.Second)); err != nil || b != nil {
 		t.Fatalf("b claimed a leased task: %+v %v", b, err)
 	}
-	if err := s.Complete(ctx, id, "b"); !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("Complete by the wrong owner: %v, want ErrLeaseLost", err)
+	if err := s.Complete(ctx, id, "b"); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("Complete by the wrong owner: %v, want errLeaseLost", err)
 	}
 	if next, ok, err := s.NextDue(ctx, kinds); err != nil || !ok || !next.Equal(t0.Add(time.Minute)) {
 		t.Errorf("NextDue while leased: %v %v %v, want the lease end", next, ok, err)
@@ -68,8 +68,8 @@ func TestClaimLeases(t *testing.T) {
 	if err != nil || b == nil || b.ID != id || b.Attempts != 2 {
 		t.Fatalf("Claim after lease expiry: %+v %v", b, err)
 	}
-	if err := s.Complete(ctx, id, "a"); !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("Complete by the expired owner: %v, want ErrLeaseLost", err)
+	if err := s.Complete(ctx, id, "a"); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("Complete by the expired owner: %v, want errLeaseLost", err)
 	}
 	if err := s.Complete(ctx, id, "b"); err != nil {
 		t.Fatal(err)
@@ -77,8 +77,8 @@ func TestClaimLeases(t *testing.T) {
 	if task, err := s.Claim(ctx, "c", kinds, time.Minute, t0.Add(time.Hour)); err != nil || task != nil {
 		t.Fatalf("claimed a completed task: %+v %v", task, err)
 	}
-	if err := s.Complete(ctx, id, "b"); !errors.Is(err, ErrLeaseLost) {
-		t.Errorf("completing twice: %v, want ErrLeaseLost", err)
+	if err := s.Complete(ctx, id, "b"); !errors.Is(err, errLeaseLost) {
+		t.Errorf("completing twice: %v, want errLeaseLost", err)
 	}
 	if _, ok, err := s.NextDue(ctx, kinds); err != nil || ok {
 		t.Errorf("NextDue with nothing queued: %v %v", ok, err)
@@ -181,8 +181,8 @@ func TestRetryAndFail(t *testing.T) {
 		if task, err := s.Claim(ctx, "w", kinds, time.Minute, next.Add(-time.Millisecond)); err != nil || task != nil {
 			t.Fatalf("attempt %d: claimed before the backoff ended: %+v %v", attempt, task, err)
 		}
-		if _, err := s.Retry(ctx, id, "w", "again", now); !errors.Is(err, ErrLeaseLost) {
-			t.Fatalf("Retry without a lease: %v, want ErrLeaseLost", err)
+		if _, err := s.Retry(ctx, id, "w", "again", now); !errors.Is(err, errLeaseLost) {
+			t.Fatalf("Retry without a lease: %v, want errLeaseLost", err)
 		}
 		now = next
 	}
@@ -190,7 +190,7 @@ func TestRetryAndFail(t *testing.T) {
 	if err != nil || task == nil || task.LastError != "chat down 3" {
 		t.Fatalf("Claim after retries: %+v %v", task, err)
 	}
-	if err := s.Fail(ctx, id, "other", "x"); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Fail(ctx, id, "other", "x"); !errors.Is(err, errLeaseLost) {
 		t.Fatalf("Fail by the wrong owner: %v", err)
 	}
 	if err := s.Fail(ctx, id, "w", "chat rejects the token"); err != nil {
@@ -274,7 +274,7 @@ func TestReleaseLeases(t *testing.T) {
 	if err != nil || again == nil || again.ID != task.ID || again.Attempts != 1 {
 		t.Fatalf("claim after release: %+v %v, want the same task at attempt 1", again, err)
 	}
-	if err := s.Complete(ctx, task.ID, "w1"); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Complete(ctx, task.ID, "w1"); !errors.Is(err, errLeaseLost) {
 		t.Errorf("released owner completed: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ func NewInventory(hosts []config.Host) (*Inventory, error) {
 	}
 	var errs []error
 	for i, h := range inv.hosts {
-		if !ValidHostname(h.Name) {
+		if !validHostname(h.Name) {
 			errs = append(errs, fmt.Errorf("inventory[%d]: name %q is not a valid host name", i, h.Name))
 		}
 		if prev, dup := inv.byName[h.Name]; dup {

@@ -75,12 +75,12 @@ func NewRunner(cfg config.Triage, opts Options) *Runner {
 
 // Run runs jobs for t one after the other, in the given order (Plan's), and
 // returns one Result per job in that order. A job's failure does not stop
-// the others; a Target that fails ValidateTarget runs nothing at all.
+// the others; a Target that fails validateTarget runs nothing at all.
 // SSH connections are opened on first use, shared by the run's jobs and
 // closed before Run returns.
 func (r *Runner) Run(ctx context.Context, t Target, jobs []config.Job) []Result {
 	results := make([]Result, len(jobs))
-	if err := ValidateTarget(t); err != nil {
+	if err := validateTarget(t); err != nil {
 		r.log.Warn("triage: target refused, nothing run", "incident", t.IncidentID, "err", err)
 		for i, j := range jobs {
 			results[i] = Result{Job: j.Name, Where: j.Where, Status: StatusRefused, Error: err.Error(), ExitCode: -1}
@@ -314,7 +314,7 @@ func (rs *run) maxOutput(j config.Job) int64 {
 }
 
 // env is how a job sees the target besides placeholders, and the only way a
-// shell job does. The values were checked by ValidateTarget.
+// shell job does. The values were checked by validateTarget.
 func (rs *run) env() []string {
 	host := ""
 	if rs.t.Host != nil {
@@ -330,7 +330,7 @@ func (rs *run) env() []string {
 // substitute expands {ip}, {incident} and {host} in each argument of a
 // non-shell job, each value staying inside its one argument. A shell job
 // with a placeholder is refused: its values travel only in the environment.
-// t must have passed ValidateTarget.
+// t must have passed validateTarget.
 func substitute(j config.Job, t Target) ([]string, error) {
 	if len(j.Argv) == 0 {
 		return nil, errors.New("argv: empty")

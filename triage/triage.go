@@ -7,7 +7,7 @@
 //
 // Everything in a Target comes, in the end, from a mail: untrusted. Run
 // validates the whole Target before any job starts and runs nothing when a
-// value is not what it claims to be (see ValidateTarget). Substituted values
+// value is not what it claims to be (see validateTarget). Substituted values
 // are then passed as single argv elements, single-quoted for the remote
 // shell over SSH, or only as environment variables to shell jobs.
 package triage
@@ -144,8 +144,8 @@ func matches(w config.When, t Target) bool {
 	return true
 }
 
-// ErrUnsafeTarget marks a Target refused by ValidateTarget.
-var ErrUnsafeTarget = errors.New("unsafe target")
+// errUnsafeTarget marks a Target refused by validateTarget.
+var errUnsafeTarget = errors.New("unsafe target")
 
 var (
 	// hostnameRE is RFC 1123 labels: what {host} may expand to. No label
@@ -155,18 +155,18 @@ var (
 	tokenRE = regexp.MustCompile(`^[a-z0-9_-]{0,64}$`)
 )
 
-// ValidHostname reports whether s is a strict DNS host name (letters, digits,
+// validHostname reports whether s is a strict DNS host name (letters, digits,
 // hyphens and dots, at most 253 characters).
-func ValidHostname(s string) bool {
+func validHostname(s string) bool {
 	return len(s) <= 253 && hostnameRE.MatchString(s)
 }
 
-// ValidateTarget checks every value of t that a job may see. The IP must be
+// validateTarget checks every value of t that a job may see. The IP must be
 // a plain address (netip accepts an IPv6 zone of any text, e.g.
 // "fe80::1%;touch /tmp/x", so zones are refused), the incident a positive
 // integer (a negative one would read as an option), host names strict, and
 // provider, kind and attack vocabulary tokens.
-func ValidateTarget(t Target) error {
+func validateTarget(t Target) error {
 	var errs []error
 	switch {
 	case !t.IP.IsValid():
@@ -181,7 +181,7 @@ func ValidateTarget(t Target) error {
 		field string
 		host  *config.Host
 	}{{"host", t.Host}, {"hypervisor", t.Hypervisor}} {
-		if h.host != nil && !ValidHostname(h.host.Name) {
+		if h.host != nil && !validHostname(h.host.Name) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid host name", h.field, h.host.Name))
 		}
 	}
@@ -191,7 +191,7 @@ func ValidateTarget(t Target) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnsafeTarget, err)
+		return fmt.Errorf("%w: %w", errUnsafeTarget, err)
 	}
 	return nil
 }

@@ -69,15 +69,15 @@ func TestValidateTarget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := testTarget()
 			tc.modify(&tg)
-			err := ValidateTarget(tg)
+			err := validateTarget(tg)
 			if tc.want == "" {
 				if err != nil {
-					t.Fatalf("ValidateTarget: %v", err)
+					t.Fatalf("validateTarget: %v", err)
 				}
 				return
 			}
-			if !errors.Is(err, ErrUnsafeTarget) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("ValidateTarget = %v, want an unsafe target error about %q", err, tc.want)
+			if !errors.Is(err, errUnsafeTarget) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("validateTarget = %v, want an unsafe target error about %q", err, tc.want)
 			}
 		})
 	}

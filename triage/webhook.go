@@ -23,12 +23,12 @@ import (
 // body. Signing the timestamp lets a receiver refuse replays of an old
 // request (reject timestamps more than a few minutes from its clock).
 const (
-	HeaderSignature = "X-Abusewatch-Signature"
-	HeaderTimestamp = "X-Abusewatch-Timestamp"
+	headerSignature = "X-Abusewatch-Signature"
+	headerTimestamp = "X-Abusewatch-Timestamp"
 )
 
-// WebhookPayload is the JSON body of a webhook job.
-type WebhookPayload struct {
+// webhookPayload is the JSON body of a webhook job.
+type webhookPayload struct {
 	Job        string `json:"job"`
 	Incident   int64  `json:"incident"`
 	IP         string `json:"ip"`
@@ -60,7 +60,7 @@ func (rs *run) webhook(ctx context.Context, j config.Job, out io.Writer) (int, e
 	if j.Secret == "" {
 		return -1, errRefused{errors.New("webhook: secret: missing, an unsigned request is never sent")}
 	}
-	p := WebhookPayload{
+	p := webhookPayload{
 		Job: j.Name, Incident: rs.t.IncidentID, IP: rs.t.IP.String(),
 		Provider: rs.t.Provider, Kind: rs.t.Kind, Attack: rs.t.Attack, Severity: rs.t.Severity,
 	}
@@ -82,8 +82,8 @@ func (rs *run) webhook(ctx context.Context, j config.Job, out io.Writer) (int, e
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "abusewatch-triage")
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, sign([]byte(j.Secret), ts, body))
+	req.Header.Set(headerTimestamp, ts)
+	req.Header.Set(headerSignature, sign([]byte(j.Secret), ts, body))
 	resp, err := rs.r.http.Do(req)
 	if err != nil {
 		return -1, fmt.Errorf("webhook %s: %w", j.Name, redactURL(err))

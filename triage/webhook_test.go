@@ -25,7 +25,7 @@ type receiver struct {
 	t      *testing.T
 	secret string
 	hits   atomic.Int32
-	got    WebhookPayload
+	got    webhookPayload
 	reply  func(w http.ResponseWriter)
 }
 
@@ -36,11 +36,11 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.t.Errorf("receiver: %v", err)
 		return
 	}
-	ts := r.Header.Get(HeaderTimestamp)
+	ts := r.Header.Get(headerTimestamp)
 	mac := hmac.New(sha256.New, []byte(rc.secret))
 	mac.Write([]byte(ts + "." + string(body)))
 	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(r.Header.Get(HeaderSignature)), []byte(want)) {
+	if !hmac.Equal([]byte(r.Header.Get(headerSignature)), []byte(want)) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
@@ -130,7 +130,7 @@ func TestWebhook(t *testing.T) {
 				t.Fatalf("receiver hit %d times, want %d", n, tc.wantHits)
 			}
 			if tc.wantStatus == StatusOK {
-				want := WebhookPayload{Job: "awx", Incident: 42, IP: "192.0.2.7", Provider: "ovh", Kind: "block",
+				want := webhookPayload{Job: "awx", Incident: 42, IP: "192.0.2.7", Provider: "ovh", Kind: "block",
 					Attack: "ntp_amplification", Severity: 4, Host: "web1", Hypervisor: "hv1", SSH: "root@web1.example.net:22"}
 				if rc.got != want {
 					t.Errorf("payload %+v\nwant    %+v", rc.got, want)
