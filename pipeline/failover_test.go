@@ -151,7 +151,7 @@ func (c *cluster) holds(p *daemonProc) []string {
 		return nil
 	}
 	defer resp.Body.Close()
-	var h HealthJSON
+	var h healthJSON
 	if json.NewDecoder(resp.Body).Decode(&h) != nil {
 		return nil
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/abusewatch/abusewatch/providers"
 )
 
-// MailboxHealthJSON is one mailbox in the /healthz answer.
-type MailboxHealthJSON struct {
+// mailboxHealthJSON is one mailbox in the /healthz answer.
+type mailboxHealthJSON struct {
 	Name         string     `json:"name"`
 	Connected    bool       `json:"connected"`
 	LastSync     *time.Time `json:"last_sync"`
@@ -29,13 +29,13 @@ type MailboxHealthJSON struct {
 	Standby bool `json:"standby,omitempty"`
 }
 
-// HealthJSON is the /healthz answer: "ok" with 200, or "failing" with 503
+// healthJSON is the /healthz answer: "ok" with 200, or "failing" with 503
 // while any mailbox is failing, the store cannot be read or a provider API
 // refused its credentials.
-type HealthJSON struct {
+type healthJSON struct {
 	Status    string              `json:"status"`
 	Store     string              `json:"store"`
-	Mailboxes []MailboxHealthJSON `json:"mailboxes"`
+	Mailboxes []mailboxHealthJSON `json:"mailboxes"`
 	// ProvidersRefused are the provider APIs that refused their
 	// credentials and are not called until a reload.
 	ProvidersRefused []providers.AuthFailure `json:"providers_refused"`
@@ -94,9 +94,9 @@ func (m *Metrics) serveHealth(w http.ResponseWriter, r *http.Request) {
 	_ = enc.Encode(h) // the client went away: nothing to do
 }
 
-func (m *Metrics) health(ctx context.Context) HealthJSON {
+func (m *Metrics) health(ctx context.Context) healthJSON {
 	st, mailboxes := m.snapshot()
-	out := HealthJSON{Status: "ok", Store: "ok", Mailboxes: []MailboxHealthJSON{}, Holds: []string{}}
+	out := healthJSON{Status: "ok", Store: "ok", Mailboxes: []mailboxHealthJSON{}, Holds: []string{}}
 	held := m.held()
 	if st != nil {
 		ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
@@ -107,7 +107,7 @@ func (m *Metrics) health(ctx context.Context) HealthJSON {
 		}
 	}
 	for name, h := range mailboxes {
-		mh := MailboxHealthJSON{Name: name, Connected: h.Connected, Failures: h.Failures, LastError: h.LastError, Standby: !held[name]}
+		mh := mailboxHealthJSON{Name: name, Connected: h.Connected, Failures: h.Failures, LastError: h.LastError, Standby: !held[name]}
 		if held[name] {
 			out.Holds = append(out.Holds, name)
 		}

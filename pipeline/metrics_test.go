@@ -164,7 +164,7 @@ func TestMetricsHealthz(t *testing.T) {
 			if status != tt.wantStatus {
 				t.Errorf("status %d, want %d", status, tt.wantStatus)
 			}
-			var h HealthJSON
+			var h healthJSON
 			if err := json.Unmarshal([]byte(body), &h); err != nil {
 				t.Fatalf("%v: %s", err, body)
 			}

@@ -73,7 +73,7 @@ func TestWrongRobotPassword(t *testing.T) {
 		t.Fatalf("failed logins at Robot = %d, want exactly 1", n)
 	}
 
-	var health HealthJSON
+	var health healthJSON
 	_, body := scrape(t, m.Handler(), "/healthz")
 	if err := json.Unmarshal([]byte(body), &health); err != nil {
 		t.Fatal(err)
