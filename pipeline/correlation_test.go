@@ -180,7 +180,7 @@ func TestCorrelationByRobotServer(t *testing.T) {
 		if into.Status != "open" || into.IP != "37.27.128.19" || into.Notices != 2 {
 			t.Errorf("surviving incident: status %q ip %q %d notices; want open, 37.27.128.19, 2", into.Status, into.IP, into.Notices)
 		}
-		if !hasEntry(into, "merged", fmt.Sprintf("incident %d merged in (1 notices): %s", from.ID, why)) {
+		if !hasEntry(into, "merged", fmt.Sprintf("incident %d merged in (1 notice): %s", from.ID, why)) {
 			t.Errorf("surviving incident's timeline %+v does not say what was merged in", into.Timeline)
 		}
 		if from.Status != "resolved" || from.Notices != 0 || from.IP != "" ||

@@ -163,7 +163,7 @@ func (t *txn) merge(from, into incidentRow, why string) error {
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET status = 'resolved', resolved_at = ? WHERE id = ?`, ms(t.now), from.id); err != nil {
 		return fmt.Errorf("resolve merged incident %d: %w", from.id, err)
 	}
-	if err := t.timeline(into.id, "merged", fmt.Sprintf("incident %d merged in (%d notices): %s", from.id, moved, why)); err != nil {
+	if err := t.timeline(into.id, "merged", fmt.Sprintf("incident %d merged in (%s): %s", from.id, plural(int(moved), "notice"), why)); err != nil {
 		return err
 	}
 	return t.timeline(from.id, "merged", fmt.Sprintf("merged into incident %d, the open incident of %s: %s", into.id, into.ip, why))
@@ -281,4 +281,12 @@ func (t *txn) fold(inc *incidentRow, n Notice) (escalated bool, err error) {
 		}
 	}
 	return escalated, nil
+}
+
+// plural says n things in English: "1 notice", "2 notices".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -40,7 +40,7 @@ providers:
 		id   string
 		want []string
 	}{
-		{"1", []string{"37.27.128.19", "incident 2 merged in (1 notices): the hetzner API routes 37.27.128.19 to 2345678"}},
+		{"1", []string{"37.27.128.19", "incident 2 merged in (1 notice): the hetzner API routes 37.27.128.19 to 2345678"}},
 		{"2", []string{"resolved", "merged into incident 1, the open incident of 37.27.128.19"}},
 	}
 	for _, tc := range tests {
