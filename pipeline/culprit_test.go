@@ -16,6 +16,7 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/internal/testserver"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/parser"
 	"github.com/abusewatch/abusewatch/store"
@@ -80,13 +81,9 @@ func (e *culpritEnv) run(name string, host int, argv ...string) {
 	if !slices.ContainsFunc(argv, func(a string) bool { return strings.HasSuffix(a, "wate") || strings.HasSuffix(a, "ntpd") }) {
 		return
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(e.docker.Run(e.t, "logs", name), "culprit: ready") {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("container %s: the culprit did not start", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(e.t, 15*time.Second, func() bool {
+		return strings.Contains(e.docker.Run(e.t, "logs", name), "culprit: ready")
+	}, func() string { return "container " + name + ": the culprit did not start" })
 }
 
 // incident opens an incident, on the next of the host's IPs, for a notice

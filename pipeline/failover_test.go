@@ -19,6 +19,7 @@ import (
 
 	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/internal/testserver"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 	"github.com/abusewatch/abusewatch/notify"
 	"github.com/abusewatch/abusewatch/notify/notifytest"
 	"github.com/abusewatch/abusewatch/store"
@@ -161,17 +162,17 @@ func (c *cluster) holds(p *daemonProc) []string {
 // holder waits for the process holding the mailbox and returns it.
 func (c *cluster) holder(timeout time.Duration) *daemonProc {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var held *daemonProc
+	testutil.Eventually(c.t, timeout, func() bool {
 		for _, p := range c.procs {
 			if p.cmd != nil && slices.Contains(c.holds(p), "abuse") {
-				return p
+				held = p
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c.t.Fatalf("no daemon holds the mailbox after %s", timeout)
-	return nil
+		return false
+	}, func() string { return "no daemon holds the mailbox" })
+	return held
 }
 
 func (c *cluster) messages() int {
