@@ -140,26 +140,13 @@ func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc
 	var res IngestResult
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t := s.txn(ctx, tx)
-		id, status, dup, err := t.duplicate(msg.Source, sum)
+		id, status, dup, err := t.storeMessage(msg, p, sum, size, received)
 		if err != nil {
 			return err
 		}
 		if dup {
 			res = IngestResult{MessageID: id, Duplicate: true, Status: status}
 			return t.advanceCheckpoint(msg.Source)
-		}
-		id, err = t.insert(`INSERT INTO messages
-			(sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr, raw_path)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sum, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
-			size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From, msg.RawPath)
-		if err != nil {
-			return fmt.Errorf("insert message: %w", err)
-		}
-		if msg.Raw != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO raw (message, body) VALUES (?, ?)`, id, msg.Raw); err != nil {
-				return fmt.Errorf("insert raw message: %w", err)
-			}
 		}
 		res = IngestResult{MessageID: id, Status: p.Status, Reason: p.Reason, Notices: len(p.Notices)}
 		opened := map[int64]bool{}
@@ -217,11 +204,67 @@ func (s *Store) txn(ctx context.Context, tx *sql.Tx) txn {
 	return txn{ctx: ctx, tx: tx, now: s.now(), pg: s.pg}
 }
 
+// messageCols are the columns storeMessage fills, messageArgs their values.
+const messageCols = `sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr, raw_path`
+
+func messageArgs(msg Message, p Parsed, sum []byte, size int64, received time.Time) []any {
+	return []any{sum, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
+		size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From, msg.RawPath}
+}
+
+// storeMessage inserts msg and its raw mail unless it duplicates a stored
+// message (see duplicate), whose id and status it then returns with dup set.
+func (t *txn) storeMessage(msg Message, p Parsed, sum []byte, size int64, received time.Time) (id int64, status string, dup bool, err error) {
+	if t.pg {
+		return t.storeMessagePG(msg, p, sum, size, received)
+	}
+	id, status, dup, err = t.duplicate(msg.Source, sum)
+	if err != nil || dup {
+		return id, status, dup, err
+	}
+	id, err = t.insert(`INSERT INTO messages (`+messageCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, messageArgs(msg, p, sum, size, received)...)
+	if err != nil {
+		return 0, "", false, fmt.Errorf("insert message: %w", err)
+	}
+	if msg.Raw != nil {
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO raw (message, body) VALUES (?, ?)`, id, msg.Raw); err != nil {
+			return 0, "", false, fmt.Errorf("insert raw message: %w", err)
+		}
+	}
+	return id, "", false, nil
+}
+
+// storeMessagePG is storeMessage in one statement, where SQLite takes up to
+// three: on PostgreSQL each is a round trip to the server, the larger part
+// of an ingest. The statement runs after the writer lock's, so its snapshot
+// sees every message committed before, as duplicate's does.
+func (t *txn) storeMessagePG(msg Message, p Parsed, sum []byte, size int64, received time.Time) (id int64, status string, dup bool, err error) {
+	args := []any{msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, sum}
+	args = append(args, messageArgs(msg, p, sum, size, received)...)
+	raw := ``
+	if msg.Raw != nil {
+		raw = `, r AS (INSERT INTO raw (message, body) SELECT id, ?::bytea FROM m)`
+		args = append(args, msg.Raw)
+	}
+	err = t.tx.QueryRowContext(t.ctx, `WITH d AS (`+duplicateQuery+`),
+		m AS (INSERT INTO messages (`+messageCols+`)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)`+raw+`
+		SELECT id, status, true FROM d UNION ALL SELECT id, '', false FROM m`, args...).Scan(&id, &status, &dup)
+	if err != nil {
+		return 0, "", false, fmt.Errorf("store message: %w", err)
+	}
+	return id, status, dup, nil
+}
+
+// duplicateQuery finds a stored message of the same mailbox UID or the same
+// bytes. Excluding the empty mailbox selects the partial index; a nil sum
+// matches no row.
+const duplicateQuery = `SELECT id, status FROM messages
+		WHERE (mailbox = ? AND uidvalidity = ? AND uid = ? AND mailbox != '') OR sha256 = ? LIMIT 1`
+
 func (t *txn) duplicate(src Source, sum []byte) (id int64, status string, dup bool, err error) {
-	// mailbox != '' selects the partial index; a nil sum matches no row.
-	err = t.tx.QueryRowContext(t.ctx, `SELECT id, status FROM messages
-		WHERE (mailbox = ? AND uidvalidity = ? AND uid = ? AND mailbox != '') OR sha256 = ? LIMIT 1`,
-		src.Mailbox, src.UIDValidity, src.UID, sum).Scan(&id, &status)
+	err = t.tx.QueryRowContext(t.ctx, duplicateQuery, src.Mailbox, src.UIDValidity, src.UID, sum).Scan(&id, &status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", false, nil
 	}

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -107,6 +109,46 @@ func (c *rebindConn) ExecContext(ctx context.Context, query string, args []drive
 func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	return c.Conn.QueryContext(ctx, c.r.rebind(query), args)
 }
+
+// writerTx marks the context of a write transaction (Store.write): its
+// BEGIN takes the writer lock in the same round trip, one of the few an
+// ingest costs on PostgreSQL.
+type writerTx struct{}
+
+// BeginTx begins a transaction as pgx's connection does; a write
+// transaction sends "BEGIN; SELECT pg_advisory_xact_lock(…)" as one simple
+// query. The lock is its own statement, so the statements after it read a
+// snapshot taken once the lock is held, as when they were sent apart.
+func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if ctx.Value(writerTx{}) == nil || opts.Isolation != 0 || opts.ReadOnly {
+		return c.Conn.BeginTx(ctx, opts)
+	}
+	conn := c.Conn.Conn()
+	if conn.IsClosed() {
+		return nil, driver.ErrBadConn
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; " + pgWriterLock})
+	if err != nil {
+		// BEGIN may have succeeded and the lock failed (a statement
+		// timeout): end the transaction it left open. Should that fail too,
+		// the pool discards the connection (stdlib's ResetSession).
+		if !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+		return nil, fmt.Errorf("writer lock: %w", err)
+	}
+	return pgTx{ctx: ctx, tx: tx}, nil
+}
+
+// pgTx is stdlib's driver.Tx (which it does not export) for a transaction
+// begun by rebindConn.BeginTx.
+type pgTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (t pgTx) Commit() error   { return t.tx.Commit(t.ctx) }
+func (t pgTx) Rollback() error { return t.tx.Rollback(t.ctx) }
 
 var (
 	_ driver.ExecerContext      = (*rebindConn)(nil)

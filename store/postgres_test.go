@@ -257,3 +257,43 @@ func TestPostgresOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresWriterLock checks that a write transaction holds the writer
+// lock from its first statement (rebindConn.BeginTx sends it with the
+// BEGIN), and that other transactions do not take it.
+func TestPostgresWriterLock(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, newPGDatabase(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const held = `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+		AND classid = 1633841523 AND objid = 1 AND granted`
+	tests := []struct {
+		name  string
+		begin func(context.Context, func(*sql.Tx) error) error
+		want  int
+	}{
+		{name: "write", begin: s.write, want: 1},
+		{name: "read", want: 0, begin: func(ctx context.Context, fn func(*sql.Tx) error) error {
+			tx, err := s.r.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			return fn(tx)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n int
+			if err := tt.begin(ctx, func(tx *sql.Tx) error { return tx.QueryRowContext(ctx, held).Scan(&n) }); err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.want {
+				t.Errorf("writer locks held: %d, want %d", n, tt.want)
+			}
+		})
+	}
+}

@@ -263,15 +263,13 @@ func nullID(id int64) any {
 // write transactions are serialised there too, across processes: what fn
 // reads stays true until it commits, as with SQLite's single writer.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.pg {
+		// rebindConn.BeginTx takes the lock with the BEGIN.
+		ctx = context.WithValue(ctx, writerTx{}, true)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
-	}
-	if s.pg {
-		if _, err := tx.ExecContext(ctx, pgWriterLock); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("writer lock: %w", err)
-		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
