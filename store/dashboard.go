@@ -179,23 +179,8 @@ func (s *Store) dashboardIncident(ctx context.Context, id int64, page, perPage i
 	}
 	// The notices are listed apart (paged); the timeline holds what
 	// happened to the incident besides them.
-	rows, err = tx.QueryContext(ctx, `SELECT at, kind, text FROM timeline WHERE incident_id = ? ORDER BY at, id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("read timeline: %w", err)
-	}
-	for rows.Next() {
-		var e TimelineEntry
-		var at int64
-		if err := rows.Scan(&at, &e.Kind, &e.Text); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read timeline: %w", err)
-		}
-		e.At = fromMS(at)
-		v.Timeline = append(v.Timeline, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read timeline: %w", err)
+	if v.Timeline, err = incidentTimeline(ctx, tx, id); err != nil {
+		return nil, err
 	}
 	if v.Evidence, err = incidentEvidence(ctx, tx, id); err != nil {
 		return nil, fmt.Errorf("read evidence: %w", err)

@@ -207,23 +207,11 @@ func incidentDetail(ctx context.Context, tx *sql.Tx, id int64) (*IncidentDetail,
 	for _, n := range d.NoticeRecords {
 		d.Timeline = append(d.Timeline, TimelineEntry{At: n.ReceivedAt, Kind: "notice", Text: describe(n.Notice), NoticeID: n.ID})
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT at, kind, text FROM timeline WHERE incident_id = ? ORDER BY id`, id)
+	entries, err := incidentTimeline(ctx, tx, id)
 	if err != nil {
-		return nil, fmt.Errorf("read timeline: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var e TimelineEntry
-		var at int64
-		if err := rows.Scan(&at, &e.Kind, &e.Text); err != nil {
-			return nil, fmt.Errorf("read timeline: %w", err)
-		}
-		e.At = fromMS(at)
-		d.Timeline = append(d.Timeline, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read timeline: %w", err)
-	}
+	d.Timeline = append(d.Timeline, entries...)
 	// Notices are merged in from their own table; a notice stored in the same
 	// millisecond as the event it caused sorts before it.
 	sort.SliceStable(d.Timeline, func(i, j int) bool { return d.Timeline[i].At.Before(d.Timeline[j].At) })
@@ -259,6 +247,29 @@ const noticeSelect = `SELECT n.id, n.message, n.incident_id, m.received_at,
 		n.provider, n.kind, n.attack, n.ip, n.service, n.case_id, n.severity, n.deadline, n.reporter, n.rate,
 		n.events, n.authentic, n.trust, coalesce(n.message_id, m.message_id), coalesce(n.subject, m.subject), coalesce(n.date, m.date)
 		FROM notices n JOIN messages m ON m.id = n.message `
+
+// incidentTimeline reads the incident's own timeline (notices are not in it).
+func incidentTimeline(ctx context.Context, tx *sql.Tx, id int64) ([]TimelineEntry, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT at, kind, text FROM timeline WHERE incident_id = ? ORDER BY at, id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read timeline: %w", err)
+	}
+	defer rows.Close()
+	var out []TimelineEntry
+	for rows.Next() {
+		var e TimelineEntry
+		var at int64
+		if err := rows.Scan(&at, &e.Kind, &e.Text); err != nil {
+			return nil, fmt.Errorf("read timeline: %w", err)
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read timeline: %w", err)
+	}
+	return out, nil
+}
 
 func incidentNotices(ctx context.Context, tx *sql.Tx, id int64) ([]NoticeRecord, error) {
 	rows, err := tx.QueryContext(ctx, noticeSelect+`WHERE n.incident_id = ? ORDER BY m.received_at, n.id`, id)
