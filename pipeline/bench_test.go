@@ -15,9 +15,9 @@ import (
 )
 
 // BenchmarkIngestMaildir ingests 10,000 fixture mails from a Maildir into a
-// fresh store per iteration, as `abusewatch ingest` does, and reports the
-// rate, the p99 of one ingest transaction and the database size against the
-// raw mail, on each driver. Run: go test ./pipeline -run '^$' -bench IngestMaildir -benchtime 3x
+// fresh store per iteration, as `abusewatch ingest` does (IngestFiles, in
+// batches of up to 64 mails per transaction), and reports the rate, the p99
+// of one batch and the database size against the raw mail, on each driver. Run: go test ./pipeline -run '^$' -bench IngestMaildir -benchtime 3x
 //
 // The PostgreSQL cluster is durable as SQLite's WAL with synchronous=NORMAL
 // is: fsync on, commits flushed by the WAL writer (synchronous_commit=off),
@@ -67,36 +67,47 @@ func benchIngestMaildir(b *testing.B, open func(context.Context) (*store.Store, 
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	var lat []time.Duration
+	// A batch's results come together: the gap between two results longer
+	// than a millisecond is the time one batch took to parse and store.
+	var gaps []time.Duration
 	var dbBytes int64
 	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
+	for b.Loop() {
 		b.StopTimer()
 		st, size := open(ctx)
 		p := New(Options{Store: st})
-		lat = lat[:0]
+		gaps = gaps[:0]
+		stored := 0
 		b.StartTimer()
-		for _, f := range files {
-			err := ReadMail(f, nil, 25<<20, func(m MailFile) error {
-				start := time.Now()
-				_, err := p.Ingest(ctx, store.Message{Source: store.Source{Path: m.Path}, Raw: m.Raw, Size: int64(len(m.Raw))})
-				lat = append(lat, time.Since(start))
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
+		last := time.Now()
+		err := p.IngestFiles(ctx, files, nil, 25<<20, func(f FileResult) {
+			if f.Err != nil || f.ReadErr != nil {
+				b.Fatal(f.Path, f.Err, f.ReadErr)
 			}
+			if gap := time.Since(last); gap > time.Millisecond {
+				gaps = append(gaps, gap)
+			}
+			last = time.Now()
+			stored++
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
 		b.StopTimer()
+		if stored != n {
+			b.Fatalf("%d mails stored, want %d", stored, n)
+		}
 		if err := st.Close(); err != nil {
 			b.Fatal(err)
 		}
 		dbBytes = size()
 		b.StartTimer()
 	}
-	slices.Sort(lat)
+	slices.Sort(gaps)
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "mails/s")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	if len(gaps) > 0 {
+		b.ReportMetric(float64(gaps[len(gaps)*99/100].Microseconds())/1000, "batch-p99-ms")
+	}
 	b.ReportMetric(float64(dbBytes)/float64(rawBytes), "db/raw")
 	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
 }

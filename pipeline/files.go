@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/abusewatch/abusewatch/store"
 )
 
 // MailFile is one message read from disk: an .eml file, a Maildir entry, or
@@ -252,4 +255,68 @@ func readMbox(path string, br *bufio.Reader, limit int64, fn func(MailFile) erro
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+}
+
+// FileResult is what one mail read from disk gave: its stored result, or
+// Err when it could not be stored. A file that could not be read gives one
+// FileResult with ReadErr.
+type FileResult struct {
+	File    int // its file's index in the list given to IngestFiles
+	Path    string
+	Result  store.IngestResult
+	Err     error
+	ReadErr error
+}
+
+// Batches of mails read from disk: at most fileBatchMails mails or
+// fileBatchBytes bytes share a transaction, so that a backlog costs one
+// commit per batch while memory stays bounded.
+const (
+	fileBatchMails = 64
+	fileBatchBytes = 16 << 20
+)
+
+// IngestFiles reads the listed files (see ReadMail) and ingests their mails
+// in batches (see IngestBatch), calling each for every mail in order, and
+// for every file that could not be read. A mail above limit is streamed and
+// ingested on its own (IngestLarge). It stops early only when ctx ends.
+func (p *Pipeline) IngestFiles(ctx context.Context, files []string, stdin io.Reader, limit int64, each func(FileResult)) error {
+	var batch []store.Message
+	var index []int
+	var size int
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		res, errs := p.IngestBatch(ctx, batch)
+		for i, msg := range batch {
+			each(FileResult{File: index[i], Path: msg.Source.Path, Result: res[i], Err: errs[i]})
+		}
+		batch, index, size = batch[:0], index[:0], 0
+	}
+	for i, path := range files {
+		err := ReadMail(path, stdin, limit, func(f MailFile) error {
+			if f.Body != nil {
+				flush()
+				res, err := p.IngestFile(ctx, f)
+				each(FileResult{File: i, Path: f.Path, Result: res, Err: err})
+				return ctx.Err()
+			}
+			batch = append(batch, store.Message{Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw))})
+			index = append(index, i)
+			if size += len(f.Raw); len(batch) >= fileBatchMails || size >= fileBatchBytes {
+				flush()
+			}
+			return ctx.Err()
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			flush()
+			each(FileResult{File: i, Path: path, ReadErr: err})
+		}
+	}
+	flush()
+	return ctx.Err()
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/abusewatch/abusewatch/parser"
@@ -62,6 +64,50 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 		p.wake()
 	}
 	return res, nil
+}
+
+// IngestBatch is Ingest for several messages: it parses them, one per CPU
+// at a time (DKIM waits on DNS), and stores them in one transaction (see
+// store.IngestBatch). Should that transaction fail, each message is
+// ingested alone, so that one that cannot be stored holds back no other;
+// errs[i] is then that message's error.
+func (p *Pipeline) IngestBatch(ctx context.Context, msgs []store.Message) (res []store.IngestResult, errs []error) {
+	items := make([]store.IngestItem, len(msgs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, msg := range msgs {
+		if msg.ReceivedAt.IsZero() {
+			msg.ReceivedAt = p.now()
+		}
+		items[i].Msg = msg
+		if msg.Raw == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			o := p.parse(msg.Raw)
+			items[i].Parsed, items[i].Plan = o.parsed, p.planFor(msg.Raw, o)
+		})
+	}
+	wg.Wait()
+	errs = make([]error, len(msgs))
+	res, err := p.store.IngestBatch(ctx, items)
+	if err != nil {
+		res = make([]store.IngestResult, len(msgs))
+		for i, it := range items {
+			if res[i], errs[i] = p.store.Ingest(ctx, it.Msg, it.Parsed, it.Plan); errs[i] != nil {
+				errs[i] = fmt.Errorf("pipeline: ingest: %w", errs[i])
+			}
+		}
+	}
+	for _, r := range res {
+		if r.Tasks > 0 {
+			p.wake()
+			break
+		}
+	}
+	return res, errs
 }
 
 // Reparse parses every stored message again with the current parser. A DKIM

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 )
 
 // enqueueAll inserts the tasks plan asks for; keys that exist already are skipped.
@@ -9,46 +10,75 @@ func (t *txn) enqueueAll(plan PlanFunc, ch IncidentChange) (created int, err err
 	if plan == nil {
 		return 0, nil
 	}
-	for _, nt := range plan(ch) {
-		_, ok, err := t.enqueue(nt)
-		if err != nil {
-			return created, err
-		}
-		if ok {
-			created++
-		}
-	}
-	return created, nil
+	ids, err := t.insertTasks(plan(ch))
+	return len(ids), err
 }
 
 func (t *txn) enqueueTasks(tasks []NewTask) error {
-	for _, nt := range tasks {
-		if _, _, err := t.enqueue(nt); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := t.insertTasks(tasks)
+	return err
 }
 
 func (t *txn) enqueue(nt NewTask) (id int64, created bool, err error) {
-	if nt.Kind == "" || nt.Key == "" {
-		return 0, false, fmt.Errorf("enqueue: task needs a kind and a key (kind %q, key %q)", nt.Kind, nt.Key)
-	}
-	runAt := nt.RunAt
-	if runAt.IsZero() {
-		runAt = t.now
-	}
-	id, created, err = t.insertIfNew(`INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
-		nt.Kind, nt.Key, nt.Payload, nullID(nt.IncidentID), ms(runAt), ms(t.now))
+	ids, err := t.insertTasks([]NewTask{nt})
 	if err != nil {
-		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
+		return 0, false, err
 	}
-	if created {
+	if id, ok := ids[nt.Key]; ok {
 		return id, true, nil
 	}
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT id FROM tasks WHERE key = ?`, nt.Key).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
 	}
 	return id, false, nil
+}
+
+// tasksPerInsert bounds the rows of one INSERT: six parameters each, far
+// below either driver's limit on the parameters of a statement.
+const tasksPerInsert = 500
+
+// insertTasks inserts tasks, as few statements as it takes, skipping a key
+// that exists or came earlier in tasks, and returns the ids of those it
+// created by key. A batch of ingests enqueues all of its tasks here at once:
+// on PostgreSQL each statement is a round trip.
+func (t *txn) insertTasks(tasks []NewTask) (map[string]int64, error) {
+	created := map[string]int64{}
+	for len(tasks) > 0 {
+		chunk := tasks[:min(len(tasks), tasksPerInsert)]
+		tasks = tasks[len(chunk):]
+		values := make([]string, 0, len(chunk))
+		args := make([]any, 0, 6*len(chunk))
+		for _, nt := range chunk {
+			if nt.Kind == "" || nt.Key == "" {
+				return nil, fmt.Errorf("enqueue: task needs a kind and a key (kind %q, key %q)", nt.Kind, nt.Key)
+			}
+			runAt := nt.RunAt
+			if runAt.IsZero() {
+				runAt = t.now
+			}
+			values = append(values, "(?, ?, ?, ?, ?, ?)")
+			args = append(args, nt.Kind, nt.Key, nt.Payload, nullID(nt.IncidentID), ms(runAt), ms(t.now))
+		}
+		rows, err := t.tx.QueryContext(t.ctx, `INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
+			VALUES `+strings.Join(values, ", ")+` ON CONFLICT (key) DO NOTHING RETURNING id, key`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("enqueue %s: %w", chunk[0].Key, err)
+		}
+		for rows.Next() {
+			var id int64
+			var key string
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("enqueue: %w", err)
+			}
+			created[key] = id
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("enqueue: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("enqueue: %w", err)
+		}
+	}
+	return created, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -117,70 +118,131 @@ type IngestResult struct {
 // p has none, with msg.Reason. plan runs inside the transaction and may not call the
 // Store, whose single writer connection the transaction holds.
 func (s *Store) Ingest(ctx context.Context, msg Message, p Parsed, plan PlanFunc) (IngestResult, error) {
-	sum := msg.SHA256
-	size := msg.Size
-	if msg.Raw != nil {
-		h := sha256.Sum256(msg.Raw)
-		sum = h[:]
-		size = int64(len(msg.Raw))
-	} else if p.Status == "" {
-		p = Parsed{Status: "error", Reason: msg.Reason}
-		if p.Reason == "" {
-			p.Reason = "not fetched"
+	res, err := s.IngestBatch(ctx, []IngestItem{{Msg: msg, Parsed: p, Plan: plan}})
+	if err != nil {
+		return IngestResult{}, err
+	}
+	return res[0], nil
+}
+
+// IngestItem is one message of a batch: the mail, what the parser made of
+// it and the plan for its incident changes (see Ingest).
+type IngestItem struct {
+	Msg    Message
+	Parsed Parsed
+	Plan   PlanFunc
+}
+
+// IngestBatch is Ingest for several messages in one transaction, in order: a
+// message sees those before it, so a copy of an earlier one is a duplicate.
+// Either all are stored or, on an error, none. On PostgreSQL, where every
+// statement is a round trip, the batch saves the BEGIN, the writer lock and
+// the COMMIT of each message but the first, the larger part of an ingest
+// when a backlog is read.
+func (s *Store) IngestBatch(ctx context.Context, items []IngestItem) ([]IngestResult, error) {
+	items = slices.Clone(items)
+	for i := range items {
+		if err := items[i].prepare(); err != nil {
+			return nil, fmt.Errorf("store: ingest: %w", err)
 		}
 	}
-	if err := checkStatus(p.Status); err != nil {
-		return IngestResult{}, fmt.Errorf("store: ingest: %w", err)
-	}
-	received := msg.ReceivedAt
-	if received.IsZero() {
-		received = s.now()
-	}
-
-	var res IngestResult
+	res := make([]IngestResult, len(items))
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t := s.txn(ctx, tx)
-		id, status, dup, err := t.storeMessage(msg, p, sum, size, received)
+		var planned []NewTask
+		var by []int // the item that planned each task
+		for i, it := range items {
+			r, tasks, err := t.ingest(it)
+			if err != nil {
+				return err
+			}
+			res[i] = r
+			planned = append(planned, tasks...)
+			for range tasks {
+				by = append(by, i)
+			}
+		}
+		// Ingest reads no task, so the batch's tasks go in together, last.
+		created, err := t.insertTasks(planned)
 		if err != nil {
 			return err
 		}
-		if dup {
-			res = IngestResult{MessageID: id, Duplicate: true, Status: status}
-			return t.advanceCheckpoint(msg.Source)
+		for j, nt := range planned {
+			if _, ok := created[nt.Key]; ok {
+				delete(created, nt.Key) // a key planned twice counts once
+				res[by[j]].Tasks++
+			}
 		}
-		res = IngestResult{MessageID: id, Status: p.Status, Reason: p.Reason, Notices: len(p.Notices)}
-		opened := map[int64]bool{}
-		updated := map[int64]bool{}
-		for i, n := range p.Notices {
-			ch, err := t.attach(n, id, i)
-			if err != nil {
-				return err
-			}
-			if ch.NoticeID, err = t.insertNotice(id, i, ch.IncidentID, n, p); err != nil {
-				return err
-			}
-			if ch.Opened {
-				opened[ch.IncidentID] = true
-				res.Opened = append(res.Opened, ch.IncidentID)
-			} else if !opened[ch.IncidentID] && !updated[ch.IncidentID] {
-				updated[ch.IncidentID] = true
-				res.Updated = append(res.Updated, ch.IncidentID)
-			}
-			created, err := t.enqueueAll(plan, ch)
-			if err != nil {
-				return err
-			}
-			res.Tasks += created
-		}
-		return t.advanceCheckpoint(msg.Source)
+		return nil
 	})
-	if err != nil || res.Duplicate {
-		s.dropUnusedRawFile(ctx, msg.RawPath)
+	for i, it := range items {
+		if err != nil || res[i].Duplicate {
+			s.dropUnusedRawFile(ctx, it.Msg.RawPath)
+		}
 	}
 	if err != nil {
-		return IngestResult{}, fmt.Errorf("store: ingest: %w", err)
+		return nil, fmt.Errorf("store: ingest: %w", err)
 	}
 	return res, nil
+}
+
+// prepare completes an item before its transaction: the sum and size of a
+// fetched mail, the status of one that was not.
+func (it *IngestItem) prepare() error {
+	msg := &it.Msg
+	if msg.Raw != nil {
+		h := sha256.Sum256(msg.Raw)
+		msg.SHA256 = h[:]
+		msg.Size = int64(len(msg.Raw))
+	} else if it.Parsed.Status == "" {
+		it.Parsed = Parsed{Status: "error", Reason: msg.Reason}
+		if it.Parsed.Reason == "" {
+			it.Parsed.Reason = "not fetched"
+		}
+	}
+	return checkStatus(it.Parsed.Status)
+}
+
+// ingest stores one prepared item (see Ingest) and returns the tasks its
+// plan asks for, for the caller to insert.
+func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
+	msg, p := it.Msg, it.Parsed
+	t.ahead = nil
+	received := msg.ReceivedAt
+	if received.IsZero() {
+		received = t.now
+	}
+	id, status, dup, err := t.storeMessage(msg, p, msg.SHA256, msg.Size, received)
+	if err != nil {
+		return IngestResult{}, nil, err
+	}
+	if dup {
+		return IngestResult{MessageID: id, Duplicate: true, Status: status}, nil, t.advanceCheckpoint(msg.Source)
+	}
+	res := IngestResult{MessageID: id, Status: p.Status, Reason: p.Reason, Notices: len(p.Notices)}
+	opened := map[int64]bool{}
+	updated := map[int64]bool{}
+	var tasks []NewTask
+	for i, n := range p.Notices {
+		ch, err := t.attach(n, id, i)
+		if err != nil {
+			return IngestResult{}, nil, err
+		}
+		if ch.NoticeID, err = t.insertNotice(id, i, ch.IncidentID, n, p); err != nil {
+			return IngestResult{}, nil, err
+		}
+		if ch.Opened {
+			opened[ch.IncidentID] = true
+			res.Opened = append(res.Opened, ch.IncidentID)
+		} else if !opened[ch.IncidentID] && !updated[ch.IncidentID] {
+			updated[ch.IncidentID] = true
+			res.Updated = append(res.Updated, ch.IncidentID)
+		}
+		if it.Plan != nil {
+			tasks = append(tasks, it.Plan(ch)...)
+		}
+	}
+	return res, tasks, t.advanceCheckpoint(msg.Source)
 }
 
 func checkStatus(s string) error {
@@ -196,6 +258,17 @@ type txn struct {
 	tx  *sql.Tx
 	now time.Time
 	pg  bool
+	// ahead is the incident lookup storeMessagePG made in its statement
+	// for the message's first notice; the lookup that follows it takes it
+	// instead of asking again (see latestForIP).
+	ahead *lookahead
+}
+
+// lookahead is latestForIP's answer for (provider, ip), read in advance.
+type lookahead struct {
+	provider, ip string
+	row          incidentRow
+	found        bool
 }
 
 // txn starts the helpers of one transaction; its time is the store clock's
@@ -238,7 +311,9 @@ func (t *txn) storeMessage(msg Message, p Parsed, sum []byte, size int64, receiv
 // storeMessagePG is storeMessage in one statement, where SQLite takes up to
 // three: on PostgreSQL each is a round trip to the server, the larger part
 // of an ingest. The statement runs after the writer lock's, so its snapshot
-// sees every message committed before, as duplicate's does.
+// sees every message committed before, as duplicate's does. It also looks
+// up the incident of the first notice's IP, the query attach makes next,
+// and leaves the answer in t.ahead: one round trip fewer per message.
 func (t *txn) storeMessagePG(msg Message, p Parsed, sum []byte, size int64, received time.Time) (id int64, status string, dup bool, err error) {
 	args := []any{msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, sum}
 	args = append(args, messageArgs(msg, p, sum, size, received)...)
@@ -247,10 +322,24 @@ func (t *txn) storeMessagePG(msg Message, p Parsed, sum []byte, size int64, rece
 		raw = `, r AS (INSERT INTO raw (message, body) SELECT id, ?::bytea FROM m)`
 		args = append(args, msg.Raw)
 	}
-	err = t.tx.QueryRowContext(t.ctx, `WITH d AS (`+duplicateQuery+`),
-		m AS (INSERT INTO messages (`+messageCols+`)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)`+raw+`
-		SELECT id, status, true FROM d UNION ALL SELECT id, '', false FROM m`, args...).Scan(&id, &status, &dup)
+	var ahead *lookahead
+	if len(p.Notices) > 0 && p.Notices[0].IP != "" {
+		ahead = &lookahead{provider: p.Notices[0].Provider, ip: p.Notices[0].IP}
+		args = append(args, ahead.provider, ahead.ip)
+	}
+	q := `WITH d AS (` + duplicateQuery + `),
+		m AS (INSERT INTO messages (` + messageCols + `)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)` + raw + `,
+		s AS (SELECT id, status, true AS dup FROM d UNION ALL SELECT id, '', false FROM m)`
+	if ahead == nil {
+		err = t.tx.QueryRowContext(t.ctx, q+` SELECT id, status, dup FROM s`, args...).Scan(&id, &status, &dup)
+	} else {
+		var inc nullIncidentRow
+		err = t.tx.QueryRowContext(t.ctx, q+` SELECT s.id, s.status, s.dup, inc.* FROM s
+			LEFT JOIN LATERAL (`+latestForIPQuery+`) inc ON true`, args...).Scan(append([]any{&id, &status, &dup}, inc.dest()...)...)
+		ahead.row, ahead.found = inc.row()
+		t.ahead = ahead
+	}
 	if err != nil {
 		return 0, "", false, fmt.Errorf("store message: %w", err)
 	}

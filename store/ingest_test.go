@@ -554,3 +554,70 @@ func TestTwoStoresShareAFile(t *testing.T) {
 		t.Errorf("stats %+v, want 60 messages in 5 open incidents", st)
 	}
 }
+
+// TestIngestBatch checks that a batch gives what ingesting its messages one
+// by one gives (a copy within the batch is a duplicate, a task key two
+// messages plan is created once, an IP's incident found ahead is the one a
+// lookup finds), and that a batch with one bad message stores nothing.
+func TestIngestBatch(t *testing.T) {
+	a := mail("a", "ovh|attack|syn_flood|51.91.10.20||3|pass")
+	mails := [][]byte{
+		a,
+		a, // a copy: a duplicate of the first
+		mail("b", "ovh|attack|syn_flood|51.91.10.20||3|none"),                                      // updates a's incident
+		mail("c", "ovh|attack|syn_flood|51.91.10.20||3|none"),                                      // plans b's keys again
+		mail("d", "ovh|block|syn_flood|51.91.10.21||4|pass", "ovh|attack|ntp|51.91.10.20||3|none"), // a second IP, then the first
+		mail("e", "hetzner|complaint|scan|||2|none"),                                               // no IP
+	}
+	items := func(plan PlanFunc) []IngestItem {
+		var its []IngestItem
+		for i, raw := range mails {
+			its = append(its, IngestItem{Msg: Message{Source: Source{Path: fmt.Sprintf("%d.eml", i)}, Raw: raw}, Parsed: fakeParse(1)(raw), Plan: plan})
+		}
+		return its
+	}
+	ctx := context.Background()
+
+	one, _ := openTest(t)
+	var oneRec recorder
+	var want []IngestResult
+	for _, it := range items(oneRec.plan) {
+		res, err := one.Ingest(ctx, it.Msg, it.Parsed, it.Plan)
+		if err != nil {
+			t.Fatalf("Ingest: %v", err)
+		}
+		want = append(want, res)
+	}
+
+	batch, _ := openTest(t)
+	var batchRec recorder
+	got, err := batch.IngestBatch(ctx, items(batchRec.plan))
+	if err != nil {
+		t.Fatalf("IngestBatch: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("batch results differ from one by one:\n got %+v\nwant %+v", got, want)
+	}
+	if !got[1].Duplicate || got[1].MessageID != got[0].MessageID {
+		t.Errorf("the copy in the batch: %+v, want a duplicate of message %d", got[1], got[0].MessageID)
+	}
+	if got[2].Tasks != 2 || got[3].Tasks != 0 {
+		t.Errorf("tasks created by b and c: %d and %d, want 2 and 0 (c plans b's keys)", got[2].Tasks, got[3].Tasks)
+	}
+	if !reflect.DeepEqual(batchRec.changes, oneRec.changes) {
+		t.Errorf("incident changes differ:\n got %+v\nwant %+v", batchRec.changes, oneRec.changes)
+	}
+	if g, w := stats(t, batch), stats(t, one); g != w {
+		t.Errorf("stats after the batch %+v, one by one %+v", g, w)
+	}
+
+	bad, _ := openTest(t)
+	its := items(nil)
+	its[len(its)-1].Plan = func(IncidentChange) []NewTask { return []NewTask{{Kind: "notify"}} } // no key
+	if _, err := bad.IngestBatch(ctx, its); err == nil {
+		t.Fatal("IngestBatch with a task without a key: no error")
+	}
+	if st := stats(t, bad); st.Messages != 0 || st.Incidents != 0 || st.QueuedTasks != 0 {
+		t.Errorf("a failed batch left %+v, want nothing", st)
+	}
+}

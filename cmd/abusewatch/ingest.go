@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,28 +50,25 @@ func newIngestCmd(a *app) *cobra.Command {
 				progress := newProgress(a.stderr, len(files))
 				incidents := map[int64]bool{}
 				sum := ingestSummary{UnparsedFiles: []unparsedFile{}}
-				for i, path := range files {
-					err := pipeline.ReadMail(path, cmd.InOrStdin(), env.cfg.Parser.MaxMessageBytes, func(f pipeline.MailFile) error {
+				err = env.pipeline.IngestFiles(ctx, files, cmd.InOrStdin(), env.cfg.Parser.MaxMessageBytes, func(f pipeline.FileResult) {
+					defer progress.update(f.File + 1)
+					if f.ReadErr == nil {
 						sum.Read++
-						res, err := env.pipeline.IngestFile(ctx, f)
-						if err != nil {
-							return err
-						}
-						sum.add(res, incidents)
-						if !res.Duplicate && res.Status != "ok" {
-							sum.UnparsedFiles = append(sum.UnparsedFiles, unparsedFile{Path: f.Path, Message: res.MessageID, Status: res.Status, Reason: res.Reason})
-							fmt.Fprintf(a.stderr, "abusewatch: %s: stored as message %d, %s: %s\n", f.Path, res.MessageID, res.Status, line(res.Reason))
-						}
-						return nil
-					})
-					if err != nil {
-						if ctx.Err() != nil {
-							return ctx.Err()
-						}
-						sum.Errors++
-						fmt.Fprintf(a.stderr, "abusewatch: %s: %s\n", line(path), pipeline.Printable(err.Error(), 0))
 					}
-					progress.update(i + 1)
+					if err := errors.Join(f.ReadErr, f.Err); err != nil {
+						sum.Errors++
+						fmt.Fprintf(a.stderr, "abusewatch: %s: %s\n", line(f.Path), pipeline.Printable(err.Error(), 0))
+						return
+					}
+					res := f.Result
+					sum.add(res, incidents)
+					if !res.Duplicate && res.Status != "ok" {
+						sum.UnparsedFiles = append(sum.UnparsedFiles, unparsedFile{Path: f.Path, Message: res.MessageID, Status: res.Status, Reason: res.Reason})
+						fmt.Fprintf(a.stderr, "abusewatch: %s: stored as message %d, %s: %s\n", f.Path, res.MessageID, res.Status, line(res.Reason))
+					}
+				})
+				if err != nil {
+					return err
 				}
 				progress.done()
 				sum.Incidents = len(incidents)
