@@ -276,47 +276,96 @@ const (
 	fileBatchBytes = 16 << 20
 )
 
+// fileStep is one step of IngestFiles, in the order of the files: a parsed
+// batch, a mail too large for one (ingested while its reader waits on
+// done), or a file that could not be read.
+type fileStep struct {
+	items   []store.IngestItem
+	files   []int // each item's file
+	large   *MailFile
+	done    chan struct{}
+	file    int
+	readErr error
+}
+
 // IngestFiles reads the listed files (see ReadMail) and ingests their mails
-// in batches (see IngestBatch), calling each for every mail in order, and
-// for every file that could not be read. A mail above limit is streamed and
+// in batches of one transaction each, calling each for every mail in
+// order, and for every file that could not be read. Reading and parsing the
+// next batch go on while one is stored. A mail above limit is streamed and
 // ingested on its own (IngestLarge). It stops early only when ctx ends.
 func (p *Pipeline) IngestFiles(ctx context.Context, files []string, stdin io.Reader, limit int64, each func(FileResult)) error {
+	steps := make(chan fileStep, 1)
+	go p.readFiles(ctx, files, stdin, limit, steps)
+	for st := range steps {
+		switch {
+		case st.large != nil:
+			res, err := p.IngestFile(ctx, *st.large)
+			close(st.done)
+			each(FileResult{File: st.file, Path: st.large.Path, Result: res, Err: err})
+		case st.readErr != nil:
+			each(FileResult{File: st.file, Path: files[st.file], ReadErr: st.readErr})
+		default:
+			res, errs := p.storeBatch(ctx, st.items)
+			for i, it := range st.items {
+				each(FileResult{File: st.files[i], Path: it.Msg.Source.Path, Result: res[i], Err: errs[i]})
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// readFiles is IngestFiles' reader: it sends the steps of files to steps,
+// in order, and closes it at the end or once ctx ends.
+func (p *Pipeline) readFiles(ctx context.Context, files []string, stdin io.Reader, limit int64, steps chan<- fileStep) {
+	defer close(steps)
+	send := func(st fileStep) error {
+		select {
+		case steps <- st:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var batch []store.Message
 	var index []int
-	var size int
-	flush := func() {
+	size := 0
+	flush := func() error {
 		if len(batch) == 0 {
-			return
+			return nil
 		}
-		res, errs := p.IngestBatch(ctx, batch)
-		for i, msg := range batch {
-			each(FileResult{File: index[i], Path: msg.Source.Path, Result: res[i], Err: errs[i]})
-		}
-		batch, index, size = batch[:0], index[:0], 0
+		st := fileStep{items: p.parseBatch(batch), files: index}
+		batch, index, size = nil, nil, 0
+		return send(st)
 	}
 	for i, path := range files {
 		err := ReadMail(path, stdin, limit, func(f MailFile) error {
-			if f.Body != nil {
-				flush()
-				res, err := p.IngestFile(ctx, f)
-				each(FileResult{File: i, Path: f.Path, Result: res, Err: err})
+			if f.Body == nil {
+				batch = append(batch, store.Message{Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw))})
+				index = append(index, i)
+				if size += len(f.Raw); len(batch) >= fileBatchMails || size >= fileBatchBytes {
+					return flush()
+				}
 				return ctx.Err()
 			}
-			batch = append(batch, store.Message{Source: store.Source{Path: f.Path}, Raw: f.Raw, Size: int64(len(f.Raw))})
-			index = append(index, i)
-			if size += len(f.Raw); len(batch) >= fileBatchMails || size >= fileBatchBytes {
-				flush()
+			// f.Body is valid only until this returns.
+			if err := flush(); err != nil {
+				return err
 			}
+			done := make(chan struct{})
+			if err := send(fileStep{large: &f, done: done, file: i}); err != nil {
+				return err
+			}
+			<-done
 			return ctx.Err()
 		})
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return
 		}
 		if err != nil {
-			flush()
-			each(FileResult{File: i, Path: path, ReadErr: err})
+			if flush() != nil || send(fileStep{file: i, readErr: err}) != nil {
+				return
+			}
 		}
 	}
 	flush()
-	return ctx.Err()
 }

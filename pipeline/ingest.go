@@ -66,12 +66,9 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	return res, nil
 }
 
-// IngestBatch is Ingest for several messages: it parses them, one per CPU
-// at a time (DKIM waits on DNS), and stores them in one transaction (see
-// store.IngestBatch). Should that transaction fail, each message is
-// ingested alone, so that one that cannot be stored holds back no other;
-// errs[i] is then that message's error.
-func (p *Pipeline) IngestBatch(ctx context.Context, msgs []store.Message) (res []store.IngestResult, errs []error) {
+// parseBatch parses msgs for storeBatch, one per CPU at a time (DKIM
+// waits on DNS).
+func (p *Pipeline) parseBatch(msgs []store.Message) []store.IngestItem {
 	items := make([]store.IngestItem, len(msgs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -91,10 +88,18 @@ func (p *Pipeline) IngestBatch(ctx context.Context, msgs []store.Message) (res [
 		})
 	}
 	wg.Wait()
-	errs = make([]error, len(msgs))
+	return items
+}
+
+// storeBatch stores parsed messages in one transaction (see
+// store.IngestBatch). Should that transaction fail, each message is
+// ingested alone, so that one that cannot be stored holds back no other;
+// errs[i] is then that message's error.
+func (p *Pipeline) storeBatch(ctx context.Context, items []store.IngestItem) (res []store.IngestResult, errs []error) {
+	errs = make([]error, len(items))
 	res, err := p.store.IngestBatch(ctx, items)
 	if err != nil {
-		res = make([]store.IngestResult, len(msgs))
+		res = make([]store.IngestResult, len(items))
 		for i, it := range items {
 			if res[i], errs[i] = p.store.Ingest(ctx, it.Msg, it.Parsed, it.Plan); errs[i] != nil {
 				errs[i] = fmt.Errorf("pipeline: ingest: %w", errs[i])

@@ -13,7 +13,7 @@ func (t *txn) advanceCheckpoint(src Source) error {
 	if src.Mailbox == "" {
 		return nil
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO checkpoints (mailbox, uidvalidity, last_uid) VALUES (?, ?, ?)
+	_, err := t.exec(`INSERT INTO checkpoints (mailbox, uidvalidity, last_uid) VALUES (?, ?, ?)
 		ON CONFLICT (mailbox) DO UPDATE SET
 			last_uid = CASE WHEN checkpoints.uidvalidity = excluded.uidvalidity AND checkpoints.last_uid > excluded.last_uid
 				THEN checkpoints.last_uid ELSE excluded.last_uid END,

@@ -23,7 +23,7 @@ type incidentRow struct {
 const incidentCols = `i.id, i.provider, i.ip, i.case_id, i.service, i.status, i.kind, i.attack, i.severity,
 	coalesce((SELECT t.trust FROM notices t WHERE t.incident_id = i.id AND t.trust != '' ORDER BY t.id LIMIT 1), '')`
 
-func scanIncidentRow(row *sql.Row) (incidentRow, bool, error) {
+func scanIncidentRow(row interface{ Scan(...any) error }) (incidentRow, bool, error) {
 	var r incidentRow
 	err := row.Scan(&r.id, &r.provider, &r.ip, &r.caseID, &r.service, &r.status, &r.kind, &r.attack, &r.severity, &r.trust)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -36,7 +36,7 @@ func scanIncidentRow(row *sql.Row) (incidentRow, bool, error) {
 }
 
 func (t *txn) incidentByID(id int64) (incidentRow, bool, error) {
-	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i WHERE i.id = ?`, id))
+	return scanIncidentRow(t.queryRow(`SELECT `+incidentCols+` FROM incidents i WHERE i.id = ?`, id))
 }
 
 // latestForIPQuery finds the open incident of (provider, ip), or else the
@@ -50,10 +50,13 @@ func (t *txn) latestForIP(provider, ip string) (incidentRow, bool, error) {
 	if a := t.ahead; a != nil {
 		t.ahead = nil
 		if a.provider == provider && a.ip == ip {
+			if a.row.trust == "" {
+				a.row.trust = t.later.trustOf(a.row.id)
+			}
 			return a.row, a.found, nil
 		}
 	}
-	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, latestForIPQuery, provider, ip))
+	return scanIncidentRow(t.queryRow(latestForIPQuery, provider, ip))
 }
 
 // nullIncidentRow scans an incidentRow that may be all NULL (a LEFT JOIN
@@ -94,7 +97,7 @@ func (t *txn) findIncident(n Notice, msgID int64, seq int) (incidentRow, bool, e
 		}
 	}
 	if n.MessageID != "" {
-		inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+		inc, ok, err := scanIncidentRow(t.queryRow(`SELECT `+incidentCols+` FROM incidents i
 			WHERE i.id = (SELECT n.incident_id FROM notices n JOIN messages m ON m.id = n.message
 				WHERE m.message_id = ? AND n.provider = ? AND n.seq = ? AND m.id != ? ORDER BY n.id LIMIT 1)`,
 			n.MessageID, n.Provider, seq, msgID))
@@ -103,7 +106,7 @@ func (t *txn) findIncident(n Notice, msgID int64, seq int) (incidentRow, bool, e
 		}
 	}
 	// The notices of one message share one incident.
-	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+	return scanIncidentRow(t.queryRow(`SELECT `+incidentCols+` FROM incidents i
 		WHERE i.id = (SELECT n.incident_id FROM notices n JOIN incidents j ON j.id = n.incident_id
 			WHERE n.message = ? AND j.provider = ? AND j.ip = '' AND j.case_id = '' LIMIT 1)`, msgID, n.Provider))
 }
@@ -116,7 +119,7 @@ func (t *txn) forIP(n Notice) (incidentRow, bool, error) {
 		return inc, ok, err
 	}
 	if n.Case != "" {
-		inc, ok, err = scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+		inc, ok, err = scanIncidentRow(t.queryRow(`SELECT `+incidentCols+` FROM incidents i
 			WHERE i.id = (SELECT n.incident_id FROM notices n JOIN incidents j ON j.id = n.incident_id
 				WHERE n.provider = ? AND n.case_id = ? AND n.case_id != '' AND j.ip = '' ORDER BY n.id DESC LIMIT 1)`, n.Provider, n.Case))
 		if err != nil {
@@ -136,7 +139,7 @@ func (t *txn) forIP(n Notice) (incidentRow, bool, error) {
 
 // learnIP gives an IP-less incident the IP a notice or the provider named.
 func (t *txn) learnIP(inc *incidentRow, ip string) error {
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET ip = ? WHERE id = ?`, ip, inc.id); err != nil {
+	if _, err := t.exec(`UPDATE incidents SET ip = ? WHERE id = ?`, ip, inc.id); err != nil {
 		return fmt.Errorf("set incident ip: %w", err)
 	}
 	inc.ip = ip
@@ -186,7 +189,7 @@ func (s *Store) LearnIncidentIP(ctx context.Context, incidentID int64, ip, why s
 // incidents table's statuses are open and resolved, and a merged incident
 // is a resolved one whose timeline says "merged".
 func (t *txn) merge(from, into incidentRow, why string) error {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE notices SET incident_id = ? WHERE incident_id = ?`, into.id, from.id)
+	res, err := t.exec(`UPDATE notices SET incident_id = ? WHERE incident_id = ?`, into.id, from.id)
 	if err != nil {
 		return fmt.Errorf("move notices of incident %d: %w", from.id, err)
 	}
@@ -197,7 +200,7 @@ func (t *txn) merge(from, into incidentRow, why string) error {
 	if _, err := t.fold(&into, Notice{Kind: from.kind, Attack: from.attack, Severity: from.severity, Service: from.service, Case: from.caseID}); err != nil {
 		return err
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET status = 'resolved', resolved_at = ? WHERE id = ?`, ms(t.now), from.id); err != nil {
+	if _, err := t.exec(`UPDATE incidents SET status = 'resolved', resolved_at = ? WHERE id = ?`, ms(t.now), from.id); err != nil {
 		return fmt.Errorf("resolve merged incident %d: %w", from.id, err)
 	}
 	if err := t.timeline(into.id, "merged", fmt.Sprintf("incident %d merged in (%s): %s", from.id, plural(int(moved), "notice"), why)); err != nil {
@@ -209,14 +212,14 @@ func (t *txn) merge(from, into incidentRow, why string) error {
 // openIPless returns the newest open incident of provider without an IP
 // that matches cond (one placeholder, bound to arg).
 func (t *txn) openIPless(cond, provider, arg string) (incidentRow, bool, error) {
-	return scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+	return scanIncidentRow(t.queryRow(`SELECT `+incidentCols+` FROM incidents i
 		WHERE i.provider = ? AND i.status = 'open' AND i.ip = '' AND `+cond+` ORDER BY i.id DESC LIMIT 1`, provider, arg))
 }
 
 // forCase finds the incident of n's case; a resolved one gives way to a
 // newer open incident of its IP rather than reopen a second one for it.
 func (t *txn) forCase(n Notice) (incidentRow, bool, error) {
-	inc, ok, err := scanIncidentRow(t.tx.QueryRowContext(t.ctx, `SELECT `+incidentCols+` FROM incidents i
+	inc, ok, err := scanIncidentRow(t.queryRow(`SELECT `+incidentCols+` FROM incidents i
 		WHERE i.id = (SELECT incident_id FROM notices WHERE provider = ? AND case_id = ? AND case_id != '' ORDER BY id DESC LIMIT 1)`,
 		n.Provider, n.Case))
 	if !ok || err != nil || inc.status == "open" || inc.ip == "" {
@@ -251,7 +254,7 @@ func (t *txn) attach(n Notice, msgID int64, seq int) (IncidentChange, error) {
 		return ch, nil
 	}
 	if inc.status != "open" {
-		if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET status = 'open', resolved_at = 0 WHERE id = ?`, inc.id); err != nil {
+		if _, err := t.exec(`UPDATE incidents SET status = 'open', resolved_at = 0 WHERE id = ?`, inc.id); err != nil {
 			return ch, fmt.Errorf("reopen incident: %w", err)
 		}
 		if err := t.timeline(inc.id, "reopened", fmt.Sprintf("reopened by a %s notice", n.Kind)); err != nil {
@@ -271,7 +274,7 @@ func (t *txn) attach(n Notice, msgID int64, seq int) (IncidentChange, error) {
 // notice except, "" when it has none.
 func (t *txn) priorTrust(incidentID, except int64) (string, error) {
 	var trust string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT trust FROM notices WHERE incident_id = ? AND trust != '' AND id != ? ORDER BY id LIMIT 1`,
+	err := t.queryRow(`SELECT trust FROM notices WHERE incident_id = ? AND trust != '' AND id != ? ORDER BY id LIMIT 1`,
 		incidentID, except).Scan(&trust)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("read trust of incident %d: %w", incidentID, err)
@@ -304,7 +307,7 @@ func (t *txn) fold(inc *incidentRow, n Notice) (escalated bool, err error) {
 	if *inc == old {
 		return false, nil
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ?, kind = ?, attack = ?, service = ?, case_id = ? WHERE id = ?`,
+	if _, err := t.exec(`UPDATE incidents SET severity = ?, kind = ?, attack = ?, service = ?, case_id = ? WHERE id = ?`,
 		inc.severity, inc.kind, inc.attack, inc.service, inc.caseID, inc.id); err != nil {
 		return false, fmt.Errorf("update incident: %w", err)
 	}

@@ -27,7 +27,7 @@ func (t *txn) enqueue(nt NewTask) (id int64, created bool, err error) {
 	if id, ok := ids[nt.Key]; ok {
 		return id, true, nil
 	}
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT id FROM tasks WHERE key = ?`, nt.Key).Scan(&id); err != nil {
+	if err := t.queryRow(`SELECT id FROM tasks WHERE key = ?`, nt.Key).Scan(&id); err != nil {
 		return 0, false, fmt.Errorf("enqueue %s: %w", nt.Key, err)
 	}
 	return id, false, nil
@@ -59,7 +59,7 @@ func (t *txn) insertTasks(tasks []NewTask) (map[string]int64, error) {
 			values = append(values, "(?, ?, ?, ?, ?, ?)")
 			args = append(args, nt.Kind, nt.Key, nt.Payload, nullID(nt.IncidentID), ms(runAt), ms(t.now))
 		}
-		rows, err := t.tx.QueryContext(t.ctx, `INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
+		rows, err := t.query(`INSERT INTO tasks (kind, key, payload, incident_id, run_at, created_at)
 			VALUES `+strings.Join(values, ", ")+` ON CONFLICT (key) DO NOTHING RETURNING id, key`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("enqueue %s: %w", chunk[0].Key, err)

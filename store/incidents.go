@@ -404,7 +404,7 @@ func (t *txn) raise(incidentID int64, severity int, why string) (raised bool, er
 	if severity <= inc.severity {
 		return false, nil
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ? WHERE id = ?`, severity, incidentID); err != nil {
+	if _, err := t.exec(`UPDATE incidents SET severity = ? WHERE id = ?`, severity, incidentID); err != nil {
 		return false, err
 	}
 	return true, t.timeline(incidentID, "escalated", fmt.Sprintf("severity %d → %d: %s", inc.severity, severity, why))
@@ -564,7 +564,7 @@ func (t *txn) insertEvidence(incidentID int64, run string, e Evidence) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO evidence
+	if _, err := t.exec(`INSERT INTO evidence
 		(incident_id, run, job, host, "where", status, argv, exit_code, output, dropped, started_at, duration_ns, findings, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		incidentID, run, e.Job, e.Host, e.Where, e.Status, string(argv), e.ExitCode, e.Output, e.Dropped,

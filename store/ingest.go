@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -149,6 +150,7 @@ func (s *Store) IngestBatch(ctx context.Context, items []IngestItem) ([]IngestRe
 	res := make([]IngestResult, len(items))
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t := s.txn(ctx, tx)
+		t.later.on = t.pg
 		var planned []NewTask
 		var by []int // the item that planned each task
 		for i, it := range items {
@@ -162,7 +164,11 @@ func (s *Store) IngestBatch(ctx context.Context, items []IngestItem) ([]IngestRe
 				by = append(by, i)
 			}
 		}
-		// Ingest reads no task, so the batch's tasks go in together, last.
+		// Ingest reads no task, so the batch's tasks go in together, last,
+		// after the notices that still wait.
+		if err := t.flushNotices(); err != nil {
+			return err
+		}
 		created, err := t.insertTasks(planned)
 		if err != nil {
 			return err
@@ -207,7 +213,7 @@ func (it *IngestItem) prepare() error {
 // plan asks for, for the caller to insert.
 func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
 	msg, p := it.Msg, it.Parsed
-	t.ahead = nil
+	t.ahead, t.later.ids = nil, nil
 	received := msg.ReceivedAt
 	if received.IsZero() {
 		received = t.now
@@ -262,6 +268,8 @@ type txn struct {
 	// for the message's first notice; the lookup that follows it takes it
 	// instead of asking again (see latestForIP).
 	ahead *lookahead
+	// later holds the notices of an ingest batch whose INSERT waits.
+	later laterNotices
 }
 
 // lookahead is latestForIP's answer for (provider, ip), read in advance.
@@ -301,7 +309,7 @@ func (t *txn) storeMessage(msg Message, p Parsed, sum []byte, size int64, receiv
 		return 0, "", false, fmt.Errorf("insert message: %w", err)
 	}
 	if msg.Raw != nil {
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO raw (message, body) VALUES (?, ?)`, id, msg.Raw); err != nil {
+		if _, err := t.exec(`INSERT INTO raw (message, body) VALUES (?, ?)`, id, msg.Raw); err != nil {
 			return 0, "", false, fmt.Errorf("insert raw message: %w", err)
 		}
 	}
@@ -322,21 +330,34 @@ func (t *txn) storeMessagePG(msg Message, p Parsed, sum []byte, size int64, rece
 		raw = `, r AS (INSERT INTO raw (message, body) SELECT id, ?::bytea FROM m)`
 		args = append(args, msg.Raw)
 	}
-	var ahead *lookahead
-	if len(p.Notices) > 0 && p.Notices[0].IP != "" {
-		ahead = &lookahead{provider: p.Notices[0].Provider, ip: p.Notices[0].IP}
-		args = append(args, ahead.provider, ahead.ip)
-	}
 	q := `WITH d AS (` + duplicateQuery + `),
 		m AS (INSERT INTO messages (` + messageCols + `)
 			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)` + raw + `,
-		s AS (SELECT id, status, true AS dup FROM d UNION ALL SELECT id, '', false FROM m)`
-	if ahead == nil {
-		err = t.tx.QueryRowContext(t.ctx, q+` SELECT id, status, dup FROM s`, args...).Scan(&id, &status, &dup)
-	} else {
-		var inc nullIncidentRow
-		err = t.tx.QueryRowContext(t.ctx, q+` SELECT s.id, s.status, s.dup, inc.* FROM s
-			LEFT JOIN LATERAL (`+latestForIPQuery+`) inc ON true`, args...).Scan(append([]any{&id, &status, &dup}, inc.dest()...)...)
+		s AS (SELECT id, status, true AS dup FROM d UNION ALL SELECT id, '', false FROM m)
+		SELECT s.id, s.status, s.dup`
+	dest := []any{&id, &status, &dup}
+	var ids string
+	reserve := t.later.on && len(p.Notices) > 0
+	if reserve {
+		q += `, ` + reserveIDs
+		args = append(args, len(p.Notices))
+		dest = append(dest, &ids)
+	}
+	q += ` FROM s`
+	var ahead *lookahead
+	var inc nullIncidentRow
+	if len(p.Notices) > 0 && p.Notices[0].IP != "" {
+		ahead = &lookahead{provider: p.Notices[0].Provider, ip: p.Notices[0].IP}
+		q = strings.Replace(q, ` FROM s`, `, inc.* FROM s LEFT JOIN LATERAL (`+latestForIPQuery+`) inc ON true`, 1)
+		args = append(args, ahead.provider, ahead.ip)
+		dest = append(dest, inc.dest()...)
+	}
+	// Not t.queryRow: the waiting notices stay waiting (see later.go).
+	err = t.tx.QueryRowContext(t.ctx, q, args...).Scan(dest...)
+	if err == nil && reserve {
+		err = t.later.reserved(ids)
+	}
+	if err == nil && ahead != nil {
 		ahead.row, ahead.found = inc.row()
 		t.ahead = ahead
 	}
@@ -353,7 +374,7 @@ const duplicateQuery = `SELECT id, status FROM messages
 		WHERE (mailbox = ? AND uidvalidity = ? AND uid = ? AND mailbox != '') OR sha256 = ? LIMIT 1`
 
 func (t *txn) duplicate(src Source, sum []byte) (id int64, status string, dup bool, err error) {
-	err = t.tx.QueryRowContext(t.ctx, duplicateQuery, src.Mailbox, src.UIDValidity, src.UID, sum).Scan(&id, &status)
+	err = t.queryRow(duplicateQuery, src.Mailbox, src.UIDValidity, src.UID, sum).Scan(&id, &status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", false, nil
 	}
@@ -376,13 +397,13 @@ func (t *txn) insert(query string, args ...any) (int64, error) {
 // and id 0, when the row existed.
 func (t *txn) insertIfNew(query string, args ...any) (id int64, inserted bool, err error) {
 	if t.pg {
-		err := t.tx.QueryRowContext(t.ctx, query+" RETURNING id", args...).Scan(&id)
+		err := t.queryRow(query+" RETURNING id", args...).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, false, nil
 		}
 		return id, err == nil, err
 	}
-	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	res, err := t.exec(query, args...)
 	if err != nil {
 		return 0, false, err
 	}
@@ -394,7 +415,7 @@ func (t *txn) insertIfNew(query string, args ...any) (id int64, inserted bool, e
 }
 
 func (t *txn) timeline(incidentID int64, kind, text string) error {
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO timeline (incident_id, at, kind, text) VALUES (?, ?, ?, ?)`,
+	if _, err := t.exec(`INSERT INTO timeline (incident_id, at, kind, text) VALUES (?, ?, ?, ?)`,
 		incidentID, ms(t.now), kind, text); err != nil {
 		return fmt.Errorf("add timeline: %w", err)
 	}
@@ -433,14 +454,26 @@ func rowOf(n Notice, p Parsed) noticeRow {
 	return r
 }
 
+// noticeCols are the columns insertNotice fills, noticeArgs their values.
+const noticeCols = `message, seq, incident_id, provider, kind, attack, ip, service, case_id, severity, deadline,
+	reporter, rate, events, authentic, trust, message_id, subject, date`
+
+func noticeArgs(msgID int64, seq int, incidentID int64, r noticeRow) []any {
+	return []any{msgID, seq, incidentID, r.provider, r.kind, r.attack, r.ip, r.service, r.caseID, r.severity, r.deadline,
+		r.reporter, r.rate, r.events, r.authentic, r.trust, r.messageID, r.subject, r.date}
+}
+
+// insertNotice inserts notice seq of message msgID, or, in an ingest batch
+// on PostgreSQL, gives it the id reserved for it and leaves the INSERT to
+// flushNotices.
 func (t *txn) insertNotice(msgID int64, seq int, incidentID int64, n Notice, p Parsed) (int64, error) {
 	r := rowOf(n, p)
-	id, err := t.insert(`INSERT INTO notices
-		(message, seq, incident_id, provider, kind, attack, ip, service, case_id, severity, deadline,
-		 reporter, rate, events, authentic, trust, message_id, subject, date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		msgID, seq, incidentID, r.provider, r.kind, r.attack, r.ip, r.service, r.caseID, r.severity, r.deadline,
-		r.reporter, r.rate, r.events, r.authentic, r.trust, r.messageID, r.subject, r.date)
+	if id, ok := t.later.take(); ok {
+		t.later.add(id, incidentID, r.trust, noticeArgs(msgID, seq, incidentID, r))
+		return id, nil
+	}
+	id, err := t.insert(`INSERT INTO notices (`+noticeCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, noticeArgs(msgID, seq, incidentID, r)...)
 	if err != nil {
 		return 0, fmt.Errorf("insert notice: %w", err)
 	}

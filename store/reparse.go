@@ -204,7 +204,7 @@ func (t *txn) reparse(msgID int64, p Parsed, plan PlanFunc) (reparseOutcome, err
 
 // updateMessage records the message's new parse; changed is false when it is as stored.
 func (t *txn) updateMessage(msgID int64, p Parsed) (changed bool, err error) {
-	up, err := t.tx.ExecContext(t.ctx, `UPDATE messages SET status = ?, reason = ?, authentic = ?, message_id = ?, subject = ?, date = ?, from_addr = ?
+	up, err := t.exec(`UPDATE messages SET status = ?, reason = ?, authentic = ?, message_id = ?, subject = ?, date = ?, from_addr = ?
 		WHERE id = ? AND NOT (status = ? AND reason = ? AND authentic = ? AND message_id = ? AND subject = ? AND date = ? AND from_addr = ?)`,
 		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), p.From, msgID,
 		p.Status, p.Reason, p.Authentic, p.MessageID, p.Subject, ms(p.Date), p.From)
@@ -216,7 +216,7 @@ func (t *txn) updateMessage(msgID int64, p Parsed) (changed bool, err error) {
 }
 
 func (t *txn) storedNotices(msgID int64) ([]storedNotice, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, incident_id, provider, kind, attack, ip, service, case_id,
+	rows, err := t.query(`SELECT id, incident_id, provider, kind, attack, ip, service, case_id,
 		reporter, rate, authentic, trust, severity, deadline, events, message_id, subject, date
 		FROM notices WHERE message = ? ORDER BY seq`, msgID)
 	if err != nil {
@@ -279,7 +279,7 @@ func (t *txn) applyStep(msgID int64, p Parsed, st noticeStep, olds []storedNotic
 		return ch, true, err
 	case opDelete:
 		o := olds[st.old]
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM notices WHERE id = ?`, o.id); err != nil {
+		if _, err := t.exec(`DELETE FROM notices WHERE id = ?`, o.id); err != nil {
 			return ch, false, fmt.Errorf("delete notice: %w", err)
 		}
 		text := fmt.Sprintf("a %s notice of message %d is gone after reparse", o.row.kind, msgID)
@@ -328,7 +328,7 @@ func (t *txn) recompute(id int64) (incidentRow, error) {
 	if !ok {
 		return inc, fmt.Errorf("incident %d: %w", id, ErrNotFound)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT kind, attack, severity FROM notices WHERE incident_id = ? ORDER BY severity DESC, id`, id)
+	rows, err := t.query(`SELECT kind, attack, severity FROM notices WHERE incident_id = ? ORDER BY severity DESC, id`, id)
 	if err != nil {
 		return inc, fmt.Errorf("read notices of incident %d: %w", id, err)
 	}
@@ -356,7 +356,7 @@ func (t *txn) recompute(id int64) (incidentRow, error) {
 	if inc == old {
 		return inc, nil
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE incidents SET severity = ?, kind = ?, attack = ? WHERE id = ?`,
+	if _, err := t.exec(`UPDATE incidents SET severity = ?, kind = ?, attack = ? WHERE id = ?`,
 		inc.severity, inc.kind, inc.attack, id); err != nil {
 		return inc, fmt.Errorf("update incident: %w", err)
 	}
@@ -376,7 +376,7 @@ func sameNotice(a, b noticeRow) bool {
 }
 
 func (t *txn) updateNotice(id, incidentID int64, r noticeRow) error {
-	_, err := t.tx.ExecContext(t.ctx, `UPDATE notices SET incident_id = ?, provider = ?, kind = ?, attack = ?, ip = ?,
+	_, err := t.exec(`UPDATE notices SET incident_id = ?, provider = ?, kind = ?, attack = ?, ip = ?,
 		service = ?, case_id = ?, severity = ?, deadline = ?, reporter = ?, rate = ?, events = ?, authentic = ?,
 		trust = ?, message_id = ?, subject = ?, date = ? WHERE id = ?`,
 		incidentID, r.provider, r.kind, r.attack, r.ip, r.service, r.caseID, r.severity, r.deadline, r.reporter, r.rate,

@@ -38,7 +38,7 @@ func (t *txn) insertRun(r TriageRun) error {
 	if started.IsZero() {
 		started = t.now
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO triage_runs (run, incident_id, trigger, started_at) VALUES (?, ?, ?, ?)`,
+	if _, err := t.exec(`INSERT INTO triage_runs (run, incident_id, trigger, started_at) VALUES (?, ?, ?, ?)`,
 		r.Run, r.IncidentID, r.Trigger, ms(started)); err != nil {
 		return fmt.Errorf("insert triage run: %w", err)
 	}
@@ -50,7 +50,7 @@ func (t *txn) insertRun(r TriageRun) error {
 		if err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO suspects
+		if _, err := t.exec(`INSERT INTO suspects
 			(run, incident_id, rank, kind, name, host, pid, "user", exe, container, vm, why)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Run, r.IncidentID, s.Rank, s.Kind, s.Name, s.Host, s.PID, s.User, s.Exe, s.Container, s.VM, string(why)); err != nil {
