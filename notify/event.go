@@ -80,6 +80,10 @@ type Event struct {
 	Count int
 	// Unverified is set when DKIM did not pass: the message must say so.
 	Unverified bool
+	// Repeat is set when the watcher that was sending this message stopped
+	// before recording the outcome: the team may have it already, and the
+	// message must say so.
+	Repeat bool
 	// Findings are triage findings, one line each.
 	Findings []string
 	// Detail is free text: mailbox name and error, whitelist source and

@@ -142,6 +142,9 @@ func defaultText(ev Event, link string) string {
 	if ev.Unverified {
 		lines = append(lines, "⚠ unverified sender: DKIM did not pass")
 	}
+	if ev.Repeat {
+		lines = append(lines, "↻ may repeat an earlier message: the watcher sending it stopped before recording it")
+	}
 	if ev.Service != "" {
 		lines = append(lines, "service: "+ev.Service)
 	}

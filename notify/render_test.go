@@ -43,6 +43,12 @@ func TestRenderDefault(t *testing.T) {
 			},
 		},
 		{
+			name:      "sent again after its sender stopped",
+			ev:        notify.Event{Kind: notify.IncidentOpened, IncidentID: 9, Severity: "block", Provider: "ovh", IP: "51.91.10.20", Repeat: true},
+			firstLine: "🔴 BLOCK ovh 51.91.10.20",
+			contains:  []string{"↻ may repeat an earlier message: the watcher sending it stopped before recording it"},
+		},
+		{
 			name:      "single notice has no count",
 			ev:        notify.Event{Kind: notify.IncidentOpened, Severity: "complaint", Provider: "generic", Attack: "spam", IP: "192.0.2.1", Count: 1},
 			firstLine: "🟡 COMPLAINT generic spam 192.0.2.1",

@@ -299,6 +299,7 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 		if err != nil {
 			return permanent(err)
 		}
+		ev.Repeat = t.Abandoned()
 		return p.send(ctx, pl.Channel, ev)
 	}
 	detail, err := p.store.Incident(ctx, t.IncidentID)
@@ -307,6 +308,7 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 	}
 	ev := p.event(&detail.Incident, pl)
 	ev.Deadline = latestDeadline(detail.NoticeRecords)
+	ev.Repeat = t.Abandoned()
 	switch notify.EventKind(pl.Event) {
 	case notify.IncidentOpened, notify.IncidentEscalated:
 		if pl.Severity > 0 {

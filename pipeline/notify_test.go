@@ -303,3 +303,58 @@ func TestUpdatesSayWhatIsNew(t *testing.T) {
 		t.Errorf("two updates in a row read the same:\n%s", d[1].Text)
 	}
 }
+
+// TestOutboxAbandonedSendSaysItMayRepeat: a watcher killed while sending a
+// chat message leaves its task leased with no outcome; the watcher that
+// takes it over once the lease runs out sends it, saying that the team may
+// have had it already.
+func TestOutboxAbandonedSendSaysItMayRepeat(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	e.ingest(readFixture(t, "ovh-vps-blocked-en.eml"))
+	ctx := context.Background()
+	queued, err := e.st.Tasks(ctx, "queued")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range queued {
+		if task.Kind == taskNotify && task.RunAt.After(e.clock.Now()) {
+			e.clock.Advance(task.RunAt.Sub(e.clock.Now()))
+		}
+	}
+	// The killed watcher: it claimed the message and never got further.
+	ghost, err := e.st.Claim(ctx, "killed-watcher", []string{taskNotify}, time.Minute, e.clock.Now())
+	if err != nil || ghost == nil {
+		t.Fatalf("claim as the killed watcher: %+v %v", ghost, err)
+	}
+	e.drainFor(time.Minute) // the lease still holds: nothing is sent
+	if got := len(recv.Deliveries()); got != 0 {
+		t.Fatalf("deliveries while the lease holds = %d, want 0", got)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.drainFor(time.Hour)
+	deliveries := recv.Deliveries()
+	if len(deliveries) != 1 {
+		t.Fatalf("deliveries after the lease ran out = %d, want 1", len(deliveries))
+	}
+	if !strings.Contains(deliveries[0].Text, "may repeat an earlier message") {
+		t.Errorf("the message sent after an abandoned attempt does not say it may repeat:\n%s", deliveries[0].Text)
+	}
+}
+
+// TestOutboxFirstSendSaysNoRepeat is the control: a message sent on its
+// first attempt, or after a failure recorded as such, makes no such claim.
+func TestOutboxFirstSendSaysNoRepeat(t *testing.T) {
+	recv := notifytest.NewReceiver(t)
+	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	recv.FailNext(1, 503)
+	e.ingest(readFixture(t, "ovh-vps-blocked-en.eml"))
+	e.drainFor(time.Hour)
+	deliveries := recv.Deliveries()
+	if len(deliveries) != 1 {
+		t.Fatalf("deliveries = %d, want 1", len(deliveries))
+	}
+	if strings.Contains(deliveries[0].Text, "may repeat") {
+		t.Errorf("a message retried after a recorded failure says it may repeat:\n%s", deliveries[0].Text)
+	}
+}

@@ -25,6 +25,15 @@ type Task struct {
 	LeaseUntil time.Time
 }
 
+// abandonedBy starts the last_error of a task claimed after its holder
+// stopped mid-task, followed by that holder's name.
+const abandonedBy = `lease ran out with no outcome recorded: abandoned by `
+
+// Abandoned reports whether the task was claimed after its previous holder
+// stopped mid-task (a process killed, a machine lost): what that attempt did
+// is unknown, so a message it was sending may have gone out already.
+func (t *Task) Abandoned() bool { return strings.HasPrefix(t.LastError, abandonedBy) }
+
 const taskCols = `id, kind, key, payload, coalesce(incident_id, 0), attempts, run_at, last_error, status, lease_owner, lease_until`
 
 func scanTask(sc interface{ Scan(...any) error }) (*Task, error) {
@@ -81,7 +90,11 @@ func (s *Store) Claim(ctx context.Context, owner string, kinds []string, lease t
 	if s.pg {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	t, err := scanTask(s.w.QueryRowContext(ctx, `UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+	// A queued task still leased to an owner is one whose lease ran out
+	// with no outcome recorded: Complete, Retry, Fail and ReleaseLeases all
+	// clear the owner. The claim says so in last_error (see Abandoned).
+	t, err := scanTask(s.w.QueryRowContext(ctx, `UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+			last_error = CASE WHEN lease_owner != '' THEN '`+abandonedBy+`' || lease_owner ELSE last_error END
 		WHERE id = (SELECT id FROM tasks WHERE status = 'queued' AND kind IN `+list+` AND run_at <= ? AND lease_until <= ?
 			ORDER BY run_at, id LIMIT 1`+lock+`)
 		AND status = 'queued' AND lease_until <= ?

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestClaimLeases(t *testing.T) {
 		t.Fatalf("claimed a task before it was due: %+v %v", task, err)
 	}
 	a, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
-	if err != nil || a == nil || a.ID != id || a.Attempts != 1 || a.LeaseOwner != "a" || !a.LeaseUntil.Equal(t0.Add(time.Minute)) {
+	if err != nil || a == nil || a.ID != id || a.Attempts != 1 || a.LeaseOwner != "a" || !a.LeaseUntil.Equal(t0.Add(time.Minute)) || a.Abandoned() {
 		t.Fatalf("Claim by a: %+v %v", a, err)
 	}
 	if b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(30*time.Second)); err != nil || b != nil {
@@ -67,6 +68,9 @@ func TestClaimLeases(t *testing.T) {
 	b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(time.Minute))
 	if err != nil || b == nil || b.ID != id || b.Attempts != 2 {
 		t.Fatalf("Claim after lease expiry: %+v %v", b, err)
+	}
+	if !b.Abandoned() || !strings.HasSuffix(b.LastError, "abandoned by a") {
+		t.Errorf("claim after a's lease ran out: Abandoned() = %v, last error %q; want a named as its abandoner", b.Abandoned(), b.LastError)
 	}
 	if err := s.Complete(ctx, id, "a"); !errors.Is(err, errLeaseLost) {
 		t.Fatalf("Complete by the expired owner: %v, want errLeaseLost", err)
@@ -276,5 +280,41 @@ func TestReleaseLeases(t *testing.T) {
 	}
 	if err := s.Complete(ctx, task.ID, "w1"); !errors.Is(err, errLeaseLost) {
 		t.Errorf("released owner completed: %v", err)
+	}
+}
+
+// TestClaimNotAbandoned checks that a task whose holder recorded an outcome
+// (a retry) or let it go (shutdown) is not taken for abandoned.
+func TestClaimNotAbandoned(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	kinds := []string{"notify"}
+	for _, key := range []string{"notify:retried", "notify:released"} {
+		if _, _, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: key, RunAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
+	if err != nil || first == nil {
+		t.Fatalf("Claim: %+v %v", first, err)
+	}
+	if _, err := s.Retry(ctx, first.ID, "a", "503 from the chat service", t0); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
+	if err != nil || second == nil || second.ID == first.ID {
+		t.Fatalf("Claim of the other task: %+v %v", second, err)
+	}
+	if err := s.ReleaseLeases(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		task, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(2*time.Hour))
+		if err != nil || task == nil {
+			t.Fatalf("Claim by b: %+v %v", task, err)
+		}
+		if task.Abandoned() {
+			t.Errorf("task %s taken for abandoned (last error %q)", task.Key, task.LastError)
+		}
 	}
 }
