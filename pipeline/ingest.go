@@ -47,16 +47,10 @@ func storeNotice(n parser.Notice) store.Notice {
 // Ingest stores one raw message and everything that follows from it, in one
 // transaction: notices, incidents and the tasks planned for them.
 func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestResult, error) {
-	if msg.ReceivedAt.IsZero() {
-		msg.ReceivedAt = p.now()
-	}
 	// Parse before the transaction: DKIM asks DNS, which must not happen
 	// while the store holds its write lock.
-	var parsed outcome
-	if msg.Raw != nil {
-		parsed = p.parse(msg.Raw)
-	}
-	res, err := p.store.Ingest(ctx, msg, parsed.parsed, p.planFor(msg.Raw, parsed))
+	it := p.parseBatch([]store.Message{msg})[0]
+	res, err := p.store.Ingest(ctx, it.Msg, it.Parsed, it.Plan)
 	if err != nil {
 		return res, fmt.Errorf("pipeline: ingest: %w", err)
 	}
@@ -66,8 +60,8 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	return res, nil
 }
 
-// parseBatch parses msgs for storeBatch, one per CPU at a time (DKIM
-// waits on DNS).
+// parseBatch parses msgs for the store, one per CPU at a time (DKIM waits
+// on DNS), and sets the time of those that have none.
 func (p *Pipeline) parseBatch(msgs []store.Message) []store.IngestItem {
 	items := make([]store.IngestItem, len(msgs))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))

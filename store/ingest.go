@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -214,11 +213,10 @@ func (it *IngestItem) prepare() error {
 func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
 	msg, p := it.Msg, it.Parsed
 	t.ahead, t.later.ids = nil, nil
-	received := msg.ReceivedAt
-	if received.IsZero() {
-		received = t.now
+	if msg.ReceivedAt.IsZero() {
+		msg.ReceivedAt = t.now
 	}
-	id, status, dup, err := t.storeMessage(msg, p, msg.SHA256, msg.Size, received)
+	id, status, dup, err := t.storeMessage(msg, p)
 	if err != nil {
 		return IngestResult{}, nil, err
 	}
@@ -288,23 +286,24 @@ func (s *Store) txn(ctx context.Context, tx *sql.Tx) txn {
 // messageCols are the columns storeMessage fills, messageArgs their values.
 const messageCols = `sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr, raw_path`
 
-func messageArgs(msg Message, p Parsed, sum []byte, size int64, received time.Time) []any {
-	return []any{sum, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
-		size, ms(received), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From, msg.RawPath}
+func messageArgs(msg Message, p Parsed) []any {
+	return []any{msg.SHA256, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
+		msg.Size, ms(msg.ReceivedAt), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From, msg.RawPath}
 }
 
-// storeMessage inserts msg and its raw mail unless it duplicates a stored
-// message (see duplicate), whose id and status it then returns with dup set.
-func (t *txn) storeMessage(msg Message, p Parsed, sum []byte, size int64, received time.Time) (id int64, status string, dup bool, err error) {
+// storeMessage inserts msg (prepared: its sum, size and time set) and its
+// raw mail unless it duplicates a stored message (see duplicate), whose id
+// and status it then returns with dup set.
+func (t *txn) storeMessage(msg Message, p Parsed) (id int64, status string, dup bool, err error) {
 	if t.pg {
-		return t.storeMessagePG(msg, p, sum, size, received)
+		return t.storeMessagePG(msg, p)
 	}
-	id, status, dup, err = t.duplicate(msg.Source, sum)
+	id, status, dup, err = t.duplicate(msg.Source, msg.SHA256)
 	if err != nil || dup {
 		return id, status, dup, err
 	}
 	id, err = t.insert(`INSERT INTO messages (`+messageCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, messageArgs(msg, p, sum, size, received)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, messageArgs(msg, p)...)
 	if err != nil {
 		return 0, "", false, fmt.Errorf("insert message: %w", err)
 	}
@@ -322,36 +321,38 @@ func (t *txn) storeMessage(msg Message, p Parsed, sum []byte, size int64, receiv
 // sees every message committed before, as duplicate's does. It also looks
 // up the incident of the first notice's IP, the query attach makes next,
 // and leaves the answer in t.ahead: one round trip fewer per message.
-func (t *txn) storeMessagePG(msg Message, p Parsed, sum []byte, size int64, received time.Time) (id int64, status string, dup bool, err error) {
-	args := []any{msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, sum}
-	args = append(args, messageArgs(msg, p, sum, size, received)...)
+func (t *txn) storeMessagePG(msg Message, p Parsed) (id int64, status string, dup bool, err error) {
+	args := []any{msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.SHA256}
+	args = append(args, messageArgs(msg, p)...)
 	raw := ``
 	if msg.Raw != nil {
 		raw = `, r AS (INSERT INTO raw (message, body) SELECT id, ?::bytea FROM m)`
 		args = append(args, msg.Raw)
 	}
-	q := `WITH d AS (` + duplicateQuery + `),
-		m AS (INSERT INTO messages (` + messageCols + `)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)` + raw + `,
-		s AS (SELECT id, status, true AS dup FROM d UNION ALL SELECT id, '', false FROM m)
-		SELECT s.id, s.status, s.dup`
+	// The placeholders of cols come before those of from, as do their args.
+	cols, from := `s.id, s.status, s.dup`, ` FROM s`
 	dest := []any{&id, &status, &dup}
 	var ids string
 	reserve := t.later.on && len(p.Notices) > 0
 	if reserve {
-		q += `, ` + reserveIDs
+		cols += `, ` + reserveIDs
 		args = append(args, len(p.Notices))
 		dest = append(dest, &ids)
 	}
-	q += ` FROM s`
 	var ahead *lookahead
 	var inc nullIncidentRow
 	if len(p.Notices) > 0 && p.Notices[0].IP != "" {
 		ahead = &lookahead{provider: p.Notices[0].Provider, ip: p.Notices[0].IP}
-		q = strings.Replace(q, ` FROM s`, `, inc.* FROM s LEFT JOIN LATERAL (`+latestForIPQuery+`) inc ON true`, 1)
+		cols += `, inc.*`
+		from += ` LEFT JOIN LATERAL (` + latestForIPQuery + `) inc ON true`
 		args = append(args, ahead.provider, ahead.ip)
 		dest = append(dest, inc.dest()...)
 	}
+	q := `WITH d AS (` + duplicateQuery + `),
+		m AS (INSERT INTO messages (` + messageCols + `)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)` + raw + `,
+		s AS (SELECT id, status, true AS dup FROM d UNION ALL SELECT id, '', false FROM m)
+		SELECT ` + cols + from
 	// Not t.queryRow: the waiting notices stay waiting (see later.go).
 	err = t.tx.QueryRowContext(t.ctx, q, args...).Scan(dest...)
 	if err == nil && reserve {
