@@ -21,7 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/internal/notice"
 )
 
 // Config is the whole configuration file.
@@ -92,8 +92,8 @@ func (h HTTP) validate() error {
 const (
 	// DefaultMaxMessageBytes is the parse limit: a larger mail is kept whole,
 	// in a file beside the database, but not parsed (status oversize). It is
-	// the parser's own limit: parser imports nothing of ours.
-	DefaultMaxMessageBytes = parser.DefaultMaxBytes
+	// the parser's own default, from the package the two share.
+	DefaultMaxMessageBytes = notice.DefaultMaxBytes
 	// DefaultKeepMessageBytes is the keep limit: a larger mail is recorded
 	// (UID, size, reason) but not kept, left unflagged, and chat is told.
 	DefaultKeepMessageBytes = 100 << 20

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/internal/notice"
 )
 
 // Channel is one chat destination, as a shoutrrr URL.
@@ -61,7 +61,7 @@ func (c Channel) validate() error {
 			return fmt.Errorf("min_severity: %q is not one of %s", c.MinSeverity, severityList())
 		}
 	}
-	if err := inVocabulary(c.Providers, parser.Providers()); err != nil {
+	if err := inVocabulary(c.Providers, notice.Providers()); err != nil {
 		return fmt.Errorf("providers: %w", err)
 	}
 	if c.URL == "" {

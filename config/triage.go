@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/abusewatch/abusewatch/parser"
+	"github.com/abusewatch/abusewatch/internal/notice"
 )
 
 // Triage lists the jobs run on the host of an incident.
@@ -170,9 +170,9 @@ func (t *Triage) validate() error {
 			got   []string
 			vocab []string
 		}{
-			{"when.providers", j.When.Providers, parser.Providers()},
-			{"when.kinds", j.When.Kinds, parser.Kinds()},
-			{"when.attacks", j.When.Attacks, parser.Attacks()},
+			{"when.providers", j.When.Providers, notice.Providers()},
+			{"when.kinds", j.When.Kinds, notice.Kinds()},
+			{"when.attacks", j.When.Attacks, notice.Attacks()},
 		} {
 			if err := inVocabulary(v.got, v.vocab); err != nil {
 				errs = append(errs, fmt.Errorf("jobs[%d] (%s): %s: %w", i, j.Name, v.key, err))

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/abusewatch/abusewatch/internal/safetext"
 )
 
 // Mail is untrusted input, and most of an event's strings come from mail (a
@@ -96,7 +98,7 @@ func (e escaper) event(ev Event) Event {
 
 // field makes one string safe for the service, on one line.
 func (e escaper) field(s string, limit int) string {
-	s = Shorten(Visible(s), limit)
+	s = safetext.Shorten(safetext.Visible(s), limit)
 	s = defangLinks(s)
 	if e.mentions {
 		// A full-width at sign reads the same and mentions nobody.
@@ -174,76 +176,6 @@ func defangLinks(s string) string {
 	})
 }
 
-// Visible makes control characters visible, for chat and for a terminal: a
-// mail can hold ESC sequences (clear the screen, set the window title), BEL,
-// carriage returns that overwrite a line, line breaks that forge a line, and
-// Unicode controls that reorder text (bidi overrides) or hide it. They are
-// written as Go escapes (\x1b, \n, \u202e); invalid UTF-8 as \xNN.
-func Visible(s string) string {
-	if isPlain(s) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case isHiddenControl(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-// isPlain is the fast path of Visible: printable ASCII only.
-func isPlain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// isHiddenControl lists the non-ASCII characters a terminal or a chat client
-// acts on without showing: C1 controls (0x9b is CSI on many terminals),
-// zero-width and bidi formatting characters, the BOM.
-func isHiddenControl(r rune) bool {
-	return r >= 0x80 && r < 0xa0 ||
-		r >= 0x200b && r <= 0x200f || r >= 0x202a && r <= 0x202e ||
-		r >= 0x2060 && r <= 0x2069 || r == 0xfeff
-}
-
-// Shorten cuts s to at most limit runes, marking the cut with an ellipsis and
-// the number of characters left out, so that a 5,000-character id from a
-// mail cannot fill a screen or a message.
-func Shorten(s string, limit int) string {
-	n := utf8.RuneCountInString(s)
-	if limit <= 0 || n <= limit {
-		return s
-	}
-	mark := fmt.Sprintf("…(+%d)", n-limit)
-	keep := max(limit-utf8.RuneCountInString(mark), 1)
-	i := 0
-	for range keep {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return s[:i] + mark
-}
-
 // shorten cuts a whole message to the service's limit at a line break, so
 // that no escape sequence or entity is split, and says it did.
 func (e escaper) shorten(text string) string {
@@ -267,7 +199,7 @@ func (e escaper) shorten(text string) string {
 	if used == 0 {
 		// One line longer than the limit (a template of the operator's):
 		// cut it between runes, away from any escape.
-		return strings.TrimRight(Shorten(lines[0], budget), "\\&") + mark
+		return strings.TrimRight(safetext.Shorten(lines[0], budget), "\\&") + mark
 	}
 	return strings.TrimSuffix(b.String(), "\n") + mark
 }

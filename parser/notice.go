@@ -5,74 +5,59 @@
 // again at any time when a provider changes its format.
 package parser
 
-import "time"
+import (
+	"time"
 
-// Kind says what a notice reports.
-type Kind string
+	"github.com/abusewatch/abusewatch/internal/notice"
+)
+
+// The vocabularies of a notice are shared with the configuration's filters
+// (internal/notice); parser's callers name them here.
+type (
+	// Kind says what a notice reports.
+	Kind = notice.Kind
+	// Attack is the attack vocabulary of DESIGN.md.
+	Attack = notice.Attack
+)
 
 // The kinds of notice, as in DESIGN.md "The notice".
 const (
-	KindAttack    Kind = "attack"    // attack or scan traffic seen from the IP, not blocked yet
-	KindBlock     Kind = "block"     // the provider blocked the IP, a port or the server's network
-	KindRescue    Kind = "rescue"    // the server or VPS was forced into rescue mode
-	KindComplaint Kind = "complaint" // a third-party complaint forwarded by the provider
-	KindStatus    Kind = "status"    // a follow-up on an existing case
-	KindNone      Kind = "none"      // not an abuse notice
+	KindAttack    = notice.KindAttack
+	KindBlock     = notice.KindBlock
+	KindRescue    = notice.KindRescue
+	KindComplaint = notice.KindComplaint
+	KindStatus    = notice.KindStatus
+	KindNone      = notice.KindNone
 )
-
-// Kinds lists the kinds of notice, for configuration checks.
-func Kinds() []string {
-	return []string{string(KindAttack), string(KindBlock), string(KindRescue), string(KindComplaint), string(KindStatus), string(KindNone)}
-}
-
-// Attacks lists the attack vocabulary, for configuration checks.
-func Attacks() []string {
-	var out []string
-	for _, a := range []Attack{
-		AttackUDPFlood, AttackSYNFlood, AttackTCPFlood, AttackICMPFlood, AttackNTPAmp, AttackDNSAmp,
-		AttackMemcachedAmp, AttackSSDPAmp, AttackNetscan, AttackPortscan, AttackBruteforce, AttackSpam,
-		AttackSpamvertised, AttackBlacklist, AttackPhishing, AttackMalware, AttackCopyright,
-		AttackOpenService, AttackUnknown,
-	} {
-		out = append(out, string(a))
-	}
-	return out
-}
-
-// Providers lists the providers that send notices, for configuration checks.
-func Providers() []string { return []string{ProviderOVH, ProviderHetzner, ProviderGeneric} }
-
-// Attack is the attack vocabulary of DESIGN.md.
-type Attack string
 
 // The attack vocabulary.
 const (
-	AttackUDPFlood     Attack = "udp_flood"
-	AttackSYNFlood     Attack = "syn_flood"
-	AttackTCPFlood     Attack = "tcp_flood"
-	AttackICMPFlood    Attack = "icmp_flood"
-	AttackNTPAmp       Attack = "ntp_amplification"
-	AttackDNSAmp       Attack = "dns_amplification"
-	AttackMemcachedAmp Attack = "memcached_amplification"
-	AttackSSDPAmp      Attack = "ssdp_amplification"
-	AttackNetscan      Attack = "netscan"
-	AttackPortscan     Attack = "portscan"
-	AttackBruteforce   Attack = "bruteforce"
-	AttackSpam         Attack = "spam"
-	AttackSpamvertised Attack = "spamvertised"
-	AttackBlacklist    Attack = "blacklist"
-	AttackPhishing     Attack = "phishing"
-	AttackMalware      Attack = "malware"
-	AttackCopyright    Attack = "copyright"
-	AttackOpenService  Attack = "open_service"
-	AttackUnknown      Attack = "unknown"
+	AttackUDPFlood     = notice.AttackUDPFlood
+	AttackSYNFlood     = notice.AttackSYNFlood
+	AttackTCPFlood     = notice.AttackTCPFlood
+	AttackICMPFlood    = notice.AttackICMPFlood
+	AttackNTPAmp       = notice.AttackNTPAmp
+	AttackDNSAmp       = notice.AttackDNSAmp
+	AttackMemcachedAmp = notice.AttackMemcachedAmp
+	AttackSSDPAmp      = notice.AttackSSDPAmp
+	AttackNetscan      = notice.AttackNetscan
+	AttackPortscan     = notice.AttackPortscan
+	AttackBruteforce   = notice.AttackBruteforce
+	AttackSpam         = notice.AttackSpam
+	AttackSpamvertised = notice.AttackSpamvertised
+	AttackBlacklist    = notice.AttackBlacklist
+	AttackPhishing     = notice.AttackPhishing
+	AttackMalware      = notice.AttackMalware
+	AttackCopyright    = notice.AttackCopyright
+	AttackOpenService  = notice.AttackOpenService
+	AttackUnknown      = notice.AttackUnknown
 )
 
 // Providers that send notices.
 const (
-	ProviderOVH     = "ovh"
-	ProviderHetzner = "hetzner"
-	ProviderGeneric = "generic"
+	ProviderOVH     = notice.ProviderOVH
+	ProviderHetzner = notice.ProviderHetzner
+	ProviderGeneric = notice.ProviderGeneric
 )
 
 // Authenticity is the sender-authentication verdict for the mail.

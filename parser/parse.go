@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/abusewatch/abusewatch/internal/notice"
 )
 
 // DefaultMaxBytes is the largest mail parsed when Options.MaxBytes is zero.
-const DefaultMaxBytes = 25 << 20
+const DefaultMaxBytes = notice.DefaultMaxBytes
 
 // Bounds on forwarded mail: how deep one is opened, and how many are
 // opened in all for one Parse (each level may hold many: without a total,

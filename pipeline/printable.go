@@ -1,6 +1,6 @@
 package pipeline
 
-import "github.com/abusewatch/abusewatch/notify"
+import "github.com/abusewatch/abusewatch/internal/safetext"
 
 // Printable makes text from mail (subjects, case ids, parse reasons, errors
 // quoting them) safe for a terminal: control characters are made visible,
@@ -8,4 +8,4 @@ import "github.com/abusewatch/abusewatch/notify"
 // rings the bell, and the text is cut to at most limit characters (0: no
 // cap), so that a 5,000-character id does not wreck a table. Chat messages
 // get the same treatment, and more, from notify.
-func Printable(s string, limit int) string { return notify.Shorten(notify.Visible(s), limit) }
+func Printable(s string, limit int) string { return safetext.Shorten(safetext.Visible(s), limit) }

@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/internal/safetext"
 	"github.com/abusewatch/abusewatch/web"
 )
 
@@ -151,7 +151,7 @@ func TestBrowser(t *testing.T) {
 		var cs []check
 		for _, s := range ss {
 			// What a person reads: control characters made visible.
-			cs = append(cs, check{fmt.Sprintf("document.body.innerText.includes(%q)", notify.Visible(s)), "shows " + notify.Shorten(s, 40)})
+			cs = append(cs, check{fmt.Sprintf("document.body.innerText.includes(%q)", safetext.Visible(s)), "shows " + safetext.Shorten(s, 40)})
 		}
 		return cs
 	}
@@ -201,7 +201,7 @@ func TestBrowser(t *testing.T) {
 			name, path string
 			checks     []check
 		}{fmt.Sprintf("incident-hostile-%d", i), fmt.Sprintf("/incidents/%d", f.hostile[i]), append(texts(h),
-			check{fmt.Sprintf("document.querySelector('#case').textContent === %q", notify.Visible(h)), "the case as text"})})
+			check{fmt.Sprintf("document.querySelector('#case').textContent === %q", safetext.Visible(h)), "the case as text"})})
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/abusewatch/abusewatch/config"
-	"github.com/abusewatch/abusewatch/notify"
+	"github.com/abusewatch/abusewatch/internal/safetext"
 	"github.com/abusewatch/abusewatch/store"
 )
 
@@ -44,9 +44,9 @@ func funcs() template.FuncMap {
 		"sev": config.SeverityName,
 		// text makes a mail's string safe to look at: control characters
 		// and bidi overrides visible; html/template escapes the rest.
-		"text": notify.Visible,
+		"text": safetext.Visible,
 		// short is text cut to a list cell's length.
-		"short": func(n int, s string) string { return notify.Shorten(notify.Visible(s), n) },
+		"short": func(n int, s string) string { return safetext.Shorten(safetext.Visible(s), n) },
 		// lines is text for a <pre>: line breaks kept, the rest visible.
 		"lines": visibleLines,
 		"bytes": func(b []byte) string { return visibleLines(string(b)) },
@@ -56,13 +56,13 @@ func funcs() template.FuncMap {
 	}
 }
 
-// visibleLines is notify.Visible line by line, so that a multi-line text
+// visibleLines is safetext.Visible line by line, so that a multi-line text
 // (a job's output, a mail) keeps its lines.
 func visibleLines(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = strings.ReplaceAll(notify.Visible(l), `\t`, "\t")
+		lines[i] = strings.ReplaceAll(safetext.Visible(l), `\t`, "\t")
 	}
 	return strings.Join(lines, "\n")
 }
@@ -344,7 +344,7 @@ func (d *dashboard) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	rc, err := d.st.OpenRaw(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		d.fail(w, r, http.StatusNotFound, "this mail was recorded but not kept: "+notify.Visible(m.Reason), nil)
+		d.fail(w, r, http.StatusNotFound, "this mail was recorded but not kept: "+safetext.Visible(m.Reason), nil)
 		return
 	}
 	if err != nil {
