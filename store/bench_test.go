@@ -93,3 +93,38 @@ func BenchmarkIngest(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIngestLongIncident ingests notices into one incident that already
+// holds many trusted notices (an attack reported every hour for months), on
+// the tested driver. Every ingest reads the incident's prior trust: the time
+// per mail should not grow with the incident's size.
+func BenchmarkIngestLongIncident(b *testing.B) {
+	const notice = "ovh|attack|syn_flood|192.0.2.1|C1|attack|pass"
+	for _, before := range []int{10, 5000} {
+		b.Run(fmt.Sprintf("notices=%d", before), func(b *testing.B) {
+			s, _ := openTest(b)
+			ctx := context.Background()
+			parse := fakeParse(1)
+			for start := 0; start < before; start += 500 {
+				var items []IngestItem
+				for i := start; i < min(start+500, before); i++ {
+					raw := mail(fmt.Sprintf("fill-%d", i), notice)
+					items = append(items, IngestItem{Msg: Message{Source: Source{Path: "fill"}, Raw: raw}, Parsed: parse(raw)})
+				}
+				if _, err := s.IngestBatch(ctx, items); err != nil {
+					b.Fatal(err)
+				}
+			}
+			mails := make([][]byte, b.N)
+			for i := range mails {
+				mails[i] = mail(fmt.Sprintf("bench-%d", i), notice)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.Ingest(ctx, Message{Source: Source{Path: "bench"}, Raw: mails[i]}, parse(mails[i]), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
