@@ -42,7 +42,7 @@ func BenchmarkChatLatency(b *testing.B) {
 		d := testserver.StartDovecot(b)
 		rcv := notifytest.NewReceiver(b)
 		dir := b.TempDir()
-		cfg := writeConfig(b, d, dir, "flag")
+		cfg := writeConfig(b, d, dir, "flag", "")
 		f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			b.Fatal(err)

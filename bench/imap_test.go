@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/abusewatch/abusewatch/internal/testserver"
@@ -54,11 +55,16 @@ func binary(b *testing.B) string {
 	return bin
 }
 
-func writeConfig(b *testing.B, d *testserver.Dovecot, dir, after string) string {
+// writeConfig writes the daemon's configuration: a SQLite store in dir, or
+// the PostgreSQL database dsn when it is set (large mail is kept in dir).
+func writeConfig(b *testing.B, d *testserver.Dovecot, dir, after, dsn string) string {
 	b.Helper()
+	store := fmt.Sprintf("  path: %s/abusewatch.db\n", dir)
+	if dsn != "" {
+		store += fmt.Sprintf("  driver: postgres\n  dsn: %q\n", dsn)
+	}
 	cfg := fmt.Sprintf(`store:
-  path: %s/abusewatch.db
-mailboxes:
+%smailboxes:
   - name: bench
     host: 127.0.0.1
     port: %d
@@ -69,7 +75,7 @@ mailboxes:
     poll: 1h
 http:
   listen: 127.0.0.1:0
-`, dir, d.Port, d.Username, d.Password, after)
+`, store, d.Port, d.Username, d.Password, after)
 	path := filepath.Join(dir, "abusewatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
@@ -139,11 +145,24 @@ func tail(s string) string {
 // ingested by `abusewatch watch --once`, against mbsync downloading the same
 // folder to a Maildir. Reports both times, their ratio and abusewatch's peak
 // RSS, which must stay under 100 MiB: the large mail is never held whole.
+// It runs on each store driver.
 func BenchmarkIMAPBacklog(b *testing.B) {
 	bin := binary(b)
 	mbsync := testserver.RequireBinary(b, "mbsync")
+	b.Run("sqlite", func(b *testing.B) { benchBacklog(b, bin, mbsync, func() string { return "" }) })
+	b.Run("postgres", func(b *testing.B) {
+		testserver.RequirePostgres(b)
+		pg := testserver.StartPostgres(b)
+		benchBacklog(b, bin, mbsync, func() string { return pg.NewDB(b) })
+	})
+}
+
+// benchBacklog is BenchmarkIMAPBacklog on one store: SQLite when newDSN
+// returns "", else a fresh PostgreSQL database for each run.
+func benchBacklog(b *testing.B, bin, mbsync string, newDSN func() string) {
 	const n = 10000
 	for b.Loop() {
+		dsn := newDSN()
 		d := testserver.StartDovecot(b)
 		mails := fixtures(b, n)
 		big := append([]byte("From: someone@example.org\r\nSubject: huge\r\nMessage-ID: <huge@bench>\r\n\r\n"),
@@ -153,7 +172,7 @@ func BenchmarkIMAPBacklog(b *testing.B) {
 			d.Append(b, "INBOX", mails[i:min(i+500, len(mails))]...)
 		}
 		dir := b.TempDir()
-		cfg := writeConfig(b, d, dir, "flag")
+		cfg := writeConfig(b, d, dir, "flag", dsn)
 
 		mbDir := filepath.Join(dir, "mbsync")
 		rc := filepath.Join(dir, "mbsyncrc")
@@ -187,11 +206,12 @@ SyncState *
 		mbTime, _ := run(b, mbsync, "-q", "-c", rc, "bench")
 		awTime, awRSS := run(b, bin, "--config", cfg, "watch", "--once")
 
-		got := countMessages(b, filepath.Join(dir, "abusewatch.db"))
-		if got != n+1 {
-			b.Fatalf("abusewatch stored %d messages, want %d", got, n+1)
+		db := openStore(b, dir, dsn)
+		got, err := messageCount(db)
+		if err != nil || got != n+1 {
+			b.Fatalf("abusewatch stored %d messages (%v), want %d", got, err, n+1)
 		}
-		if info, err := os.Stat(bigFile(b, filepath.Join(dir, "abusewatch.db"), dir)); err != nil || info.Size() != int64(len(big)) {
+		if info, err := os.Stat(bigFile(b, db, dir)); err != nil || info.Size() != int64(len(big)) {
 			b.Fatalf("the 90 MiB mail is not kept whole beside the store: %v", err)
 		}
 		if awRSS >= 100 {
@@ -205,33 +225,30 @@ SyncState *
 	}
 }
 
-// bigFile returns the path of the one mail kept in a file beside the store.
-func bigFile(b *testing.B, path, dir string) string {
+// openStore opens the daemon's store for reading: the SQLite file in dir,
+// or the PostgreSQL database dsn.
+func openStore(b *testing.B, dir, dsn string) *sql.DB {
 	b.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	driver, source := "sqlite3", "file:"+filepath.Join(dir, "abusewatch.db")+"?mode=ro"
+	if dsn != "" {
+		driver, source = "pgx", dsn
+	}
+	db, err := sql.Open(driver, source)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+// bigFile returns the path of the one mail kept in a file beside the store.
+func bigFile(b *testing.B, db *sql.DB, dir string) string {
+	b.Helper()
 	var name string
 	if err := db.QueryRow(`SELECT raw_path FROM messages WHERE status = 'oversize' AND raw_path != ''`).Scan(&name); err != nil {
 		b.Fatalf("no oversize mail kept: %v", err)
 	}
 	return filepath.Join(dir, name)
-}
-
-func countMessages(b *testing.B, path string) int {
-	b.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	n, err := messageCount(db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
 }
 
 // BenchmarkIMAPLatency: the daemon idles on a real Dovecot (poll 1h, so
@@ -244,7 +261,7 @@ func BenchmarkIMAPLatency(b *testing.B) {
 	for b.Loop() {
 		d := testserver.StartDovecot(b)
 		dir := b.TempDir()
-		cfg := writeConfig(b, d, dir, "flag")
+		cfg := writeConfig(b, d, dir, "flag", "")
 		logs := startWatch(b, bin, cfg)
 		exists := watchExists(b, d, n)
 

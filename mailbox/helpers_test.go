@@ -104,6 +104,47 @@ func (s *memSink) Deliver(ctx context.Context, d Delivery) error {
 	return nil
 }
 
+// memBatchSink is memSink taking the messages of a FETCH together
+// (BatchSink): all of them or, when one fails, none. It records the size of
+// each batch it committed.
+type memBatchSink struct {
+	*memSink
+	batches []int
+}
+
+func (s *memBatchSink) DeliverBatch(ctx context.Context, ds []Delivery) error {
+	s.mu.Lock()
+	for _, d := range ds {
+		if s.fail == nil {
+			break
+		}
+		if err := s.fail(d); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range ds {
+		if err := s.Deliver(ctx, d); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = append(s.batches, len(ds))
+	return nil
+}
+
+// sinkUnder returns the sink a test runs against: sink itself, or sink
+// taking batches, with the batch sizes it will record.
+func sinkUnder(sink *memSink, batches bool) (Sink, *[]int) {
+	if !batches {
+		return sink, nil
+	}
+	bs := &memBatchSink{memSink: sink}
+	return bs, &bs.batches
+}
+
 func (s *memSink) notify() {
 	close(s.changed)
 	s.changed = make(chan struct{})

@@ -37,6 +37,18 @@ type Sink interface {
 	Deliver(ctx context.Context, d Delivery) error
 }
 
+// BatchSink is a Sink that can commit the messages of one FETCH together,
+// which saves a transaction per message where each costs round trips to a
+// database server.
+type BatchSink interface {
+	Sink
+	// DeliverBatch commits ds durably, in order, advancing the checkpoint
+	// with them, in one transaction: all of them or, on an error, none. The
+	// session then delivers them one by one, so that a message the sink
+	// cannot take holds back no other.
+	DeliverBatch(ctx context.Context, ds []Delivery) error
+}
+
 // LargeSink is a Sink that keeps mail above MaxMessageBytes without holding
 // it in memory: the session streams the message's literal to it.
 type LargeSink interface {

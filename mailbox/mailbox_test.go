@@ -15,22 +15,29 @@ import (
 
 func TestDrainResumesFromCheckpoint(t *testing.T) {
 	tests := []struct {
-		name string
-		opts Options
+		name    string
+		opts    Options
+		batches bool
+		// wantBatches are the batches a BatchSink commits: one per FETCH of more than one message.
+		wantBatches string
 	}{
-		{"defaults", Options{}},
-		{"one UID per fetch", Options{BatchSize: 1}},
-		{"one body per fetch", Options{BatchSize: 3, BatchBytes: 1}},
+		{"defaults", Options{}, false, ""},
+		{"one UID per fetch", Options{BatchSize: 1}, false, ""},
+		{"one body per fetch", Options{BatchSize: 3, BatchBytes: 1}, false, ""},
+		{"batch sink", Options{}, true, "[7 3]"},
+		{"batch sink, three UIDs per fetch", Options{BatchSize: 3}, true, "[3 3 3]"},
+		{"batch sink, one body per fetch", Options{BatchSize: 3, BatchBytes: 1}, true, "[]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startMemServer(t, capsRev1)
 			sink := newMemSink()
+			under, batches := sinkUnder(sink, tt.batches)
 			tt.opts.Logger = testLogger(t)
 			validity := srv.Create(t, "Abuse")
 			cfg := mailboxConfig(srv.Addr, "flag")
 			cfg.Folder = "Abuse"
-			w := New(cfg, sink, tt.opts)
+			w := New(cfg, under, tt.opts)
 
 			srv.Append(t, "Abuse", mails(1, 7)...)
 			if err := w.Drain(context.Background()); err != nil {
@@ -57,6 +64,11 @@ func TestDrainResumesFromCheckpoint(t *testing.T) {
 			}
 			if _, last, _ := sink.Checkpoint(context.Background(), "abuse"); last != 10 {
 				t.Errorf("checkpoint at UID %d, want 10", last)
+			}
+			if batches != nil {
+				if got := fmt.Sprint(*batches); got != tt.wantBatches {
+					t.Errorf("batches committed %s, want %s", got, tt.wantBatches)
+				}
 			}
 		})
 	}
@@ -193,44 +205,66 @@ func TestSizeLimit(t *testing.T) {
 	}
 }
 
+// TestSinkErrorLeavesMessageForLater: a message the sink refuses stays
+// unflagged, with those after it, and is delivered at the next pass. A batch
+// sink's batch fails as a whole; its messages are then delivered one by one,
+// so that those before the refused one are not held back.
 func TestSinkErrorLeavesMessageForLater(t *testing.T) {
-	srv := startMemServer(t, capsRev1)
-	srv.Append(t, "INBOX", mails(1, 3)...)
-	sink := newMemSink()
-	failing := true
-	sink.fail = func(d Delivery) error {
-		if d.UID == 2 && failing {
-			return errors.New("disk full")
-		}
-		return nil
-	}
-	w := New(mailboxConfig(srv.Addr, "flag"), sink, Options{Logger: testLogger(t)})
+	for _, tt := range []struct {
+		name        string
+		batches     bool
+		wantBatches string
+	}{
+		{"sink", false, ""},
+		// The first pass's batch fails; the second takes UIDs 2 and 3 together.
+		{"batch sink", true, "[2]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startMemServer(t, capsRev1)
+			srv.Append(t, "INBOX", mails(1, 3)...)
+			sink := newMemSink()
+			under, batches := sinkUnder(sink, tt.batches)
+			failing := true
+			sink.fail = func(d Delivery) error {
+				if d.UID == 2 && failing {
+					return errors.New("disk full")
+				}
+				return nil
+			}
+			w := New(mailboxConfig(srv.Addr, "flag"), under, Options{Logger: testLogger(t)})
 
-	err := w.Drain(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("Drain error %v, want the sink's", err)
-	}
-	flagged := func() []bool {
-		var f []bool
-		for _, m := range srv.Messages(t, "INBOX") {
-			f = append(f, m.Has(Keyword))
-		}
-		return f
-	}
-	if got := fmt.Sprint(flagged()); got != "[true false false]" {
-		t.Errorf("after the failure, flagged %s, want only UID 1", got)
-	}
+			err := w.Drain(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "disk full") {
+				t.Fatalf("Drain error %v, want the sink's", err)
+			}
+			flagged := func() []bool {
+				var f []bool
+				for _, m := range srv.Messages(t, "INBOX") {
+					f = append(f, m.Has(Keyword))
+				}
+				return f
+			}
+			if got := fmt.Sprint(flagged()); got != "[true false false]" {
+				t.Errorf("after the failure, flagged %s, want only UID 1", got)
+			}
 
-	failing = false
-	if err := w.Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sink.checkOnce(t)
-	if n := sink.count(); n != 3 {
-		t.Errorf("%d delivered, want 3", n)
-	}
-	if got := fmt.Sprint(flagged()); got != "[true true true]" {
-		t.Errorf("after the retry, flagged %s, want all", got)
+			failing = false
+			if err := w.Drain(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			sink.checkOnce(t)
+			if n := sink.count(); n != 3 {
+				t.Errorf("%d delivered, want 3", n)
+			}
+			if got := fmt.Sprint(flagged()); got != "[true true true]" {
+				t.Errorf("after the retry, flagged %s, want all", got)
+			}
+			if batches != nil {
+				if got := fmt.Sprint(*batches); got != tt.wantBatches {
+					t.Errorf("batches committed %s, want %s", got, tt.wantBatches)
+				}
+			}
+		})
 	}
 }
 

@@ -323,9 +323,10 @@ func (s *session) groupBySize(msgs []sized) [][]sized {
 	return groups
 }
 
-// ingest fetches a group's bodies, delivers its messages in UID order and
-// applies the after-action to those delivered, even when a later one failed:
-// they are committed and must not stay unmarked until the next success.
+// ingest fetches a group's bodies, delivers its messages in UID order (in
+// one batch when the sink takes batches) and applies the after-action to
+// those delivered, even when a later one failed: they are committed and must
+// not stay unmarked until the next success.
 func (s *session) ingest(ctx context.Context, group []sized) (int, error) {
 	w := s.w
 	dctx, stop := s.deliveryContext(ctx)
@@ -338,15 +339,20 @@ func (s *session) ingest(ctx context.Context, group []sized) (int, error) {
 		return 0, fmt.Errorf("mailbox %s: fetch %s: %w", w.cfg.Name, w.cfg.Folder, err)
 	}
 
+	for _, d := range ds {
+		if d.Raw == nil {
+			w.log.Warn("message not downloaded", "uid", d.UID, "size", d.Size, "reason", d.Reason)
+		}
+	}
+	if done, ok := s.deliverBatch(ctx, dctx, ds); ok {
+		return len(done), s.after(done)
+	}
 	var done []imap.UID
 	var derr error
 	for _, d := range ds {
 		if err := ctx.Err(); err != nil {
 			derr = err
 			break
-		}
-		if d.Raw == nil {
-			w.log.Warn("message not downloaded", "uid", d.UID, "size", d.Size, "reason", d.Reason)
 		}
 		if err := w.sink.Deliver(dctx, d); err != nil {
 			derr = fmt.Errorf("mailbox %s: deliver UID %d: %w", w.cfg.Name, d.UID, err)
@@ -358,6 +364,24 @@ func (s *session) ingest(ctx context.Context, group []sized) (int, error) {
 		return len(done), errors.Join(derr, err)
 	}
 	return len(done), derr
+}
+
+// deliverBatch commits ds in one transaction when the sink can. ok is false
+// when it cannot, or the batch failed (and nothing of it was committed): the
+// caller then delivers the messages one by one.
+func (s *session) deliverBatch(ctx, dctx context.Context, ds []Delivery) (done []imap.UID, ok bool) {
+	bs, can := s.w.sink.(BatchSink)
+	if !can || len(ds) < 2 || ctx.Err() != nil {
+		return nil, false
+	}
+	if err := bs.DeliverBatch(dctx, ds); err != nil {
+		s.w.log.Warn("batch not committed: delivering its messages one by one", "messages", len(ds), "err", err)
+		return nil, false
+	}
+	for _, d := range ds {
+		done = append(done, imap.UID(d.UID))
+	}
+	return done, true
 }
 
 // deliveryContext is the context of Deliver calls: one that has begun runs to

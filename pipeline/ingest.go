@@ -60,6 +60,17 @@ func (p *Pipeline) Ingest(ctx context.Context, msg store.Message) (store.IngestR
 	return res, nil
 }
 
+// ingestAll stores msgs in one transaction, all or none (store.IngestBatch),
+// parsed first, side by side.
+func (p *Pipeline) ingestAll(ctx context.Context, msgs []store.Message) error {
+	res, err := p.store.IngestBatch(ctx, p.parseBatch(msgs))
+	if err != nil {
+		return fmt.Errorf("pipeline: ingest: %w", err)
+	}
+	p.wakeFor(res)
+	return nil
+}
+
 // parseBatch parses msgs for the store, one per CPU at a time (DKIM waits
 // on DNS), and sets the time of those that have none.
 func (p *Pipeline) parseBatch(msgs []store.Message) []store.IngestItem {
@@ -100,13 +111,18 @@ func (p *Pipeline) storeBatch(ctx context.Context, items []store.IngestItem) (re
 			}
 		}
 	}
+	p.wakeFor(res)
+	return res, errs
+}
+
+// wakeFor wakes the workers when an ingest created tasks.
+func (p *Pipeline) wakeFor(res []store.IngestResult) {
 	for _, r := range res {
 		if r.Tasks > 0 {
 			p.wake()
-			break
+			return
 		}
 	}
-	return res, errs
 }
 
 // Reparse parses every stored message again with the current parser. A DKIM

@@ -33,11 +33,28 @@ func (s mailboxSink) DeliverLarge(ctx context.Context, d mailbox.Delivery, body 
 
 // Deliver implements mailbox.Sink.
 func (s mailboxSink) Deliver(ctx context.Context, d mailbox.Delivery) error {
-	_, err := s.P.Ingest(ctx, store.Message{
+	_, err := s.P.Ingest(ctx, deliveredMessage(d))
+	return err
+}
+
+// deliveredMessage is the store's message for a mailbox delivery.
+func deliveredMessage(d mailbox.Delivery) store.Message {
+	return store.Message{
 		Source: store.Source{Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID},
 		Raw:    d.Raw,
 		Size:   d.Size,
 		Reason: d.Reason,
-	})
-	return err
+	}
+}
+
+var _ mailbox.BatchSink = mailboxSink{}
+
+// DeliverBatch implements mailbox.BatchSink: the messages of one FETCH are
+// parsed side by side and stored in one transaction (store.IngestBatch).
+func (s mailboxSink) DeliverBatch(ctx context.Context, ds []mailbox.Delivery) error {
+	msgs := make([]store.Message, len(ds))
+	for i, d := range ds {
+		msgs[i] = deliveredMessage(d)
+	}
+	return s.P.ingestAll(ctx, msgs)
 }

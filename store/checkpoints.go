@@ -7,6 +7,33 @@ import (
 	"fmt"
 )
 
+// checkpointMarks are the checkpoints a batch moves, in order: consecutive
+// mail of one mailbox and UIDVALIDITY collapse to the highest UID, which is
+// what advancing after each of them would leave, in one statement.
+type checkpointMarks []Source
+
+func (m *checkpointMarks) add(src Source) {
+	if src.Mailbox == "" {
+		return
+	}
+	if n := len(*m); n > 0 {
+		if last := &(*m)[n-1]; last.Mailbox == src.Mailbox && last.UIDValidity == src.UIDValidity {
+			last.UID = max(last.UID, src.UID)
+			return
+		}
+	}
+	*m = append(*m, src)
+}
+
+func (t *txn) advanceCheckpoints(marks checkpointMarks) error {
+	for _, src := range marks {
+		if err := t.advanceCheckpoint(src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // advanceCheckpoint moves the mailbox's checkpoint to src's UID. A different UIDVALIDITY
 // replaces the checkpoint: the old UIDs mean nothing any more.
 func (t *txn) advanceCheckpoint(src Source) error {

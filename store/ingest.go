@@ -152,12 +152,14 @@ func (s *Store) IngestBatch(ctx context.Context, items []IngestItem) ([]IngestRe
 		t.later.on = t.pg
 		var planned []NewTask
 		var by []int // the item that planned each task
+		var marks checkpointMarks
 		for i, it := range items {
 			r, tasks, err := t.ingest(it)
 			if err != nil {
 				return err
 			}
 			res[i] = r
+			marks.add(it.Msg.Source)
 			planned = append(planned, tasks...)
 			for range tasks {
 				by = append(by, i)
@@ -166,6 +168,9 @@ func (s *Store) IngestBatch(ctx context.Context, items []IngestItem) ([]IngestRe
 		// Ingest reads no task, so the batch's tasks go in together, last,
 		// after the notices that still wait.
 		if err := t.flushNotices(); err != nil {
+			return err
+		}
+		if err := t.advanceCheckpoints(marks); err != nil {
 			return err
 		}
 		created, err := t.insertTasks(planned)
@@ -209,7 +214,7 @@ func (it *IngestItem) prepare() error {
 }
 
 // ingest stores one prepared item (see Ingest) and returns the tasks its
-// plan asks for, for the caller to insert.
+// plan asks for, for the caller to insert; the caller advances the checkpoint.
 func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
 	msg, p := it.Msg, it.Parsed
 	t.ahead, t.later.ids = nil, nil
@@ -221,7 +226,7 @@ func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
 		return IngestResult{}, nil, err
 	}
 	if dup {
-		return IngestResult{MessageID: id, Duplicate: true, Status: status}, nil, t.advanceCheckpoint(msg.Source)
+		return IngestResult{MessageID: id, Duplicate: true, Status: status}, nil, nil
 	}
 	res := IngestResult{MessageID: id, Status: p.Status, Reason: p.Reason, Notices: len(p.Notices)}
 	opened := map[int64]bool{}
@@ -246,7 +251,7 @@ func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
 			tasks = append(tasks, it.Plan(ch)...)
 		}
 	}
-	return res, tasks, t.advanceCheckpoint(msg.Source)
+	return res, tasks, nil
 }
 
 func checkStatus(s string) error {

@@ -621,3 +621,44 @@ func TestIngestBatch(t *testing.T) {
 		t.Errorf("a failed batch left %+v, want nothing", st)
 	}
 }
+
+// TestIngestBatchCheckpoints: a batch advances each mailbox's checkpoint
+// once, to what advancing after each of its mails would leave: the highest
+// UID, a later UIDVALIDITY replacing an earlier one, each mailbox its own.
+func TestIngestBatchCheckpoints(t *testing.T) {
+	sources := []Source{
+		{Mailbox: "abuse", UIDValidity: 1, UID: 7},
+		{Mailbox: "abuse", UIDValidity: 1, UID: 5}, // below: no step back
+		{Mailbox: "noc", UIDValidity: 9, UID: 40},
+		{Mailbox: "abuse", UIDValidity: 1, UID: 8},
+		{Mailbox: "abuse", UIDValidity: 2, UID: 3}, // the folder was recreated
+		{Path: "cli.eml"},                          // no mailbox
+		{Mailbox: "noc", UIDValidity: 9, UID: 41},
+	}
+	want := map[string][2]uint32{"abuse": {2, 3}, "noc": {9, 41}}
+	ctx := context.Background()
+	for _, batched := range []bool{false, true} {
+		s, _ := openTest(t)
+		var items []IngestItem
+		for i, src := range sources {
+			raw := mail(fmt.Sprintf("cp-%d", i), "ovh|attack|syn_flood|51.91.10.20||3|pass")
+			items = append(items, IngestItem{Msg: Message{Source: src, Raw: raw}, Parsed: fakeParse(1)(raw)})
+		}
+		if batched {
+			if _, err := s.IngestBatch(ctx, items); err != nil {
+				t.Fatalf("IngestBatch: %v", err)
+			}
+		} else {
+			for _, it := range items {
+				if _, err := s.Ingest(ctx, it.Msg, it.Parsed, nil); err != nil {
+					t.Fatalf("Ingest: %v", err)
+				}
+			}
+		}
+		for mb, w := range want {
+			if v, uid, err := s.Checkpoint(ctx, mb); err != nil || v != w[0] || uid != w[1] {
+				t.Errorf("batched=%v: checkpoint of %s = %d/%d (%v), want %d/%d", batched, mb, v, uid, err, w[0], w[1])
+			}
+		}
+	}
+}
