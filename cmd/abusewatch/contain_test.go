@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/abusewatch/abusewatch/internal/testserver"
+	"github.com/abusewatch/abusewatch/internal/testutil"
 )
 
 // TestContainCommand runs contain and release as an operator does, against
@@ -111,5 +112,31 @@ inventory:
 	out, _, err = run("release", "1")
 	if err != nil || !strings.Contains(out, "released: container web resumed (state running)") || state() != "running" {
 		t.Errorf("release: %v, state %s\n%s", err, state(), out)
+	}
+
+	// On a terminal the plan is shown and only "yes" goes ahead.
+	for _, tt := range []struct {
+		answer, state string
+		ok            bool
+	}{
+		{"no", "running", false},
+		{"yes", "paused", true},
+	} {
+		master, tty := testutil.OpenPTY(t)
+		if _, err := master.WriteString(tt.answer + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := cliIn(t, tty, "--config", cfg, "--log-level", "error", "contain", "1", "--container", "web")
+		if (err == nil) != tt.ok || tt.ok != strings.Contains(out, "contained: container web paused") {
+			t.Errorf("answering %q on a terminal: %v\n%s", tt.answer, err, out)
+		}
+		for _, want := range []string{"Incident 1: container web on web1", "Would run:", "docker pause ", "Type yes to go ahead: "} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("answering %q: the prompt does not show %q:\n%s", tt.answer, want, stderr)
+			}
+		}
+		if got := state(); got != tt.state {
+			t.Errorf("answering %q: container %s, want %s", tt.answer, got, tt.state)
+		}
 	}
 }

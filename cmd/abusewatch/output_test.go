@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,8 +32,17 @@ func hostileCorpus(t *testing.T) []string {
 // cli runs the CLI with args and returns stdout and stderr.
 func cli(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	return cliIn(t, nil, args...)
+}
+
+// cliIn is cli with stdin read from in (none when nil).
+func cliIn(t *testing.T, in io.Reader, args ...string) (string, string, error) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	root := newRootCmd()
+	if in != nil {
+		root.SetIn(in)
+	}
 	root.SetArgs(args)
 	root.SetOut(&stdout)
 	root.SetErr(&stderr)
