@@ -134,8 +134,8 @@ func (p *Pipeline) Reparse(ctx context.Context) (store.ReparseResult, error) {
 	// the plan of the message last parsed is the one that applies.
 	var cur outcome
 	var curRaw []byte
-	res, err := p.store.Reparse(ctx, func(m store.StoredMail) store.Parsed {
-		cur, curRaw = p.reparse(m)
+	res, err := p.store.Reparse(ctx, func(ctx context.Context, m store.StoredMail) store.Parsed {
+		cur, curRaw = p.reparse(ctx, m)
 		return cur.parsed
 	}, func(ch store.IncidentChange) []store.NewTask { return p.planFor(curRaw, cur)(ch) })
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 )
 
 // Large mail has two limits. Above the parse limit a mail is kept whole,
-// streamed to a file beside the database, but not parsed (status oversize).
+// streamed through a spool file into the database's chunks, but not parsed
+// (status oversize).
 // Above the keep limit it is recorded with its source, true size and reason,
 // the mailbox leaves it unflagged, and chat is told once.
 
@@ -73,7 +74,7 @@ func (p *Pipeline) IngestLarge(ctx context.Context, src store.Source, body io.Re
 	if err != nil {
 		return res, false, fmt.Errorf("pipeline: ingest large mail: %w", err)
 	}
-	defer f.Abort()
+	defer f.Close()
 	keep := p.keepLimit()
 	head := &prefixWriter{max: headBytes}
 	// One byte past the keep limit says the mail is over it.
@@ -88,7 +89,6 @@ func (p *Pipeline) IngestLarge(ctx context.Context, src store.Source, body io.Re
 		if err != nil {
 			return res, false, fmt.Errorf("pipeline: ingest large mail: %w", err)
 		}
-		f.Abort()
 		msg.Size += rest
 		parsed.Reason = fmt.Sprintf("not kept: %d bytes is over the keep limit of %d", msg.Size, keep)
 		res, err = p.store.Ingest(ctx, msg, parsed, nil)
@@ -100,9 +100,7 @@ func (p *Pipeline) IngestLarge(ctx context.Context, src store.Source, body io.Re
 		}
 		return res, false, nil
 	}
-	if msg.RawPath, msg.SHA256, err = f.Commit(); err != nil {
-		return res, false, fmt.Errorf("pipeline: ingest large mail: %w", err)
-	}
+	msg.Large, msg.SHA256 = f, f.Sum()
 	parsed.Reason = oversizeReason(msg.Size, p.parseLimit())
 	res, err = p.store.Ingest(ctx, msg, parsed, nil)
 	if err != nil {
@@ -149,13 +147,13 @@ func (p *Pipeline) IngestFile(ctx context.Context, f MailFile) (store.IngestResu
 // reparse parses a stored mail again. A mail above the parse limit stays
 // oversize (unless the limit was raised since); a DKIM verdict of pass or
 // fail on record is kept (see Reparse).
-func (p *Pipeline) reparse(m store.StoredMail) (outcome, []byte) {
+func (p *Pipeline) reparse(ctx context.Context, m store.StoredMail) (outcome, []byte) {
 	if m.Size > p.parseLimit() {
 		return outcome{parsed: store.Parsed{Status: "oversize", Reason: oversizeReason(m.Size, p.parseLimit())}}, nil
 	}
-	raw, err := m.Bytes()
+	raw, err := m.Bytes(ctx)
 	if err != nil {
-		return outcome{parsed: store.Parsed{Status: "oversize", Reason: fmt.Sprintf("%s; the kept file cannot be read: %v", oversizeReason(m.Size, p.parseLimit()), errors.Unwrap(err))}}, nil
+		return outcome{parsed: store.Parsed{Status: "oversize", Reason: fmt.Sprintf("%s; the kept mail cannot be read: %v", oversizeReason(m.Size, p.parseLimit()), errors.Unwrap(err))}}, nil
 	}
 	o := p.parse(raw)
 	if m.Authentic == "pass" || m.Authentic == "fail" {

@@ -66,7 +66,7 @@ func (f *flagWatch) DeliverLarge(ctx context.Context, d mailbox.Delivery, body i
 }
 
 // TestLargeMailOverIMAP: a 90 MiB mail from a real Dovecot is stored whole
-// beside the database (0600), status oversize with its true size, and
+// in the database, its spool file removed, status oversize with its true size, and
 // flagged only after it is committed; a 120 MiB one is recorded with its
 // true size, left unflagged, and chat is told once.
 func TestLargeMailOverIMAP(t *testing.T) {
@@ -112,7 +112,7 @@ func TestLargeMailOverIMAP(t *testing.T) {
 		byUID[m.UID] = m
 	}
 	big := byUID[2]
-	if big.Status != "oversize" || !big.Kept || big.Size != int64(len(kept)) || big.RawPath == "" ||
+	if big.Status != "oversize" || !big.Kept || big.Size != int64(len(kept)) ||
 		big.Reason != fmt.Sprintf("not parsed: %d bytes is over the parse limit of %d", len(kept), config.DefaultMaxMessageBytes) {
 		t.Errorf("90 MiB mail stored as %+v", big)
 	}
@@ -128,8 +128,8 @@ func TestLargeMailOverIMAP(t *testing.T) {
 	if want := sha256.Sum256(kept); !bytes.Equal(h.Sum(nil), want[:]) {
 		t.Errorf("the stored 90 MiB mail differs from the one delivered")
 	}
-	if info, err := os.Stat(filepath.Join(dir, big.RawPath)); err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("raw file %s: %v, mode %v; want 0600", big.RawPath, err, info.Mode().Perm())
+	if left, err := filepath.Glob(filepath.Join(dir, "raw", "*")); err != nil || len(left) != 0 {
+		t.Errorf("spool files left beside the database: %v, %v", left, err)
 	}
 
 	huge := byUID[3]

@@ -24,8 +24,8 @@ func (s mailboxSink) ResetCheckpoint(ctx context.Context, name string, uidValidi
 	return s.P.store.ResetCheckpoint(ctx, name, uidValidity)
 }
 
-// DeliverLarge implements mailbox.LargeSink: the mail is streamed to a file
-// beside the database, durable before its row commits.
+// DeliverLarge implements mailbox.LargeSink: the mail is streamed through a
+// spool file into the database, with its row in one transaction.
 func (s mailboxSink) DeliverLarge(ctx context.Context, d mailbox.Delivery, body io.Reader) (kept bool, err error) {
 	_, kept, err = s.P.IngestLarge(ctx, store.Source{Mailbox: d.Mailbox, UIDValidity: d.UIDValidity, UID: d.UID}, body)
 	return kept, err

@@ -22,9 +22,10 @@ type TableCount struct {
 // CopyTo copies every row of this SQLite store into dst, an empty
 // PostgreSQL store at the same schema version, in one transaction, and
 // counts every table on both sides afterwards. Ids are kept (so that every
-// reference still holds) and dst's id sequences continue after them. Mail
-// kept in files beside the database is not copied: it stays in the folder
-// both stores name (store.path's).
+// reference still holds) and dst's id sequences continue after them. Large
+// mail is copied with its chunks; one stored before migration 0008 in a
+// file beside the database is not: it stays in the folder both stores name
+// (store.path's).
 func (s *Store) CopyTo(ctx context.Context, dst *Store) ([]TableCount, error) {
 	if s.pg || !dst.pg {
 		return nil, errors.New("store: copy: from a SQLite store to a PostgreSQL one only")

@@ -62,7 +62,7 @@ func mail(id string, notices ...string) []byte {
 // fakeReparse is fakeParse for Reparse, which ignores the verdict on record.
 func fakeReparse(version int) ReparseFunc {
 	parse := fakeParse(version)
-	return func(m StoredMail) Parsed { return parse(m.Raw) }
+	return func(_ context.Context, m StoredMail) Parsed { return parse(m.Raw) }
 }
 
 // fakeParse is a pure parse function over mail's format. Version 2 also understands

@@ -21,12 +21,12 @@ type Source struct {
 // Message is a raw mail as handed over by a watcher or the ingest command.
 type Message struct {
 	Source Source
-	// Raw is the mail; nil when it is in RawPath or was not kept (Reason
+	// Raw is the mail; nil when it is in Large or was not kept (Reason
 	// says why, Size is set).
 	Raw []byte
-	// RawPath names a committed RawFile holding the mail (too large to
-	// parse), SHA256 its sum.
-	RawPath    string
+	// Large holds a mail too large to parse, stored in chunks; SHA256 and
+	// Size are then its own.
+	Large      *RawFile
 	SHA256     []byte
 	Size       int64
 	ReceivedAt time.Time
@@ -68,7 +68,7 @@ func (p *Parsed) SetAuthentic(verdict string) {
 }
 
 // ReparseFunc parses a stored mail again.
-type ReparseFunc func(m StoredMail) Parsed
+type ReparseFunc func(ctx context.Context, m StoredMail) Parsed
 
 // IncidentChange tells a PlanFunc what one notice did to its incident.
 type IncidentChange struct {
@@ -185,11 +185,6 @@ func (s *Store) IngestBatch(ctx context.Context, items []IngestItem) ([]IngestRe
 		}
 		return nil
 	})
-	for i, it := range items {
-		if err != nil || res[i].Duplicate {
-			s.dropUnusedRawFile(ctx, it.Msg.RawPath)
-		}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("store: ingest: %w", err)
 	}
@@ -227,6 +222,11 @@ func (t *txn) ingest(it IngestItem) (IngestResult, []NewTask, error) {
 	}
 	if dup {
 		return IngestResult{MessageID: id, Duplicate: true, Status: status}, nil, nil
+	}
+	if msg.Large != nil {
+		if err := t.insertChunks(id, msg.Large); err != nil {
+			return IngestResult{}, nil, err
+		}
 	}
 	res := IngestResult{MessageID: id, Status: p.Status, Reason: p.Reason, Notices: len(p.Notices)}
 	opened := map[int64]bool{}
@@ -289,11 +289,11 @@ func (s *Store) txn(ctx context.Context, tx *sql.Tx) txn {
 }
 
 // messageCols are the columns storeMessage fills, messageArgs their values.
-const messageCols = `sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr, raw_path`
+const messageCols = `sha256, message_id, mailbox, uidvalidity, uid, path, size, received_at, status, reason, authentic, subject, date, from_addr`
 
 func messageArgs(msg Message, p Parsed) []any {
 	return []any{msg.SHA256, p.MessageID, msg.Source.Mailbox, msg.Source.UIDValidity, msg.Source.UID, msg.Source.Path,
-		msg.Size, ms(msg.ReceivedAt), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From, msg.RawPath}
+		msg.Size, ms(msg.ReceivedAt), p.Status, p.Reason, p.Authentic, p.Subject, ms(p.Date), p.From}
 }
 
 // storeMessage inserts msg (prepared: its sum, size and time set) and its
@@ -308,7 +308,7 @@ func (t *txn) storeMessage(msg Message, p Parsed) (id int64, status string, dup 
 		return id, status, dup, err
 	}
 	id, err = t.insert(`INSERT INTO messages (`+messageCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, messageArgs(msg, p)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, messageArgs(msg, p)...)
 	if err != nil {
 		return 0, "", false, fmt.Errorf("insert message: %w", err)
 	}
@@ -355,7 +355,7 @@ func (t *txn) storeMessagePG(msg Message, p Parsed) (id int64, status string, du
 	}
 	q := `WITH d AS (` + duplicateQuery + `),
 		m AS (INSERT INTO messages (` + messageCols + `)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)` + raw + `,
+			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM d) RETURNING id)` + raw + `,
 		s AS (SELECT id, status, true AS dup FROM d UNION ALL SELECT id, '', false FROM m)
 		SELECT ` + cols + from
 	// Not t.queryRow: the waiting notices stay waiting (see later.go).

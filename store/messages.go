@@ -1,14 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 )
@@ -27,24 +24,24 @@ type MessageRecord struct {
 	Status, Reason   string
 	Authentic        string
 	Notices          int
-	RawPath          string // the raw mail's file beside the database, "" when in the raw table
-	Kept             bool   // the raw mail is stored (in the raw table or RawPath)
+	Kept             bool // the raw mail is stored (raw table, chunks, or its file before migration 0008)
 }
 
 // MessageStatuses are the statuses a stored mail may have.
 var MessageStatuses = []string{"ok", "none", "error", "oversize", "unrecognised"}
 
 const messageQuery = `SELECT m.id, m.mailbox, m.uidvalidity, m.uid, m.path, m.received_at, m.date, m.from_addr, m.subject,
-	m.message_id, m.size, m.status, m.reason, m.authentic, m.raw_path,
+	m.message_id, m.size, m.status, m.reason, m.authentic,
 	(SELECT count(*) FROM notices n WHERE n.message = m.id),
 	m.raw_path != '' OR EXISTS (SELECT 1 FROM raw r WHERE r.message = m.id)
+		OR EXISTS (SELECT 1 FROM raw_chunks c WHERE c.message = m.id AND c.seq = 0)
 	FROM messages m`
 
 func scanMessage(sc interface{ Scan(...any) error }) (MessageRecord, error) {
 	var m MessageRecord
 	var received, date int64
 	err := sc.Scan(&m.ID, &m.Mailbox, &m.UIDValidity, &m.UID, &m.Path, &received, &date, &m.From, &m.Subject,
-		&m.MessageID, &m.Size, &m.Status, &m.Reason, &m.Authentic, &m.RawPath, &m.Notices, &m.Kept)
+		&m.MessageID, &m.Size, &m.Status, &m.Reason, &m.Authentic, &m.Notices, &m.Kept)
 	m.ReceivedAt, m.Date = fromMS(received), fromMS(date)
 	return m, err
 }
@@ -85,23 +82,26 @@ func (s *Store) MessageByID(ctx context.Context, id int64) (*MessageRecord, erro
 	return &m, nil
 }
 
-// OpenRaw returns the stored bytes of a mail exactly, from the raw table or
-// from its file beside the database. ErrNotFound means the mail was not kept.
+// OpenRaw returns the stored bytes of a mail exactly, from the raw table,
+// from its chunks or from its file beside the database. ErrNotFound means
+// the mail was not kept.
 func (s *Store) OpenRaw(ctx context.Context, id int64) (io.ReadCloser, error) {
 	var rawPath string
-	err := s.r.QueryRowContext(ctx, `SELECT raw_path FROM messages WHERE id = ?`, id).Scan(&rawPath)
+	var size int64
+	var chunked bool
+	err := s.r.QueryRowContext(ctx, `SELECT raw_path, size, EXISTS (SELECT 1 FROM raw_chunks c WHERE c.message = m.id)
+		FROM messages m WHERE id = ?`, id).Scan(&rawPath, &size, &chunked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: raw message %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: raw message %d: %w", id, err)
 	}
-	if rawPath != "" {
-		f, err := os.Open(s.rawFile(rawPath))
-		if err != nil {
-			return nil, fmt.Errorf("store: raw message %d: %w", id, err)
-		}
-		return f, nil
+	switch {
+	case chunked:
+		return &chunkReader{ctx: ctx, db: s.r, id: id, size: size}, nil
+	case rawPath != "":
+		return s.openRawFile(id, rawPath)
 	}
 	var body []byte
 	err = s.r.QueryRowContext(ctx, `SELECT body FROM raw WHERE message = ?`, id).Scan(&body)
@@ -111,7 +111,7 @@ func (s *Store) OpenRaw(ctx context.Context, id int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: raw message %d: %w", id, err)
 	}
-	return io.NopCloser(bytes.NewReader(body)), nil
+	return rawBody(body), nil
 }
 
 // MessageCounts counts the stored mails by status; every status is present.
@@ -137,9 +137,3 @@ func (s *Store) MessageCounts(ctx context.Context) (map[string]int, error) {
 }
 
 func validStatus(s string) bool { return slices.Contains(MessageStatuses, s) }
-
-// rawFile is where a raw mail kept beside the database lives; name is
-// relative to the database's directory so that the two move together.
-func (s *Store) rawFile(name string) string {
-	return filepath.Join(s.dir, name)
-}

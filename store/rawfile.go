@@ -1,33 +1,41 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"path/filepath"
 )
 
-// rawDir is the folder beside the database that keeps mail too large to
-// parse, one file per mail, named by its sha256.
+// rawDir is the folder beside the database where a large mail is spooled
+// while it streams in, and where mail stored before migration 0008 stays,
+// one file per mail named by its sha256 (messages.raw_path).
 const rawDir = "raw"
 
-// RawFile receives a large mail as it streams in, beside the database, so
-// that it is never held whole in memory. Commit makes it durable; a mail is
-// stored with its file only after that.
+// rawChunkSize is the size of the raw_chunks rows a large mail is stored in:
+// a large mail is never held whole in memory, and one row stays well below
+// either driver's limits.
+const rawChunkSize = 1 << 20
+
+// RawFile receives a large mail as it streams in, in a file beside the
+// database, so that it is never held whole in memory; Ingest then stores it
+// in the database in chunks (Message.Large).
 type RawFile struct {
 	f    *os.File
-	dir  string
 	h    hash.Hash
 	size int64
-	done bool
 }
 
-// NewRawFile starts a file for one large mail (mode 0600).
+// NewRawFile starts a spool file for one large mail (mode 0600). Close
+// removes it.
 func (s *Store) NewRawFile() (*RawFile, error) {
 	dir := filepath.Join(s.dir, rawDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -35,11 +43,11 @@ func (s *Store) NewRawFile() (*RawFile, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
-	f, err := os.OpenFile(filepath.Join(dir, ".incoming-"+hex.EncodeToString(b[:])), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, ".incoming-"+hex.EncodeToString(b[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: raw file: %w", err)
 	}
-	return &RawFile{f: f, dir: dir, h: sha256.New()}, nil
+	return &RawFile{f: f, h: sha256.New()}, nil
 }
 
 // Write appends to the file and to its checksum.
@@ -53,55 +61,75 @@ func (r *RawFile) Write(p []byte) (int, error) {
 // Size is the number of bytes written so far.
 func (r *RawFile) Size() int64 { return r.size }
 
-// Commit flushes the file to disk, names it by its sha256 and makes the
-// name durable too, so that a row pointing at it never outlives it. It
-// returns the name to store (relative to the database's folder) and the sum.
-func (r *RawFile) Commit() (name string, sum []byte, err error) {
-	r.done = true
-	tmp := r.f.Name()
-	if err := errors.Join(r.f.Sync(), r.f.Close()); err != nil {
-		os.Remove(tmp)
-		return "", nil, fmt.Errorf("store: raw file: %w", err)
-	}
-	sum = r.h.Sum(nil)
-	name = filepath.Join(rawDir, hex.EncodeToString(sum)+".eml")
-	if err := os.Rename(tmp, filepath.Join(filepath.Dir(r.dir), name)); err != nil {
-		os.Remove(tmp)
-		return "", nil, fmt.Errorf("store: raw file: %w", err)
-	}
-	if err := syncDir(r.dir); err != nil {
-		return "", nil, fmt.Errorf("store: raw file: %w", err)
-	}
-	return name, sum, nil
-}
+// Sum is the sha256 of the bytes written so far.
+func (r *RawFile) Sum() []byte { return r.h.Sum(nil) }
 
-// Abort removes a file that will not be committed; after Commit it does nothing.
-func (r *RawFile) Abort() {
-	if r.done {
-		return
-	}
-	r.done = true
+// Close removes the spool file: call it once the mail is stored, or given up.
+func (r *RawFile) Close() {
 	r.f.Close()
 	os.Remove(r.f.Name())
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+// insertChunks stores the spooled mail of message id in raw_chunks, reading
+// the file from its start, one chunk at a time.
+func (t *txn) insertChunks(id int64, r *RawFile) error {
+	buf := make([]byte, rawChunkSize)
+	for seq, off := 0, int64(0); off < r.size; seq++ {
+		n, err := r.f.ReadAt(buf, off)
+		if n == 0 && err != nil {
+			return fmt.Errorf("insert raw chunks: %w", err)
+		}
+		if _, err := t.exec(`INSERT INTO raw_chunks (message, seq, data) VALUES (?, ?, ?)`, id, seq, buf[:n]); err != nil {
+			return fmt.Errorf("insert raw chunks: %w", err)
+		}
+		off += int64(n)
 	}
-	return errors.Join(d.Sync(), d.Close())
+	return nil
 }
 
-// dropUnusedRawFile deletes a committed file that no row points at (the
-// mail was a duplicate of another UID, or its ingest failed). Files are
-// named by their sum, so a duplicate of the same bytes shares its file.
-func (s *Store) dropUnusedRawFile(ctx context.Context, name string) {
-	if name == "" {
-		return
-	}
-	var used bool
-	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE raw_path = ?)`, name).Scan(&used); err == nil && !used {
-		os.Remove(s.rawFile(name))
-	}
+// chunkReader streams a mail from raw_chunks, one row at a time, and checks
+// at the end that it read as many bytes as the message's size.
+type chunkReader struct {
+	ctx  context.Context
+	db   *sql.DB
+	id   int64
+	size int64
+	seq  int
+	read int64
+	buf  []byte
 }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		err := c.db.QueryRowContext(c.ctx, `SELECT data FROM raw_chunks WHERE message = ? AND seq = ?`, c.id, c.seq).Scan(&c.buf)
+		if errors.Is(err, sql.ErrNoRows) {
+			if c.read != c.size {
+				return 0, fmt.Errorf("store: raw message %d: %d of its %d bytes are stored", c.id, c.read, c.size)
+			}
+			return 0, io.EOF
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: raw message %d: %w", c.id, err)
+		}
+		c.seq++
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	c.read += int64(n)
+	return n, nil
+}
+
+func (c *chunkReader) Close() error { return nil }
+
+// openRawFile opens a mail kept in a file beside the database (stored
+// before migration 0008).
+func (s *Store) openRawFile(id int64, name string) (io.ReadCloser, error) {
+	f, err := os.Open(filepath.Join(s.dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("store: raw message %d: %w", id, err)
+	}
+	return f, nil
+}
+
+// rawBody is a mail from the raw table.
+func rawBody(body []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(body)) }

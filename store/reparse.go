@@ -5,32 +5,33 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
-	"os"
 	"slices"
 )
 
 // StoredMail is a stored raw mail as Reparse hands it to its parse function.
 type StoredMail struct {
 	ID        int64
-	Raw       []byte // nil when the mail is kept in RawPath
-	RawPath   string
+	Raw       []byte // nil when the mail is Large
+	Large     bool   // kept in chunks (or in a file) for being above the parse limit
 	Size      int64
 	Authentic string // the verdict recorded when it was last parsed
 	s         *Store
 }
 
-// Bytes returns the mail, reading it from its file when it is kept in one
-// (only a parse function whose limit allows the size should).
-func (m StoredMail) Bytes() ([]byte, error) {
-	if m.RawPath == "" {
+// Bytes returns the mail, reading it whole when it is Large (only a parse
+// function whose limit allows the size should).
+func (m StoredMail) Bytes(ctx context.Context) ([]byte, error) {
+	if !m.Large {
 		return m.Raw, nil
 	}
-	raw, err := os.ReadFile(m.s.rawFile(m.RawPath))
+	r, err := m.s.OpenRaw(ctx, m.ID)
 	if err != nil {
-		return nil, fmt.Errorf("store: message %d: %w", m.ID, err)
+		return nil, err
 	}
-	return raw, nil
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 // ReparseResult counts what Reparse did.
@@ -50,15 +51,16 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 	var after int64
 	for {
 		var batch []StoredMail
-		rows, err := s.r.QueryContext(ctx, `SELECT m.id, r.body, m.raw_path, m.size, m.authentic
+		rows, err := s.r.QueryContext(ctx, `SELECT m.id, r.body, r.message IS NULL, m.size, m.authentic
 			FROM messages m LEFT JOIN raw r ON r.message = m.id
-			WHERE m.id > ? AND (r.message IS NOT NULL OR m.raw_path != '') ORDER BY m.id LIMIT 100`, after)
+			WHERE m.id > ? AND (r.message IS NOT NULL OR m.raw_path != ''
+				OR EXISTS (SELECT 1 FROM raw_chunks c WHERE c.message = m.id AND c.seq = 0)) ORDER BY m.id LIMIT 100`, after)
 		if err != nil {
 			return res, fmt.Errorf("store: reparse: %w", err)
 		}
 		for rows.Next() {
 			m := StoredMail{s: s}
-			if err := rows.Scan(&m.ID, &m.Raw, &m.RawPath, &m.Size, &m.Authentic); err != nil {
+			if err := rows.Scan(&m.ID, &m.Raw, &m.Large, &m.Size, &m.Authentic); err != nil {
 				rows.Close()
 				return res, fmt.Errorf("store: reparse: %w", err)
 			}
@@ -71,7 +73,7 @@ func (s *Store) Reparse(ctx context.Context, parse ReparseFunc, plan PlanFunc) (
 			return res, nil
 		}
 		for _, m := range batch {
-			p := parse(m)
+			p := parse(ctx, m)
 			if err := checkStatus(p.Status); err != nil {
 				return res, fmt.Errorf("store: reparse message %d: %w", m.ID, err)
 			}

@@ -5,16 +5,18 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/abusewatch/abusewatch/config"
 	"github.com/abusewatch/abusewatch/internal/testserver"
 	"github.com/abusewatch/abusewatch/store"
 )
 
 // TestMigrateToPostgres fills a SQLite store from the parser's fixtures
-// (with a grant), copies it with `migrate --to`, and then reads both stores
+// (with a grant and a mail above the parse limit), copies it with `migrate --to`, and then reads both stores
 // through the CLI: every table's count is verified, and messages and
 // incidents list the same on either driver.
 func TestMigrateToPostgres(t *testing.T) {
@@ -24,6 +26,14 @@ func TestMigrateToPostgres(t *testing.T) {
 	e := newStoreEnv(t)
 	if _, stderr, err := e.run(t, "", "ingest", "../../parser/testdata"); err != nil {
 		t.Fatalf("ingest: %v\n%s", err, stderr)
+	}
+	big := filepath.Join(t.TempDir(), "big.eml")
+	bigRaw := []byte("From: abuse@example.net\r\nSubject: large\r\n\r\n" + strings.Repeat("0123456789abcdef", (config.DefaultMaxMessageBytes+3<<20)/16))
+	if err := os.WriteFile(big, bigRaw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := e.run(t, "", "ingest", big); err != nil {
+		t.Fatalf("ingest %s: %v\n%s", big, err, stderr)
 	}
 	st, err := store.Open(context.Background(), e.db)
 	if err != nil {
@@ -55,7 +65,7 @@ func TestMigrateToPostgres(t *testing.T) {
 			t.Errorf("table %s not copied", table)
 		}
 	}
-	for _, table := range []string{"messages", "notices", "incidents", "tasks", "grants"} {
+	for _, table := range []string{"messages", "raw_chunks", "notices", "incidents", "tasks", "grants"} {
 		if rows[table] == 0 {
 			t.Errorf("table %s copied empty: the fixtures should fill it", table)
 		}
@@ -64,10 +74,12 @@ func TestMigrateToPostgres(t *testing.T) {
 	// The copied store, through the CLI on the postgres driver.
 	pgCfg := filepath.Join(t.TempDir(), "pg.yaml")
 	t.Setenv("ABUSEWATCH_TEST_DSN", dsn)
-	if err := os.WriteFile(pgCfg, []byte("store:\n  path: "+e.db+"\n  driver: postgres\n  dsn_env: ABUSEWATCH_TEST_DSN\n"), 0o600); err != nil {
+	// Its own folder: nothing of the SQLite store's is at hand.
+	pgDB := filepath.Join(t.TempDir(), "abusewatch.db")
+	if err := os.WriteFile(pgCfg, []byte("store:\n  path: "+pgDB+"\n  driver: postgres\n  dsn_env: ABUSEWATCH_TEST_DSN\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	onPG := &cliEnv{cfg: pgCfg, db: e.db}
+	onPG := &cliEnv{cfg: pgCfg, db: pgDB}
 	for _, args := range [][]string{{"messages", "list", "--json"}, {"incidents", "list", "--json"}, {"whitelist", "list", "--json"}} {
 		lite, _, err := e.run(t, "", args...)
 		if err != nil {
@@ -80,6 +92,15 @@ func TestMigrateToPostgres(t *testing.T) {
 		if lite != pgOut {
 			t.Errorf("%v differs between the drivers:\nSQLite:   %.400s\nPostgres: %.400s", args, lite, pgOut)
 		}
+	}
+	var oversize []struct {
+		ID int64 `json:"id"`
+	}
+	if out, _, err := onPG.run(t, "", "messages", "list", "--status", "oversize", "--json"); err != nil || json.Unmarshal([]byte(out), &oversize) != nil || len(oversize) != 1 {
+		t.Fatalf("oversize messages on PostgreSQL: %v\n%s", err, out)
+	}
+	if raw, stderr, err := onPG.run(t, "", "messages", "show", strconv.FormatInt(oversize[0].ID, 10), "--raw"); err != nil || raw != string(bigRaw) {
+		t.Errorf("the large mail on PostgreSQL: %d bytes, %v, want its %d\n%s", len(raw), err, len(bigRaw), stderr)
 	}
 	// New rows continue after the copied ids.
 	if _, stderr, err := onPG.run(t, "", "ingest", "../../internal/demo/demodata"); err != nil {
