@@ -52,6 +52,8 @@ var attackWords = []attackWord{
 	{"sshattack", AttackBruteforce},
 	{"portscan", AttackPortscan},
 	{"netscan", AttackNetscan},
+	{"netzwerkscan", AttackNetscan}, // German: "Netzwerk-Scan"
+	{"networkscan", AttackNetscan},
 	{"blacklist", AttackBlacklist},
 	{"blocklist", AttackBlacklist},
 }

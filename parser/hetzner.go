@@ -14,7 +14,9 @@ type hetznerSubject struct {
 	text     string // the rest: "Netscan detected from 138.201.172.5 [Network-Normal]"
 }
 
-const hetznerSubjectPrefix = "Abuse Message [AbuseID:"
+// hetznerSubjectPrefix is the tag of the subject; what stands before it
+// ("Abuse Message", "Re:", a translation) does not matter.
+const hetznerSubjectPrefix = "[AbuseID:"
 
 // parseHetznerSubject reads "Abuse Message [AbuseID:518908:22]:
 // NetscanOutLevel: Netscan detected from 138.201.172.5" anywhere in s, so
@@ -156,7 +158,7 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	}
 	n.Reporter = reporter
 	if !strings.EqualFold(subj.category, "AbuseInfo") {
-		n.Deadline = hetznerDeadline(flat, m.date) // AbuseInfo asks for nothing
+		n.Deadline = readDeadline(flat, m.date) // AbuseInfo asks for nothing
 	}
 	if name := blacklistName(subj.text); name != "" {
 		n.Reporter = name
@@ -679,52 +681,4 @@ func asciiLower(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// hetznerDeadline returns the stated deadline in RFC 3339: an absolute time
-// after one of the phrases, else the mail date plus the hours of "within 24
-// hours" (the statement Hetzner asks for on a forwarded complaint).
-func hetznerDeadline(flat string, date time.Time) string {
-	for _, p := range hetznerDeadlinePhrases {
-		if i := strings.Index(flat, p); i >= 0 {
-			if t, ok := parseDeadline(flat[i+len(p):]); ok {
-				return t.Format(time.RFC3339)
-			}
-		}
-	}
-	if date.IsZero() {
-		return ""
-	}
-	// "within the deadline" and the like come first in some follow-ups.
-	const within = "within "
-	for rest := flat; ; {
-		i := strings.Index(rest, within)
-		if i < 0 {
-			return ""
-		}
-		rest = rest[i+len(within):]
-		f := strings.Fields(rest[:min(len(rest), 20)])
-		if len(f) >= 2 && strings.HasPrefix(f[1], "hour") {
-			if h := atoiOr(f[0], 0); h > 0 && h <= 24*14 {
-				return date.Add(time.Duration(h) * time.Hour).Format(time.RFC3339)
-			}
-		}
-	}
-}
-
-// parseDeadline reads "[the ]2018-08-07 13:31:04 +0200" from the start of s.
-// A time without a zone is not guessed: Hetzner writes the offset.
-func parseDeadline(s string) (time.Time, bool) {
-	s = strings.TrimPrefix(s, "the ")
-	f := strings.Fields(s[:min(len(s), 40)])
-	if len(f) < 3 {
-		return time.Time{}, false
-	}
-	zone := strings.TrimRight(f[2], ".,;:)")
-	layout := "2006-01-02 15:04:05 -0700"
-	if zone == "utc" || zone == "gmt" {
-		zone, layout = "", "2006-01-02 15:04:05 "
-	}
-	t, err := time.Parse(layout, f[0]+" "+f[1]+" "+zone)
-	return t, err == nil
 }

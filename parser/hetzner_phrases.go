@@ -37,14 +37,6 @@ var hetznerReporterLeads = []string{
 	"notification regarding ", "information regarding ", "notification from ", "a report from ", "complaint from ",
 }
 
-// hetznerDeadlinePhrases are followed by the time a deadline ends.
-var hetznerDeadlinePhrases = []string{
-	"can be blocked at any time after ",
-	"can be locked at any time after ",
-	"not successfully resolved by ",
-	"jederzeit nach dem ",
-}
-
 // Signals of hetznerPhrases.
 const (
 	sigHzLock signal = iota

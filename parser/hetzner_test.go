@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestHetznerSubject(t *testing.T) {
@@ -136,33 +135,6 @@ func TestHetznerScanLogCaps(t *testing.T) {
 	}
 	if got := len(scanHetznerLog(lock.String(), true).locked); got != maxLockedIPs {
 		t.Errorf("kept %d locked IPs, want the cap %d", got, maxLockedIPs)
-	}
-}
-
-func TestHetznerDeadline(t *testing.T) {
-	date := time.Date(2024, 6, 10, 10, 5, 0, 0, time.FixedZone("", 2*3600))
-	tests := []struct {
-		name string
-		body string
-		date time.Time
-		want string
-	}{
-		{"scan report", "your server can be blocked at any time after the 2018-08-07 13:31:04 +0200.", date, "2018-08-07T13:31:04+02:00"},
-		{"wrapped and quoted", "> your server can be blocked at any time after the\n> 2018-08-07 13:31:04 +0200", date, "2018-08-07T13:31:04+02:00"},
-		{"not resolved", "In the event that it is not successfully resolved by 2024-04-13 15:00:00 +0200, your server can be blocked.", date, "2024-04-13T15:00:00+02:00"},
-		{"utc", "can be blocked at any time after 2024-04-13 15:00:00 UTC", date, "2024-04-13T15:00:00Z"},
-		{"no zone is not guessed", "can be blocked at any time after 2024-04-13 15:00:00", time.Time{}, ""},
-		{"within hours", "please send a statement within 24 hours", date, "2024-06-11T10:05:00+02:00"},
-		{"within the deadline first", "not received information within the deadline; answer within 48 hours", date, "2024-06-12T10:05:00+02:00"},
-		{"within hours without a date", "within 24 hours", time.Time{}, ""},
-		{"none", "thank you", date, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := hetznerDeadline(flatten(tt.body), tt.date); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
 	}
 }
 

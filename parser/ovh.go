@@ -78,7 +78,10 @@ func parseOVH(m *mail) ([]Notice, string) {
 	service := ovhService(flat)
 	unrecognised := ""
 	if v.kind == "" {
-		structure := service != "" || log.wrapper != "" || v.sig.has(sigAttackDetail)
+		// An invoice or a newsletter names the services it bills or
+		// announces; a wrapper line or an attack detail is abuse mail's own.
+		billed := v.sig.has(sigInvoice) || v.sig.has(sigNewsletter)
+		structure := service != "" && !billed || log.wrapper != "" || v.sig.has(sigAttackDetail)
 		reason, known := ovhNotAbuseReason(subject+" "+flat, id, v.sig, structure)
 		if known {
 			return nil, reason
@@ -90,7 +93,7 @@ func parseOVH(m *mail) ([]Notice, string) {
 		m.note("ovh: wrapper line ", log.wrapper)
 	}
 
-	base := Notice{Kind: v.kind, Service: service, Case: id, Rate: log.rate}
+	base := Notice{Kind: v.kind, Service: service, Case: id, Rate: log.rate, Deadline: readDeadline(flat, m.date)}
 	ips := v.ips
 	if len(ips) == 0 {
 		ip := fallbackIP(flat, log.events)
@@ -186,6 +189,8 @@ func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 	switch {
 	case sig.has(sigRescue), sig.has(sigRescueFTP):
 		v.kind, v.why = KindRescue, "rescue phrase"
+	case sig.has(sigLifted):
+		v.kind, v.why = KindStatus, "a measure lifted"
 	case blockedIP:
 		v.kind, v.why = KindBlock, "a sentence names the blocked IP"
 	case sig.has(sigVPSBlocked):
@@ -726,10 +731,11 @@ func ovhEvent(col *[9]string) (Event, bool) {
 	return Event{Time: when, Src: col[3], Dst: col[4], Proto: lowerProto(col[5]), Bytes: bytes, Reason: col[8]}, true
 }
 
-// logTime turns "2025.12.05" "17:00:45" "CET" into RFC 3339. OVH logs in
-// Paris time and names the zone of each row, so the offset is never guessed.
+// logTime turns "2025.12.05" "17:00:45" "CET" into RFC 3339. OVH names the
+// zone of each row (Paris time in Europe, local time elsewhere), so the
+// offset is never guessed.
 func logTime(date, clock, zone string) (string, bool) {
-	off, ok := parisOffset(zone)
+	off, ok := logOffset(zone)
 	if !ok || len(clock) != 8 || clock[2] != ':' || clock[5] != ':' ||
 		!allDigits(clock[:2]) || !allDigits(clock[3:5]) || !allDigits(clock[6:]) {
 		return "", false
@@ -750,17 +756,24 @@ func logTime(date, clock, zone string) (string, bool) {
 	return string(append(b, off...)), true
 }
 
-// parisOffset maps the zone column to its RFC 3339 offset.
-func parisOffset(zone string) (string, bool) {
-	switch zone {
-	case "CET":
-		return "+01:00", true
-	case "CEST":
-		return "+02:00", true
-	case "UTC", "GMT":
+// logOffset maps the zone column to its RFC 3339 offset: a name of
+// logZones, or a numeric offset ("+0100", "+01:00", "UTC+01:00").
+func logOffset(zone string) (string, bool) {
+	if off, ok := logZones[zone]; ok {
+		return off, true
+	}
+	num := strings.TrimPrefix(strings.TrimPrefix(zone, "UTC"), "GMT")
+	if len(num) == 5 && allDigits(num[1:]) {
+		num = num[:3] + ":" + num[3:]
+	}
+	if len(num) != 6 || (num[0] != '+' && num[0] != '-') || num[3] != ':' || !allDigits(num[1:3]) || !allDigits(num[4:]) ||
+		atoiOr(num[1:3], 99) > 14 || atoiOr(num[4:], 99) > 59 {
+		return "", false
+	}
+	if num == "+00:00" || num == "-00:00" {
 		return "Z", true
 	}
-	return "", false
+	return num, true
 }
 
 // isEndpoint accepts "141.94.78.0:59173" and "vps1234:55046".

@@ -27,6 +27,10 @@ type ovhLang struct {
 	// blocked: the words of a measure taken ("blocked", "suspended"): with
 	// an alert or the anti-spam layer, the mail is a block.
 	blocked []string
+	// lifted: a measure taken back ("has been unblocked", "the block has
+	// been lifted"), past tense only: a block notice says how to unblock.
+	// It beats blocked, whose words it contains.
+	lifted []string
 	// antispam: "our anti-spam protection layer has detected".
 	antispam []string
 	// complaint: an abuse ticket forwarding a third party's complaint.
@@ -64,10 +68,11 @@ const (
 	sigSamples // "destination ip": the anti-spam sample lines, in every language
 	sigRescueFTP
 	sigAttackDetail
+	sigLifted
 )
 
 // ovhKindSignals are the signals that decide a kind by themselves.
-const ovhKindSignals = signalMask(1<<sigVPSAlert | 1<<sigVPSBlocked | 1<<sigRescue | 1<<sigAntispam | 1<<sigComplaint | 1<<sigRescueFTP)
+const ovhKindSignals = signalMask(1<<sigVPSAlert | 1<<sigVPSBlocked | 1<<sigRescue | 1<<sigAntispam | 1<<sigComplaint | 1<<sigRescueFTP | 1<<sigLifted)
 
 // maxPhraseLen bounds the phrases of the tables: a scan resumed that far
 // back finds a phrase cut by the end of the first part.
@@ -77,7 +82,7 @@ const maxPhraseLen = 64
 var ovhSignalNames = [...]string{
 	sigVPSAlert: "VPS alert", sigVPSBlocked: "VPS blocked", sigRescue: "rescue", sigBlocked: "measure taken",
 	sigAntispam: "anti-spam layer", sigComplaint: "complaint", sigInvoice: "invoice", sigNewsletter: "newsletter",
-	sigSamples: "anti-spam sample lines", sigRescueFTP: "rescue FTP", sigAttackDetail: "attack detail",
+	sigSamples: "anti-spam sample lines", sigRescueFTP: "rescue FTP", sigAttackDetail: "attack detail", sigLifted: "measure lifted",
 }
 
 // ovhStructure are language-independent phrases: OVH's own labels, which
@@ -101,7 +106,7 @@ func compileOVHLangs() *phraseSet {
 			sig  signal
 		}{
 			{l.vpsAlert, sigVPSAlert}, {l.vpsBlocked, sigVPSBlocked}, {l.rescue, sigRescue},
-			{l.blocked, sigBlocked}, {l.antispam, sigAntispam}, {l.complaint, sigComplaint},
+			{l.blocked, sigBlocked}, {l.lifted, sigLifted}, {l.antispam, sigAntispam}, {l.complaint, sigComplaint},
 			{l.invoice, sigInvoice}, {l.newsletter, sigNewsletter},
 		} {
 			for _, p := range group.list {

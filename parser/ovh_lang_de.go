@@ -9,6 +9,7 @@ var ovhGerman = ovhLang{
 		"rescue-modus versetzt", "rescue modus versetzt", "in den rescue-modus", "zu große bedrohung", "zu grosse bedrohung",
 	},
 	blocked:    []string{"gesperrt", "blockiert"},
+	lifted:     []string{"wurde entsperrt", "ist entsperrt", "haben entsperrt", "wurde aufgehoben", "haben aufgehoben", "wieder freigegeben", "nicht mehr gesperrt"},
 	antispam:   []string{"antispam-schutz", "anti-spam-schutz", "spam-versand"},
 	complaint:  []string{"beschwerde", "sie hosten"},
 	invoice:    []string{"rechnung"},

@@ -10,6 +10,7 @@ var ovhEnglish = ovhLang{
 		"too great a threat", "great a threat to our network",
 	},
 	blocked:    []string{"blocked", "suspended"},
+	lifted:     []string{"has been unblocked", "have unblocked", "is unblocked", "is no longer blocked", "been lifted", "has been lifted", "have lifted", "has been reactivated", "is unblocked again", "ip unblocked"},
 	antispam:   []string{"anti-spam protection layer", "antispam protection layer", "anti-spam protection has detected"},
 	complaint:  []string{"you are hosting", "received a complaint", "we have been notified", "has been reported to us"},
 	invoice:    []string{"invoice"},

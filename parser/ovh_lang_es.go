@@ -8,6 +8,7 @@ var ovhSpanish = ovhLang{
 		"colocado en modo rescue", "puesto en modo rescue", "amenaza demasiado grave", "amenaza demasiado",
 	},
 	blocked:    []string{"bloquead", "suspendid"},
+	lifted:     []string{"sido desbloquead", "hemos desbloqueado", "sido levantad", "hemos levantado", "ya no está bloquead"},
 	antispam:   []string{"protección antispam", "proteccion antispam", "envío de spam", "envio de spam"},
 	complaint:  []string{"usted aloja", "una queja", "una denuncia"},
 	invoice:    []string{"factura"},

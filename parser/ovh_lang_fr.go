@@ -10,6 +10,7 @@ var ovhFrench = ovhLang{
 		"mis en mode rescue", "menace trop importante", "une menace trop",
 	},
 	blocked:    []string{"bloqu", "suspendu"},
+	lifted:     []string{"avons débloqu", "avons debloqu", "été débloqu", "ete debloqu", "est débloqu", "est debloqu", "été levé", "ete leve", "avons levé", "avons leve", "est plus bloqu"},
 	antispam:   []string{"protection antispam", "protection anti-spam", "un envoi important de spam"},
 	complaint:  []string{"bergez une page", "bergez du contenu", "une plainte", "un signalement"},
 	invoice:    []string{"facture"},

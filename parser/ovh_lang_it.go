@@ -10,6 +10,7 @@ var ovhItalian = ovhLang{
 		"in modalità rescue", "in modalita rescue", "minaccia troppo grande", "minaccia troppo grave",
 	},
 	blocked:    []string{"bloccat", "sospes"},
+	lifted:     []string{"stato sbloccat", "stata sbloccat", "abbiamo sbloccato", "stato rimosso", "stato revocat", "non è più bloccat"},
 	antispam:   []string{"protezione antispam", "protezione anti-spam", "invio importante di spam"},
 	complaint:  []string{"una segnalazione", "un reclamo"},
 	invoice:    []string{"fattura"},

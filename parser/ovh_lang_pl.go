@@ -9,6 +9,7 @@ var ovhPolish = ovhLang{
 		"przełączony w tryb rescue", "przelaczony w tryb rescue", "w tryb rescue", "zbyt duże zagrożenie", "zbyt duze zagrozenie",
 	},
 	blocked:    []string{"zablokowan", "zawieszon"},
+	lifted:     []string{"odblokowan", "odblokowaliśmy", "zdjęli", "zniesion"},
 	antispam:   []string{"ochrona anty-spamowa", "ochrona antyspamowa", "wysyłkę spamu", "wysylke spamu"},
 	complaint:  []string{"skarg", "zgłoszenie naruszenia"},
 	invoice:    []string{"faktura"},

@@ -9,6 +9,7 @@ var ovhPortuguese = ovhLang{
 		"colocado em modo rescue", "posto em modo rescue", "ameaça demasiado grande", "ameaca demasiado grande",
 	},
 	blocked:    []string{"bloquead", "suspens"},
+	lifted:     []string{"foi desbloquead", "desbloqueamos", "foi levantad", "já não está bloquead"},
 	antispam:   []string{"proteção antispam", "protecao antispam", "proteção anti-spam", "envio importante de spam"},
 	complaint:  []string{"uma queixa", "uma denúncia"},
 	invoice:    []string{"fatura"},

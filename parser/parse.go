@@ -137,25 +137,36 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 	return res, nil
 }
 
-// parseForwarded reads the first mail forwarded inside m that holds
-// notices, and notes it in m's trace, which the caller's Result takes.
+// parseForwarded reads the mails forwarded inside m that hold notices (a
+// digest of reports forwards several) and notes them in m's trace, which
+// the caller's Result takes. The Result is the first such mail's, with the
+// notices of the others after its own; each notice keeps its own mail's
+// Message-ID, date and verdict.
 func parseForwarded(m *mail, opts Options, depth int, budget *int) (Result, bool) {
 	if depth >= maxForwardDepth {
 		return Result{}, false
 	}
+	var res Result
+	read := 0
 	for _, inner := range forwardedMails(m) {
 		if *budget <= 0 {
 			break
 		}
 		*budget--
 		r, err := parseDepth(inner, opts, depth+1, budget)
-		if err == nil && len(r.Notices) > 0 {
-			m.note("forwarded mail inside: read as such")
-			m.trace = append(m.trace, r.Explain...)
-			return r, true
+		if err != nil || len(r.Notices) == 0 {
+			continue
 		}
+		m.note("forwarded mail inside: read as such")
+		m.trace = append(m.trace, r.Explain...)
+		if read == 0 {
+			res = r
+		} else {
+			res.Notices = append(res.Notices, r.Notices...)
+		}
+		read++
 	}
-	return Result{}, false
+	return res, read > 0
 }
 
 // matchWhy says why a format took the mail, for --explain.
