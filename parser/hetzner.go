@@ -163,10 +163,21 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	if name := blacklistName(subj.text); name != "" {
 		n.Reporter = name
 	}
+	// Hetzner's own template topic ("spam and/or abuse") names an attack
+	// only when nothing else does: the subject, the report or the log
+	// forwarded below it say more.
+	generic := slices.Contains(hetznerGenericTopics, strings.ToLower(topic))
 	if n.Attack == "" {
-		n.Attack = attackFromWords(topic + " " + subj.text + " " + subj.category)
+		words := subj.text + " " + subj.category
+		if !generic {
+			words = topic + " " + words
+		}
+		n.Attack = attackFromWords(words)
 	}
 	ipFrom := hetznerIPAndAttack(m, &n, subj, body, cat)
+	if n.Attack == AttackUnknown && generic {
+		n.Attack = attackFromWords(topic)
+	}
 	m.note("hetzner: ip ", orNothing(n.IP), " from the ", ipFrom, "; reporter ", orNothing(n.Reporter))
 	unrecognised := ""
 	if !known && n.Attack == AttackUnknown && !locked && !status {
@@ -177,6 +188,8 @@ func parseHetzner(m *mail) ([]Notice, string) {
 		return lockNotices(n, subj.category, body.locked), ""
 	case status:
 		n.Kind = KindStatus
+	case ipFrom == "CSV attachment":
+		return noticePerIP(n, csvSourceIPs(m)), unrecognised
 	}
 	return []Notice{n}, unrecognised
 }
@@ -208,8 +221,8 @@ func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog
 		n.Attack = a
 	}
 	if n.IP == "" {
-		if ip := csvSourceIP(m); ip != "" {
-			n.IP, ipFrom = ip, "CSV attachment"
+		if ips := csvSourceIPs(m); len(ips) > 0 {
+			n.IP, ipFrom = ips[0], "CSV attachment"
 		}
 	}
 	if n.IP != "" && n.Attack != AttackUnknown {
@@ -217,7 +230,7 @@ func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog
 	}
 	forwarded := forwardedText(m)
 	if n.IP == "" {
-		if ip := firstIP(forwarded); ip != "" {
+		if ip := firstHostIP(forwarded); ip != "" {
 			n.IP, ipFrom = ip, "forwarded text"
 		}
 	}
@@ -297,9 +310,11 @@ func forwardedText(m *mail) string {
 	return b.String()
 }
 
-// csvSourceIP reads the first source address of a CSV attachment (CERT
-// feeds): the column whose header names an IP, else the first address.
-func csvSourceIP(m *mail) string {
+// csvSourceIPs reads the source addresses of a CSV attachment (CERT feeds
+// list every affected system of the customer, a row each): the column
+// whose header names an IP, else the first address of each row.
+func csvSourceIPs(m *mail) []string {
+	var ips []string
 	for _, p := range m.parts {
 		if !strings.HasSuffix(strings.ToLower(p.filename), ".csv") && p.contentType != "text/csv" {
 			continue
@@ -323,15 +338,20 @@ func csvSourceIP(m *mail) string {
 			line, rest, _ = strings.Cut(rest, "\n")
 			f := strings.Split(line, sep)
 			if col >= 0 && col < len(f) {
-				if ip := firstIP(strings.Trim(f[col], "\" ")); ip != "" {
-					return ip
-				}
-			} else if ip := firstIP(line); ip != "" {
-				return ip
+				line = strings.Trim(f[col], "\" ")
+			}
+			if ip := firstIP(line); ip != "" && !slices.Contains(ips, ip) {
+				ips = append(ips, ip)
+			}
+			if len(ips) == maxLockedIPs {
+				return ips
 			}
 		}
+		if len(ips) > 0 {
+			return ips
+		}
 	}
-	return ""
+	return nil
 }
 
 // notAbuseReason says why a Hetzner mail without an AbuseID is no notice;
@@ -376,6 +396,12 @@ func lockNotices(n Notice, category string, ips []string) []Notice {
 	if category == "" && len(n.Events) > 0 {
 		n.Attack = AttackNetscan
 	}
+	return noticePerIP(n, ips)
+}
+
+// noticePerIP makes n one notice per IP, each with its own events; n
+// itself when ips is empty.
+func noticePerIP(n Notice, ips []string) []Notice {
 	if len(ips) == 0 {
 		return []Notice{n}
 	}

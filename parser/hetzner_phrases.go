@@ -28,6 +28,10 @@ var hetznerStatusPhrases = []string{
 	"innerhalb der frist keine",
 }
 
+// hetznerGenericTopics are topics of Hetzner's own template, the same for
+// every kind of report: "information regarding spam and/or abuse from …".
+var hetznerGenericTopics = []string{"spam and/or abuse", "abuse", "spam or abuse", "abuse and/or spam"}
+
 // hetznerReporterLeads open the sentence that names who complained: "We
 // have received a notification regarding phishing from soc@…", "…
 // information regarding spam and/or abuse from abuse-out@…", "… a

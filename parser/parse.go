@@ -29,6 +29,10 @@ type Options struct {
 	// TrustAuthservID trusts the dkim results of Authentication-Results fields
 	// added by the MTA with this authserv-id (our own, which strips forged ones).
 	TrustAuthservID string
+	// OwnAddresses are the addresses abusewatch sends from (smtp.from): a
+	// mail From one of them is our own, a copy of a statement that quotes
+	// the provider's notice, and holds no notice.
+	OwnAddresses []string
 	// Explain records in Result.Explain which format and rules read the
 	// mail (abusewatch parse --explain). It costs time: off in the pipeline.
 	Explain bool
@@ -97,6 +101,11 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 		Authentic: AuthNone,
 	}
 	defer func() { res.Explain = m.trace }()
+	if depth == 0 && ownAddress(m.from, opts.OwnAddresses) {
+		res.Reason = "our own mail: From " + m.from + " is abusewatch's sender (smtp.from)"
+		m.note("none: ", res.Reason)
+		return res, nil
+	}
 	for i := range formats {
 		f := &formats[i]
 		if !f.match(m) {
@@ -135,6 +144,16 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 	res.Reason = "not an abuse notice: no provider or report format recognised"
 	m.note("none: ", res.Reason)
 	return res, nil
+}
+
+// ownAddress reports whether from is one of own, case aside.
+func ownAddress(from string, own []string) bool {
+	for _, a := range own {
+		if a != "" && strings.EqualFold(from, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseForwarded reads the mails forwarded inside m that hold notices (a

@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -156,6 +157,24 @@ func TestWriteNormalized(t *testing.T) {
 		writeNormalized(&b, []byte(tt.in))
 		if b.String() != tt.want {
 			t.Errorf("writeNormalized(%q) = %q, want %q", tt.in, b.String(), tt.want)
+		}
+	}
+}
+
+// TestOwnMail: a copy of our own statement quotes the provider's notice; it
+// holds a notice unless its From is one of Options.OwnAddresses.
+func TestOwnMail(t *testing.T) {
+	raw, err := os.ReadFile("testdata/own/statement-copy.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Parse(raw, Options{}); err != nil || len(res.Notices) == 0 {
+		t.Fatalf("without OwnAddresses: %d notices, %v; the fixture should look like a notice", len(res.Notices), err)
+	}
+	for _, own := range []string{"abuse@example-hosting.net", "Abuse@Example-Hosting.NET"} {
+		res, err := Parse(raw, Options{OwnAddresses: []string{"ops@elsewhere.example", own}})
+		if err != nil || len(res.Notices) != 0 || !strings.Contains(res.Reason, "our own mail") {
+			t.Errorf("From %s among OwnAddresses: %d notices, reason %q, %v; want none", own, len(res.Notices), res.Reason, err)
 		}
 	}
 }

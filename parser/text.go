@@ -12,6 +12,26 @@ func firstIP(s string) string {
 	return ip
 }
 
+// firstHostIP is firstIP that passes over a network written as a range
+// ("88.198.10.8/29: … 88.198.10.13"): a report names the network, then the
+// host. The first range's address is the answer when no host follows.
+func firstHostIP(s string) string {
+	network := ""
+	for rest := s; ; {
+		ip, after := nextIP(rest)
+		if ip == "" {
+			return network
+		}
+		if len(after) < 2 || after[0] != '/' || after[1] < '0' || after[1] > '9' {
+			return ip
+		}
+		if network == "" {
+			network = ip
+		}
+		rest = after
+	}
+}
+
 // nextIP returns the first IPv4 or IPv6 address in s and the rest of s after
 // it, or "" when there is none. An address must stand as a word: "1.2.3.4.5"
 // is no address.

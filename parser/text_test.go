@@ -42,3 +42,19 @@ func FuzzFlatten(f *testing.F) {
 		}
 	})
 }
+
+func TestFirstHostIP(t *testing.T) {
+	tests := []struct{ text, want string }{
+		{"Affected systems in your network 88.198.10.8/29:\n\"24940\",\"88.198.10.13\",\"6379\"", "88.198.10.13"},
+		{"the network 2a01:4f8:10::/48 holds 2a01:4f8:10::25", "2a01:4f8:10::25"},
+		{"only the range 88.198.10.8/29 is named", "88.198.10.8"},
+		{"a path 88.198.10.8/x is no range", "88.198.10.8"},
+		{"host 192.0.2.7 first, then 192.0.2.0/24", "192.0.2.7"},
+		{"no address", ""},
+	}
+	for _, tt := range tests {
+		if got := firstHostIP(tt.text); got != tt.want {
+			t.Errorf("firstHostIP(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}

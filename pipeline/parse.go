@@ -119,11 +119,15 @@ type ParsedFile struct {
 // parserOptions are the parser's options from the configuration: the one
 // place that maps them, for the daemon, ingest and parse alike.
 func parserOptions(cfg *config.Config, lookupTXT func(string) ([]string, error)) parser.Options {
-	return parser.Options{
+	o := parser.Options{
 		MaxBytes:        int(cfg.Parser.MaxMessageBytes),
 		TrustAuthservID: cfg.Parser.TrustAuthservID,
 		LookupTXT:       lookupTXT,
 	}
+	if cfg.SMTP != nil {
+		o.OwnAddresses = []string{cfg.SMTP.From}
+	}
+	return o
 }
 
 // ParseFiles parses mail files as ingest reads them (.eml, mbox, Maildir,
