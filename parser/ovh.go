@@ -93,7 +93,8 @@ func parseOVH(m *mail) ([]Notice, string) {
 		m.note("ovh: wrapper line ", log.wrapper)
 	}
 
-	base := Notice{Kind: v.kind, Service: service, Case: id, Rate: log.rate, Deadline: readDeadline(flat, m.date)}
+	base := Notice{Kind: v.kind, Service: service, Case: id, Rate: log.rate, Deadline: readDeadline(flat, m.date),
+		Reporter: ovhReporter(prose)}
 	ips := v.ips
 	if len(ips) == 0 {
 		ip := fallbackIP(flat, log.events)
@@ -213,6 +214,26 @@ func classifyOVH(m *mail, flat string, abuseCase bool, log ovhLog) ovhVerdict {
 		v.kind, v.why = KindAttack, "attack log"
 	}
 	return v
+}
+
+// ovhReporter reads who complained from a labelled line of an abuse ticket,
+// "Complainant: Rights Ltd <notices@rights.example>": the address when the
+// line has one, else the name.
+func ovhReporter(prose string) string {
+	for rest := prose; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		label, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || len(label) > 32 || !slices.Contains(ovhReporterLabels, strings.ToLower(strings.TrimSpace(label))) {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if addr := fromAddress(value); strings.Contains(addr, "@") {
+			return addr
+		}
+		return value
+	}
+	return ""
 }
 
 // orNothing shows an empty list in --explain.

@@ -42,6 +42,9 @@ type ovhLang struct {
 	wrappers []string
 	// messageID: the label of the Message-ID in anti-spam sample lines.
 	messageID []string
+	// reporterLabels: the label of the line of an abuse ticket that names
+	// who complained ("Complainant: Name <address>"), lower case.
+	reporterLabels []string
 	// attackWords: words of a complaint that name the attack.
 	attackWords []attackWord
 }
@@ -157,6 +160,15 @@ var ovhMessageIDLabels = func() []string {
 				out = append(out, label)
 			}
 		}
+	}
+	return out
+}()
+
+// ovhReporterLabels are the reporter labels of every language.
+var ovhReporterLabels = func() []string {
+	var out []string
+	for _, l := range ovhLangs {
+		out = append(out, l.reporterLabels...)
 	}
 	return out
 }()

@@ -18,7 +18,8 @@ var ovhGerman = ovhLang{
 		"beginn der zusätzlichen informationen", "ende der zusätzlichen informationen",
 		"beginn der zusaetzlichen informationen", "ende der zusaetzlichen informationen",
 	},
-	messageID: []string{"Message-ID", "Nachrichten-ID"},
+	messageID:      []string{"Message-ID", "Nachrichten-ID"},
+	reporterLabels: []string{"beschwerdeführer", "beschwerdefuehrer", "gemeldet von", "melder"},
 	attackWords: []attackWord{
 		{"schadsoftware", AttackMalware},
 		{"urheberrecht", AttackCopyright},

@@ -18,11 +18,13 @@ var ovhEnglish = ovhLang{
 	wrappers: []string{
 		"start of additional information", "end of additional information", "logs start", "logs end",
 	},
-	messageID: []string{"Message-ID"},
+	messageID:      []string{"Message-ID"},
+	reporterLabels: []string{"complainant", "reporter", "reported by", "complaint from"},
 	attackWords: []attackWord{
 		{"phishing", AttackPhishing},
 		{"malware", AttackMalware}, {"malicious software", AttackMalware},
 		{"copyright infringement", AttackCopyright}, {"dmca", AttackCopyright},
+		{"infring", AttackCopyright}, {"copyright holder", AttackCopyright}, {"copyright owner", AttackCopyright},
 		{"spamvertis", AttackSpamvertised},
 		{"spam", AttackSpam},
 		{"blacklist", AttackBlacklist}, {"blocklist", AttackBlacklist},

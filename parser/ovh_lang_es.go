@@ -17,7 +17,8 @@ var ovhSpanish = ovhLang{
 		"inicio de la información adicional", "fin de la información adicional",
 		"inicio de la informacion adicional", "fin de la informacion adicional",
 	},
-	messageID: []string{"Message-ID", "ID del mensaje"},
+	messageID:      []string{"Message-ID", "ID del mensaje"},
+	reporterLabels: []string{"denunciante", "reclamante", "reportado por"},
 	attackWords: []attackWord{
 		{"suplantación de identidad", AttackPhishing},
 		{"software malicioso", AttackMalware},

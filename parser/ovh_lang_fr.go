@@ -19,7 +19,8 @@ var ovhFrench = ovhLang{
 		"début des informations complémentaires", "fin des informations complémentaires",
 		"debut des informations complementaires", "fin des informations complementaires",
 	},
-	messageID: []string{"Message-ID"},
+	messageID:      []string{"Message-ID"},
+	reporterLabels: []string{"plaignant", "signalé par", "signale par", "plainte de"},
 	attackWords: []attackWord{
 		{"hameçonnage", AttackPhishing}, {"hameconnage", AttackPhishing},
 		{"logiciel malveillant", AttackMalware}, {"logiciels malveillants", AttackMalware},

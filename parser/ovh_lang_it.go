@@ -19,7 +19,8 @@ var ovhItalian = ovhLang{
 		"inizio delle informazioni aggiuntive", "fine delle informazioni aggiuntive",
 		"inizio informazioni aggiuntive", "fine informazioni aggiuntive",
 	},
-	messageID: []string{"Message-ID", "ID messaggio"},
+	messageID:      []string{"Message-ID", "ID messaggio"},
+	reporterLabels: []string{"segnalante", "reclamante", "segnalato da"},
 	attackWords: []attackWord{
 		{"diritto d'autore", AttackCopyright},
 		{"forza bruta", AttackBruteforce},

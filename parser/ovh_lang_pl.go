@@ -18,7 +18,8 @@ var ovhPolish = ovhLang{
 		"początek dodatkowych informacji", "koniec dodatkowych informacji",
 		"poczatek dodatkowych informacji",
 	},
-	messageID: []string{"Wiadomość-ID", "Wiadomosc-ID", "Message-ID"},
+	messageID:      []string{"Wiadomość-ID", "Wiadomosc-ID", "Message-ID"},
+	reporterLabels: []string{"zgłaszający", "zglaszajacy", "zgłoszone przez"},
 	attackWords: []attackWord{
 		{"złośliwe oprogramowanie", AttackMalware},
 		{"prawa autorskie", AttackCopyright},

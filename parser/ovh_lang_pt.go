@@ -18,7 +18,8 @@ var ovhPortuguese = ovhLang{
 		"início das informações adicionais", "fim das informações adicionais",
 		"inicio das informacoes adicionais", "fim das informacoes adicionais",
 	},
-	messageID: []string{"Mensagem-ID", "Message-ID"},
+	messageID:      []string{"Mensagem-ID", "Message-ID"},
+	reporterLabels: []string{"reclamante", "denunciante", "reportado por"},
 	attackWords: []attackWord{
 		{"direitos de autor", AttackCopyright},
 		{"força bruta", AttackBruteforce},

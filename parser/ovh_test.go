@@ -359,3 +359,20 @@ func TestOVHHostile(t *testing.T) {
 		}
 	}
 }
+
+func TestOVHReporter(t *testing.T) {
+	tests := []struct{ prose, want string }{
+		{"Hello,\nComplainant: Rights Ltd <notices@rights.example>\nURL: x", "notices@rights.example"},
+		{"Plaignant : rights@studio.example\n", "rights@studio.example"},
+		{"Beschwerdeführer: Kanzlei Beispiel\n", "Kanzlei Beispiel"},
+		{"  reported by:   CERT Example <cert@cert.example>  \n", "cert@cert.example"},
+		{"Our complainant: said so\n", ""},
+		{"Please reply to the complainant: within 72 hours\n", ""},
+		{"no label here", ""},
+	}
+	for _, tt := range tests {
+		if got := ovhReporter(tt.prose); got != tt.want {
+			t.Errorf("ovhReporter(%q) = %q, want %q", tt.prose, got, tt.want)
+		}
+	}
+}
