@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -10,23 +11,24 @@ import (
 // hours of "within 24 hours". "" when there is none, or when its time has
 // no zone: a deadline is never guessed.
 func readDeadline(flat string, date time.Time) string {
-	if t, ok := afterLead(flat, deadlineLeads, deadlineLeadSet, readWhen); ok {
+	// One pass finds which leads of both tables occur; only those are
+	// looked for.
+	found, _ := deadlineLeadSet.scan(flat)
+	if t, ok := afterLead(flat, deadlineLeads, found, readWhen); ok {
 		return t.Format(time.RFC3339)
 	}
 	if date.IsZero() {
 		return ""
 	}
-	if h, ok := afterLead(flat, deadlineWithin, deadlineWithinSet, readHours); ok {
+	if h, ok := afterLead(flat, deadlineWithin, found>>len(deadlineLeads), readHours); ok {
 		return date.Add(time.Duration(h) * time.Hour).Format(time.RFC3339)
 	}
 	return ""
 }
 
-// afterLead calls read on the text after each occurrence of each lead, in
-// the order of leads, until it reads a value. One pass of set finds which
-// leads occur; only those are looked for.
-func afterLead[T any](flat string, leads []string, set *phraseSet, read func(string) (T, bool)) (T, bool) {
-	found, _ := set.scan(flat)
+// afterLead calls read on the text after each occurrence of each lead found
+// (bit i for leads[i]), in the order of leads, until it reads a value.
+func afterLead[T any](flat string, leads []string, found signalMask, read func(string) (T, bool)) (T, bool) {
 	for i, lead := range leads {
 		if !found.has(signal(i)) {
 			continue
@@ -56,11 +58,10 @@ func readHours(s string) (int, bool) {
 	return h, h > 0 && h <= 24*14
 }
 
-// deadlineLeadSet and deadlineWithinSet find the leads of the tables in
-// one pass each: a lead's signal is its place in its table.
-var deadlineLeadSet, deadlineWithinSet = leadSet(deadlineLeads), leadSet(deadlineWithin)
-
-func leadSet(leads []string) *phraseSet {
+// deadlineLeadSet finds the leads of both tables in one pass: a lead's
+// signal is its place in deadlineLeads, then in deadlineWithin after them.
+var deadlineLeadSet = func() *phraseSet {
+	leads := append(slices.Clone(deadlineLeads), deadlineWithin...)
 	if len(leads) > 64 {
 		panic("parser: more deadline leads than a signal mask holds")
 	}
@@ -69,7 +70,7 @@ func leadSet(leads []string) *phraseSet {
 		phrases[i] = phrase{l, signal(i), -1}
 	}
 	return newPhraseSet(phrases)
-}
+}()
 
 func hasAnyPrefix(s string, prefixes []string) bool {
 	for _, p := range prefixes {

@@ -224,7 +224,7 @@ func ovhReporter(prose string) string {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
 		label, value, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || len(label) > 32 || !slices.Contains(ovhReporterLabels, strings.ToLower(strings.TrimSpace(label))) {
+		if !ok || len(label) > 32 || !isReporterLabel(strings.TrimSpace(label)) {
 			continue
 		}
 		value = strings.TrimSpace(value)
@@ -234,6 +234,15 @@ func ovhReporter(prose string) string {
 		return value
 	}
 	return ""
+}
+
+func isReporterLabel(s string) bool {
+	for _, l := range ovhReporterLabels {
+		if strings.EqualFold(s, l) {
+			return true
+		}
+	}
+	return false
 }
 
 // orNothing shows an empty list in --explain.
