@@ -118,7 +118,7 @@ func reportFields(body []byte) map[string]string {
 // allocates), ISO forms, and "Feb 3 2014 02:13:35 +0100" of X-ARF tools.
 var (
 	mailDateLayouts  = []string{mailDateLayout}
-	isoDateLayouts   = []string{time.RFC3339, "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05"}
+	isoDateLayouts   = []string{time.RFC3339, "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05", "2006-01-02 15:04:05"}
 	monthDateLayouts = []string{"Jan _2 2006 15:04:05 -0700"}
 )
 

@@ -148,6 +148,10 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	if len(events) == 0 {
 		events = body.events
 	}
+	if len(events) == 0 {
+		// A third party's report forwarded as it came lays out its own table.
+		events = headedTable(m.text)
+	}
 
 	n := Notice{Case: id, Events: events}
 	cat, known := categoryOf(subj.category)

@@ -19,13 +19,17 @@ var hetznerLockListPhrases = []string{
 	"blocked the following", "locked the following", "folgende ip-adresse", "folgenden ip-adresse", "folgende produkte",
 }
 
-// hetznerStatusPhrases make a mail a follow-up on a case.
+// hetznerStatusPhrases make a mail a follow-up on a case: a statement
+// taken, a deadline missed, a lock lifted.
 var hetznerStatusPhrases = []string{
 	"a statement has been successfully entered",
 	"not received requested information from you within the deadline",
 	"not successfully resolved by",
 	"stellungnahme wurde erfolgreich",
 	"innerhalb der frist keine",
+	// An unlock ends the lock: news on the case, not a new block.
+	"have unlocked the ip", "has been unlocked", "have been unlocked", "lock has been lifted", "block has been lifted",
+	"wieder entsperrt", "wurde entsperrt", "wurden entsperrt", "sperre wurde aufgehoben", "sperre aufgehoben",
 }
 
 // hetznerGenericTopics are topics of Hetzner's own template, the same for

@@ -79,9 +79,16 @@ func parseOVH(m *mail) ([]Notice, string) {
 	unrecognised := ""
 	if v.kind == "" {
 		// An invoice or a newsletter names the services it bills or
-		// announces; a wrapper line or an attack detail is abuse mail's own.
+		// announces; a wrapper line or an attack detail is abuse mail's own,
+		// unless the header says the mail went to a list: a newsletter may
+		// quote an attack's detail, an abuse notice never has subscribers.
+		list := isListMail(m.header)
+		if list {
+			v.sig |= 1 << sigNewsletter
+		}
 		billed := v.sig.has(sigInvoice) || v.sig.has(sigNewsletter)
-		structure := service != "" && !billed || log.wrapper != "" || v.sig.has(sigAttackDetail)
+		structure := service != "" && !billed || log.wrapper != "" ||
+			v.sig.has(sigAttackDetail) && !list
 		reason, known := ovhNotAbuseReason(subject+" "+flat, id, v.sig, structure)
 		if known {
 			return nil, reason
@@ -108,9 +115,10 @@ func parseOVH(m *mail) ([]Notice, string) {
 	}
 	notices := make([]Notice, 0, len(ips))
 	var report struct {
-		read bool
-		ip   string
-		a    Attack
+		read      bool
+		ip        string
+		a         Attack
+		complaint complaintMail
 	}
 	for _, ip := range ips {
 		n := base
@@ -136,10 +144,65 @@ func parseOVH(m *mail) ([]Notice, string) {
 			if n.Attack == AttackUnknown && report.a != "" {
 				n.Attack = report.a
 			}
+			if n.IP == "" && !report.complaint.read {
+				report.complaint = attachedComplaint(m)
+			}
+			if n.IP == "" {
+				n.IP = report.complaint.ip
+			}
+			if n.Reporter == "" {
+				n.Reporter = report.complaint.reporter
+			}
 		}
 		notices = append(notices, n)
 	}
 	return notices, unrecognised
+}
+
+// complaintMail is what the complainant's own mail, attached to an OVH
+// ticket, says: who wrote and the IP it is about.
+type complaintMail struct {
+	read         bool
+	ip, reporter string
+}
+
+// attachedComplaint reads the first attached mail that is not OVH's own
+// (message/rfc822): the IP of its subject, else the first of its text, and
+// its author. OVH forwards a complaint this way when its ticket text names
+// no IP.
+func attachedComplaint(m *mail) complaintMail {
+	c := complaintMail{read: true}
+	for _, p := range m.parts {
+		if p.contentType != "message/rfc822" {
+			continue
+		}
+		inner, err := readMail(p.body)
+		if err != nil || domainIn(inner.fromDomain, ovhDomains) {
+			continue
+		}
+		c.ip = firstIP(inner.subject)
+		if c.ip == "" {
+			c.ip = fallbackIP(flatten(inner.text[:min(len(inner.text), maxOVHProse)]), nil)
+		}
+		if c.ip != "" {
+			c.reporter = inner.from
+			return c
+		}
+	}
+	return c
+}
+
+// isListMail reports a mail sent to a list: it can be unsubscribed from
+// (RFC 2369), or says it is bulk.
+func isListMail(h header) bool {
+	if h.has("List-Unsubscribe") || h.has("List-Id") {
+		return true
+	}
+	switch strings.ToLower(strings.TrimSpace(h.get("Precedence"))) {
+	case "bulk", "list":
+		return true
+	}
+	return false
 }
 
 // isOVHAbuseSender reports the address of OVH's abuse tickets,
@@ -452,7 +515,7 @@ func complaintAttack(flat string) Attack {
 // "vps-1a2b3c4d.vps.ovh.net", "vps123456.ovh.net", "ns3012345.ip-51-68-12.eu".
 func ovhService(flat string) string {
 	best, at := "", len(flat)
-	for _, probe := range [...]string{"vps", ".ip-"} {
+	for _, probe := range [...]string{"vps", ".ip-", ".kimsufi."} {
 		for i := 0; i < at; {
 			j := strings.Index(flat[i:], probe)
 			if j < 0 {
@@ -496,6 +559,9 @@ func isServiceName(name string) bool {
 	case strings.HasPrefix(name, "ns"):
 		_, domain, ok := strings.Cut(name, ".ip-")
 		return ok && strings.Contains(domain, ".")
+	case strings.HasPrefix(name, "ks"):
+		// The name of a Kimsufi server ordered before the ns….ip- names.
+		return strings.HasSuffix(name, ".kimsufi.com")
 	}
 	return false
 }

@@ -21,6 +21,7 @@ var ovhGerman = ovhLang{
 	messageID:      []string{"Message-ID", "Nachrichten-ID"},
 	reporterLabels: []string{"beschwerdeführer", "beschwerdefuehrer", "gemeldet von", "melder"},
 	attackWords: []attackWord{
+		{"unerwünschte e-mail", AttackSpam}, {"unverlangt", AttackSpam},
 		{"schadsoftware", AttackMalware},
 		{"urheberrecht", AttackCopyright},
 	},

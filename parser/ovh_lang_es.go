@@ -20,6 +20,7 @@ var ovhSpanish = ovhLang{
 	messageID:      []string{"Message-ID", "ID del mensaje"},
 	reporterLabels: []string{"denunciante", "reclamante", "reportado por"},
 	attackWords: []attackWord{
+		{"no solicitad", AttackSpam},
 		{"suplantación de identidad", AttackPhishing},
 		{"software malicioso", AttackMalware},
 		{"derechos de autor", AttackCopyright},

@@ -22,6 +22,7 @@ var ovhFrench = ovhLang{
 	messageID:      []string{"Message-ID"},
 	reporterLabels: []string{"plaignant", "signalé par", "signale par", "plainte de"},
 	attackWords: []attackWord{
+		{"non sollicit", AttackSpam},
 		{"hameçonnage", AttackPhishing}, {"hameconnage", AttackPhishing},
 		{"logiciel malveillant", AttackMalware}, {"logiciels malveillants", AttackMalware},
 		{"droit d'auteur", AttackCopyright}, {"droits d'auteur", AttackCopyright}, {"droits d’auteur", AttackCopyright},

@@ -22,6 +22,7 @@ var ovhItalian = ovhLang{
 	messageID:      []string{"Message-ID", "ID messaggio"},
 	reporterLabels: []string{"segnalante", "reclamante", "segnalato da"},
 	attackWords: []attackWord{
+		{"non richiest", AttackSpam}, {"non sollecitat", AttackSpam},
 		{"diritto d'autore", AttackCopyright},
 		{"forza bruta", AttackBruteforce},
 	},

@@ -21,6 +21,7 @@ var ovhPolish = ovhLang{
 	messageID:      []string{"Wiadomość-ID", "Wiadomosc-ID", "Message-ID"},
 	reporterLabels: []string{"zgłaszający", "zglaszajacy", "zgłoszone przez"},
 	attackWords: []attackWord{
+		{"niechcian", AttackSpam},
 		{"złośliwe oprogramowanie", AttackMalware},
 		{"prawa autorskie", AttackCopyright},
 	},

@@ -21,6 +21,7 @@ var ovhPortuguese = ovhLang{
 	messageID:      []string{"Mensagem-ID", "Message-ID"},
 	reporterLabels: []string{"reclamante", "denunciante", "reportado por"},
 	attackWords: []attackWord{
+		{"não solicitad", AttackSpam}, {"nao solicitad", AttackSpam},
 		{"direitos de autor", AttackCopyright},
 		{"força bruta", AttackBruteforce},
 	},

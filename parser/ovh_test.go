@@ -307,6 +307,8 @@ func TestOVHService(t *testing.T) {
 		{"your server ns3012345.ip-51-68-12.eu is presenting", "ns3012345.ip-51-68-12.eu"},
 		{"server ns3012345.ip-51-68-12.eu, then vps-1.vps.ovh.net", "ns3012345.ip-51-68-12.eu"},
 		{"https://www.ovh.com/manager/#/vps/vps-9.vps.ovh.ca/dashboard", "vps-9.vps.ovh.ca"},
+		{"as your server ks3001234.kimsufi.com is presenting", "ks3001234.kimsufi.com"},
+		{"visit www.kimsufi.com or ks12.kimsufi.com.evil.example", ""},
 		{"src vps1234:55046 and your vps", ""},
 		{"ns.ip-", ""},
 		{"", ""},

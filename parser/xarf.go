@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -28,6 +29,9 @@ type xarf2 struct {
 	Destination  string `yaml:"Destination"`
 	Date         string `yaml:"Date"`
 }
+
+// errNotXARF4 marks a JSON report whose Version is not 4.
+var errNotXARF4 = errors.New("not 4")
 
 // xarf4 is the JSON report of XARF v4 (xarf.json or an inline document).
 type xarf4 struct {
@@ -69,7 +73,18 @@ func matchXARF(m *mail) bool {
 // parseXARF returns the one notice of an X-ARF v0.2 or XARF v4 report.
 func parseXARF(m *mail) ([]Notice, string) {
 	if body, ok := xarfJSONPart(m); ok {
-		return parseXARF4(body)
+		notices, err := parseXARF4(body)
+		if errors.Is(err, errNotXARF4) {
+			// A JSON document with the v0.2 names (drafts called it 0.3):
+			// JSON is YAML, so the v0.2 reader takes it.
+			if r, err := decodeXARF2(body); err == nil {
+				return xarf2Notices(r), ""
+			}
+		}
+		if err != nil {
+			return nil, err.Error()
+		}
+		return notices, ""
 	}
 	body, ok := xarfYAMLPart(m)
 	if !ok {
@@ -79,12 +94,23 @@ func parseXARF(m *mail) ([]Notice, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
+	return xarf2Notices(r), ""
+}
+
+// xarf2Notices returns the one notice of an X-ARF v0.2 report.
+func xarf2Notices(r xarf2) []Notice {
 	n := Notice{Kind: KindComplaint, Attack: attackFromWords(r.ReportType), Case: r.ReportID, Reporter: r.ReportedFrom}
+	attackReport := n.Attack == AttackBruteforce || n.Attack == AttackPortscan
 	n.IP = firstIP(r.Source) // also the host of a URL source
+	if n.IP == "" && !attackReport {
+		// A content report whose Source is a URL by name gives the address
+		// that serves it as the Destination.
+		n.IP = firstIP(r.Destination)
+	}
 	e := Event{Time: reportTime(r.Date), Src: n.IP, Reason: r.ReportType}
 	switch {
 	case !isPort(r.Port) || n.IP == "":
-	case n.Attack == AttackBruteforce || n.Attack == AttackPortscan:
+	case attackReport:
 		// An attack report's port is the attacked service's, on the victim.
 		if ip := firstIP(r.Destination); ip != "" {
 			e.Dst = joinHostPort(ip, r.Port)
@@ -93,7 +119,7 @@ func parseXARF(m *mail) ([]Notice, string) {
 		e.Src = joinHostPort(n.IP, r.Port) // a content report's port is the site's
 	}
 	n.Events = []Event{e}
-	return []Notice{n}, ""
+	return []Notice{n}
 }
 
 // xarfYAMLPart returns the YAML report of an X-ARF v0.2 mail: the part named
@@ -241,16 +267,16 @@ func xarfJSONPart(m *mail) ([]byte, bool) {
 	return nil, false
 }
 
-func parseXARF4(body []byte) ([]Notice, string) {
+func parseXARF4(body []byte) ([]Notice, error) {
 	if len(body) > maxXARFJSONBytes {
-		return nil, fmt.Sprintf("XARF v4 document of %d bytes is larger than %d", len(body), maxXARFJSONBytes)
+		return nil, fmt.Errorf("XARF v4 document of %d bytes is larger than %d", len(body), maxXARFJSONBytes)
 	}
 	var r xarf4
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Sprintf("XARF v4 document is not valid JSON: %v", err)
+		return nil, fmt.Errorf("XARF v4 document is not valid JSON: %v", err)
 	}
 	if v := strings.Trim(string(r.Version), `"`); v != "4" {
-		return nil, fmt.Sprintf("XARF document of version %q, not 4", v)
+		return nil, fmt.Errorf("XARF document of version %q: %w", v, errNotXARF4)
 	}
 	rep, who := r.Report, r.ReporterInfo
 	n := Notice{Kind: KindComplaint, Attack: attackFromWords(rep.ReportType)}
@@ -269,15 +295,11 @@ func parseXARF4(body []byte) ([]Notice, string) {
 		e.Dst = withPort(ip, rep.DestinationPort)
 	}
 	n.Events = []Event{e}
-	return []Notice{n}, ""
+	return []Notice{n}, nil
 }
 
 // withPort joins ip with a JSON port (a number or a string) when both are
 // valid, else returns ip.
 func withPort(ip string, port json.RawMessage) string {
-	p := strings.Trim(string(port), `"`)
-	if ip == "" || !isPort(p) {
-		return ip
-	}
-	return joinHostPort(ip, p)
+	return withPortString(ip, strings.Trim(string(port), `"`))
 }
