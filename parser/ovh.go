@@ -95,6 +95,10 @@ func parseOVH(m *mail) ([]Notice, string) {
 		}
 		v.kind, unrecognised = KindComplaint, "OVH mail that no rule classifies: "+reason
 	}
+	if len(log.events) == 0 && v.kind == KindComplaint {
+		// A complaint without OVH's log may paste the complainant's table.
+		log.events = headedTable(m.text)
+	}
 	m.note("ovh: kind ", string(v.kind), ": ", orNothing(v.why))
 	if log.wrapper != "" {
 		m.note("ovh: wrapper line ", log.wrapper)
@@ -496,8 +500,12 @@ func (v ovhVerdict) attackOf(events []Event, flat string) Attack {
 	switch {
 	case v.spam:
 		return AttackSpam
-	case v.kind == KindComplaint && len(events) == 0:
-		return complaintAttack(flat)
+	case v.kind == KindComplaint:
+		// A complaint's words name its attack; a table it pastes only
+		// says which protocol the traffic used.
+		if a := complaintAttack(flat); a != AttackUnknown || len(events) == 0 {
+			return a
+		}
 	}
 	return attackFromEvents(events)
 }

@@ -28,7 +28,7 @@ var ovhEnglish = ovhLang{
 		{"spamvertis", AttackSpamvertised},
 		{"spam", AttackSpam},
 		{"blacklist", AttackBlacklist}, {"blocklist", AttackBlacklist},
-		{"brute force", AttackBruteforce}, {"brute-force", AttackBruteforce}, {"bruteforce", AttackBruteforce},
+		{"brute force", AttackBruteforce}, {"login failure", AttackBruteforce}, {"failed login", AttackBruteforce}, {"brute-force", AttackBruteforce}, {"bruteforce", AttackBruteforce},
 		{"port scan", AttackPortscan}, {"portscan", AttackPortscan},
 		{"scan", AttackNetscan},
 	},
