@@ -26,9 +26,11 @@ var hetznerStatusPhrases = []string{
 	"not received requested information from you within the deadline",
 	"not successfully resolved by",
 	"stellungnahme wurde erfolgreich",
-	"innerhalb der frist keine",
+	"innerhalb der frist keine", "gesetzten frist keine", "frist keine stellungnahme",
+	"no statement within the deadline", "not received a statement",
 	// An unlock ends the lock: news on the case, not a new block.
-	"have unlocked the ip", "has been unlocked", "have been unlocked", "lock has been lifted", "block has been lifted",
+	"have unlocked the ip", "has been unlocked", "removed the lock", "lifted the lock", "lock has been removed", "lock was removed", "lock was lifted",
+	"sperre entfernt", "sperre wurde entfernt", "have been unlocked", "lock has been lifted", "block has been lifted",
 	"wieder entsperrt", "wurde entsperrt", "wurden entsperrt", "sperre wurde aufgehoben", "sperre aufgehoben",
 }
 

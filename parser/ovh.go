@@ -196,6 +196,10 @@ func attachedComplaint(m *mail) complaintMail {
 	return c
 }
 
+func ovhSenderDomain(domain string) bool {
+	return domainIn(domain, ovhDomains) || domainIn(domain, ovhCountryDomains)
+}
+
 // isListMail reports a mail sent to a list: it can be unsubscribed from
 // (RFC 2369), or says it is bulk.
 func isListMail(h header) bool {
@@ -1013,7 +1017,7 @@ func matchOVHInline(m *mail) bool {
 	if idAfterHash(m.subject, "abuse", readAbuseID) != "" || idAfterHash(head, "abuse", readAbuseID) != "" {
 		return true
 	}
-	if strings.Contains(head, "Attack detail") {
+	if strings.Contains(head, "Attack detail") || forwardedFrom(head, ovhSenderDomain) {
 		return true
 	}
 	i := strings.Index(m.text, "ATTACK:")

@@ -8,8 +8,13 @@ var ovhPolish = ovhLang{
 	rescue: []string{
 		"przełączony w tryb rescue", "przelaczony w tryb rescue", "w tryb rescue", "zbyt duże zagrożenie", "zbyt duze zagrozenie",
 	},
-	blocked:    []string{"zablokowan", "zawieszon"},
-	lifted:     []string{"odblokowan", "odblokowaliśmy", "zdjęli", "zniesion"},
+	blocked: []string{"zablokowan", "zawieszon"},
+	// Past forms only: "odblokowanie" (the unblocking, a noun) is how a
+	// block notice says what to do next, and "zostanie" is future.
+	lifted: []string{
+		"został odblokowan", "została odblokowan", "zostało odblokowan", "zostały odblokowan", "jest już odblokowan",
+		"odblokowaliśmy", "odblokowalismy", "zdjęliśmy blokad", "została zniesiona", "zostało zniesione", "zniesiono blokad",
+	},
 	antispam:   []string{"ochrona anty-spamowa", "ochrona antyspamowa", "wysyłkę spamu", "wysylke spamu"},
 	complaint:  []string{"skarg", "zgłoszenie naruszenia"},
 	invoice:    []string{"faktura"},

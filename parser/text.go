@@ -3,6 +3,7 @@ package parser
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -192,4 +193,30 @@ func lowerPlain8(w uint64) (_ uint64, ok bool) {
 	low := w &^ tops // the low seven bits: adding to them never carries
 	upper := (low + (0x80-'A')*ones) &^ (low + (0x80-'Z'-1)*ones) &^ w & tops
 	return w | upper>>2, true // 0x80>>2 is the case bit
+}
+
+// forwardFromLabels are the labels of the sender line that a mail client
+// writes above a mail it forwards inline, in the languages of our
+// providers' customers ("From:", "Von:", "De :", "Da:", "Od:", …), lower case.
+var forwardFromLabels = []string{"from", "von", "de", "da", "od", "van", "fra", "från", "lähettäjä"}
+
+// forwardedFrom reports whether text holds the sender line of a mail
+// forwarded inline whose address's domain is one that sender accepts. Only
+// a sender line counts: a quoted "To: abuse@provider" of our own reply is
+// not the provider writing.
+func forwardedFrom(text string, sender func(domain string) bool) bool {
+	for rest := text; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		label, value, ok := strings.Cut(strings.Trim(unquote(line), "*\r"), ":")
+		label = strings.TrimSpace(strings.Trim(label, "*"))
+		if !ok || len(label) > 12 || !strings.Contains(value, "@") || !slices.ContainsFunc(forwardFromLabels, func(l string) bool { return strings.EqualFold(l, label) }) {
+			continue
+		}
+		addr := fromAddress(strings.Trim(value, "* \r"))
+		if at := strings.LastIndexByte(addr, '@'); at > 0 && sender(addr[at+1:]) {
+			return true
+		}
+	}
+	return false
 }

@@ -58,3 +58,23 @@ func TestFirstHostIP(t *testing.T) {
 		}
 	}
 }
+
+func TestForwardedFrom(t *testing.T) {
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{"---------- Forwarded message ---------\nDa: OVHcloud <noreply@ovh.com>\nDate: mar 13 gen 2026\n", true},
+		{"Von: OVHcloud <noreply@ovh.com>\nGesendet: Mittwoch\n", true},
+		{"> *From:* OVH <support@ovh.pl>\n", true},
+		{"De : OVH <abuse@ovh.net>\n", true},
+		{"To: abuse@ovh.net\nSubject: our statement\n", false},
+		{"From: Colleague <c@example.net>\nWe wrote to abuse@ovh.net yesterday.\n", false},
+		{"From: OVH <noreply@ovh.com.evil.example>\n", false},
+	}
+	for _, tt := range tests {
+		if got := forwardedFrom(tt.text, ovhSenderDomain); got != tt.want {
+			t.Errorf("forwardedFrom(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}
