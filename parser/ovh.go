@@ -40,7 +40,7 @@ const (
 // tells the kinds apart by the body. A colleague's forward with the OVH mail
 // attached does not match and is left to Parse, which opens the attachment.
 func matchOVH(m *mail) bool {
-	return domainIn(m.fromDomain, ovhDomains) || domainIn(m.fromDomain, ovhCountryDomains)
+	return ovhSenderDomain(m.fromDomain)
 }
 
 // ovhCountryDomains are the domains of OVH's national sites, from which
@@ -181,7 +181,7 @@ func attachedComplaint(m *mail) complaintMail {
 			continue
 		}
 		inner, err := readMail(p.body)
-		if err != nil || domainIn(inner.fromDomain, ovhDomains) {
+		if err != nil || ovhSenderDomain(inner.fromDomain) {
 			continue
 		}
 		c.ip = firstIP(inner.subject)
@@ -196,6 +196,8 @@ func attachedComplaint(m *mail) complaintMail {
 	return c
 }
 
+// ovhSenderDomain reports a domain OVH writes from (ovhDomains, or a
+// national site's: for reading, not for trust).
 func ovhSenderDomain(domain string) bool {
 	return domainIn(domain, ovhDomains) || domainIn(domain, ovhCountryDomains)
 }
@@ -295,7 +297,7 @@ func ovhReporter(prose string) string {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
 		label, value, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || len(label) > 32 || !isReporterLabel(strings.TrimSpace(label)) {
+		if !ok || len(label) > 32 || !hasName(ovhReporterLabels, strings.TrimSpace(label)) {
 			continue
 		}
 		value = strings.TrimSpace(value)
@@ -305,15 +307,6 @@ func ovhReporter(prose string) string {
 		return value
 	}
 	return ""
-}
-
-func isReporterLabel(s string) bool {
-	for _, l := range ovhReporterLabels {
-		if strings.EqualFold(s, l) {
-			return true
-		}
-	}
-	return false
 }
 
 // orNothing shows an empty list in --explain.

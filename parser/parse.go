@@ -148,12 +148,7 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 
 // ownAddress reports whether from is one of own, case aside.
 func ownAddress(from string, own []string) bool {
-	for _, a := range own {
-		if a != "" && strings.EqualFold(from, a) {
-			return true
-		}
-	}
-	return false
+	return from != "" && hasName(own, from)
 }
 
 // parseForwarded reads the mails forwarded inside m that hold notices (a

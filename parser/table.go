@@ -35,9 +35,9 @@ func headedTable(text string) []Event {
 		if len(line) > 400 || !containsAny(line, sourceWords) {
 			continue
 		}
-		words := tableWords(line, isTabbed(line))
-		if cols, ok := tableHeader(words); ok {
-			return tableRows(text, cols, isTabbed(line))
+		tabbed := isTabbed(line)
+		if cols, ok := tableHeader(tableWords(line, tabbed)); ok {
+			return tableRows(text, cols, tabbed)
 		}
 	}
 	return nil

@@ -3,7 +3,6 @@ package parser
 import (
 	"encoding/binary"
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -210,7 +209,7 @@ func forwardedFrom(text string, sender func(domain string) bool) bool {
 		line, rest, _ = strings.Cut(rest, "\n")
 		label, value, ok := strings.Cut(strings.Trim(unquote(line), "*\r"), ":")
 		label = strings.TrimSpace(strings.Trim(label, "*"))
-		if !ok || len(label) > 12 || !strings.Contains(value, "@") || !slices.ContainsFunc(forwardFromLabels, func(l string) bool { return strings.EqualFold(l, label) }) {
+		if !ok || len(label) > 12 || !strings.Contains(value, "@") || !hasName(forwardFromLabels, label) {
 			continue
 		}
 		addr := fromAddress(strings.Trim(value, "* \r"))
