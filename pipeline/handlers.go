@@ -299,8 +299,7 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 		if err != nil {
 			return permanent(err)
 		}
-		ev.Repeat = t.Abandoned()
-		return p.send(ctx, pl.Channel, ev)
+		return p.send(ctx, t, pl.Channel, ev)
 	}
 	detail, err := p.store.Incident(ctx, t.IncidentID)
 	if err != nil {
@@ -308,7 +307,6 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 	}
 	ev := p.event(&detail.Incident, pl)
 	ev.Deadline = latestDeadline(detail.NoticeRecords)
-	ev.Repeat = t.Abandoned()
 	switch notify.EventKind(pl.Event) {
 	case notify.IncidentOpened, notify.IncidentEscalated:
 		if pl.Severity > 0 {
@@ -323,7 +321,7 @@ func (p *Pipeline) handleNotify(ctx context.Context, t *store.Task) error {
 			return nil
 		}
 	}
-	return p.send(ctx, pl.Channel, ev)
+	return p.send(ctx, t, pl.Channel, ev)
 }
 
 // digest makes an update message say what is new: the notices of its
@@ -374,11 +372,18 @@ func latestDeadline(notices []store.NoticeRecord) time.Time {
 // failures (5xx, 429 and timeouts are tried again later). A channel removed
 // from the configuration since the message was queued fails the task for
 // good.
-func (p *Pipeline) send(ctx context.Context, channelID string, ev notify.Event) error {
+func (p *Pipeline) send(ctx context.Context, t *store.Task, channelID string, ev notify.Event) error {
 	ch := p.chat().Channel(channelID)
 	if ch == nil {
 		return permanent(fmt.Errorf("notify: channel %q is no longer configured", channelID))
 	}
+	// Recorded before the send, so that a watcher taking the task over
+	// knows whether this one may have sent it; and only then does the
+	// message say it may repeat.
+	if err := p.store.BeginSend(ctx, t.ID, t.LeaseOwner, p.now().Add(p.lease)); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	ev.Repeat = t.MaybeSent
 	return ch.Send(ctx, ev)
 }
 

@@ -307,38 +307,77 @@ func TestUpdatesSayWhatIsNew(t *testing.T) {
 // TestOutboxAbandonedSendSaysItMayRepeat: a watcher killed while sending a
 // chat message leaves its task leased with no outcome; the watcher that
 // takes it over once the lease runs out sends it, saying that the team may
-// have had it already.
+// have had it already. A watcher killed before it began sending leaves no
+// such doubt, and the message says nothing of the kind.
 func TestOutboxAbandonedSendSaysItMayRepeat(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		began      bool
+		wantRepeat bool
+	}{
+		{"killed while sending", true, true},
+		{"killed before sending", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recv := notifytest.NewReceiver(t)
+			e := newOutboxEnv(t, recv.GenericURL("/hook"))
+			e.ingest(readFixture(t, "ovh-vps-blocked-en.eml"))
+			ctx := context.Background()
+			queued, err := e.st.Tasks(ctx, "queued")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, task := range queued {
+				if task.Kind == taskNotify && task.RunAt.After(e.clock.Now()) {
+					e.clock.Advance(task.RunAt.Sub(e.clock.Now()))
+				}
+			}
+			// The killed watcher: it claimed the message and got no further
+			// than, at most, the start of its send.
+			ghost, err := e.st.Claim(ctx, "killed-watcher", []string{taskNotify}, time.Minute, e.clock.Now())
+			if err != nil || ghost == nil {
+				t.Fatalf("claim as the killed watcher: %+v %v", ghost, err)
+			}
+			if tc.began {
+				if err := e.st.BeginSend(ctx, ghost.ID, "killed-watcher", e.clock.Now().Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.drainFor(time.Minute) // the lease still holds: nothing is sent
+			if got := len(recv.Deliveries()); got != 0 {
+				t.Fatalf("deliveries while the lease holds = %d, want 0", got)
+			}
+			e.clock.Advance(2 * time.Minute)
+			e.drainFor(time.Hour)
+			deliveries := recv.Deliveries()
+			if len(deliveries) != 1 {
+				t.Fatalf("deliveries after the lease ran out = %d, want 1", len(deliveries))
+			}
+			if got := strings.Contains(deliveries[0].Text, "may repeat an earlier message"); got != tc.wantRepeat {
+				t.Errorf("the message says it may repeat: %v, want %v:\n%s", got, tc.wantRepeat, deliveries[0].Text)
+			}
+		})
+	}
+}
+
+// TestOutboxUnansweredSendSaysItMayRepeat: a chat service that took the
+// message but never answered (a timeout) may have shown it, so the retry
+// says it may repeat; a 503 answer (TestOutboxFirstSendSaysNoRepeat) does not.
+func TestOutboxUnansweredSendSaysItMayRepeat(t *testing.T) {
 	recv := notifytest.NewReceiver(t)
 	e := newOutboxEnv(t, recv.GenericURL("/hook"))
+	recv.HoldNext(1)
 	e.ingest(readFixture(t, "ovh-vps-blocked-en.eml"))
-	ctx := context.Background()
-	queued, err := e.st.Tasks(ctx, "queued")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, task := range queued {
-		if task.Kind == taskNotify && task.RunAt.After(e.clock.Now()) {
-			e.clock.Advance(task.RunAt.Sub(e.clock.Now()))
-		}
-	}
-	// The killed watcher: it claimed the message and never got further.
-	ghost, err := e.st.Claim(ctx, "killed-watcher", []string{taskNotify}, time.Minute, e.clock.Now())
-	if err != nil || ghost == nil {
-		t.Fatalf("claim as the killed watcher: %+v %v", ghost, err)
-	}
-	e.drainFor(time.Minute) // the lease still holds: nothing is sent
-	if got := len(recv.Deliveries()); got != 0 {
-		t.Fatalf("deliveries while the lease holds = %d, want 0", got)
-	}
-	e.clock.Advance(2 * time.Minute)
 	e.drainFor(time.Hour)
+	if got := len(recv.Requests()); got != 2 {
+		t.Fatalf("requests = %d, want 2 (the unanswered one, then the retry)", got)
+	}
 	deliveries := recv.Deliveries()
 	if len(deliveries) != 1 {
-		t.Fatalf("deliveries after the lease ran out = %d, want 1", len(deliveries))
+		t.Fatalf("deliveries = %d, want 1", len(deliveries))
 	}
 	if !strings.Contains(deliveries[0].Text, "may repeat an earlier message") {
-		t.Errorf("the message sent after an abandoned attempt does not say it may repeat:\n%s", deliveries[0].Text)
+		t.Errorf("the retry after an unanswered send does not say it may repeat:\n%s", deliveries[0].Text)
 	}
 }
 

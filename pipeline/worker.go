@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -119,7 +120,9 @@ func (p *Pipeline) runOne(ctx context.Context, owner string) (bool, error) {
 	default:
 		// The backoff counts from the wait the server asked for, if any.
 		var next time.Time
-		next, err = p.store.Retry(ctx, t.ID, owner, herr.Error(), p.now().Add(wait))
+		// A send that got no answer may have arrived all the same.
+		unanswered := errors.Is(herr, context.DeadlineExceeded)
+		next, err = p.store.Retry(ctx, t.ID, owner, herr.Error(), unanswered, p.now().Add(wait))
 		log.Warn("task failed, will retry", "err", herr, "next", next)
 	}
 	return true, err

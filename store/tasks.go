@@ -23,24 +23,24 @@ type Task struct {
 	Status     string // queued, done or failed
 	LeaseOwner string
 	LeaseUntil time.Time
+	// MaybeSent is set when an earlier attempt may have delivered what this
+	// one is about to send: its holder stopped after BeginSend and before
+	// recording an outcome, or its send got no answer. It stays set.
+	MaybeSent bool
 }
 
 // abandonedBy starts the last_error of a task claimed after its holder
-// stopped mid-task, followed by that holder's name.
+// stopped mid-task (a process killed, a machine lost), followed by that
+// holder's name, so that `tasks` lists say why a task ran again.
 const abandonedBy = `lease ran out with no outcome recorded: abandoned by `
 
-// Abandoned reports whether the task was claimed after its previous holder
-// stopped mid-task (a process killed, a machine lost): what that attempt did
-// is unknown, so a message it was sending may have gone out already.
-func (t *Task) Abandoned() bool { return strings.HasPrefix(t.LastError, abandonedBy) }
-
-const taskCols = `id, kind, key, payload, coalesce(incident_id, 0), attempts, run_at, last_error, status, lease_owner, lease_until`
+const taskCols = `id, kind, key, payload, coalesce(incident_id, 0), attempts, run_at, last_error, status, lease_owner, lease_until, maybe_sent`
 
 func scanTask(sc interface{ Scan(...any) error }) (*Task, error) {
 	var t Task
 	var runAt, until int64
 	if err := sc.Scan(&t.ID, &t.Kind, &t.Key, &t.Payload, &t.IncidentID, &t.Attempts, &runAt, &t.LastError,
-		&t.Status, &t.LeaseOwner, &until); err != nil {
+		&t.Status, &t.LeaseOwner, &until, &t.MaybeSent); err != nil {
 		return nil, err
 	}
 	t.RunAt, t.LeaseUntil = fromMS(runAt), fromMS(until)
@@ -92,9 +92,12 @@ func (s *Store) Claim(ctx context.Context, owner string, kinds []string, lease t
 	}
 	// A queued task still leased to an owner is one whose lease ran out
 	// with no outcome recorded: Complete, Retry, Fail and ReleaseLeases all
-	// clear the owner. The claim says so in last_error (see Abandoned).
+	// clear the owner. The claim says so in last_error (abandonedBy), and
+	// if that holder had begun sending (BeginSend), in maybe_sent. SET
+	// expressions read the row as it was before the UPDATE.
 	t, err := scanTask(s.w.QueryRowContext(ctx, `UPDATE tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1,
-			last_error = CASE WHEN lease_owner != '' THEN '`+abandonedBy+`' || lease_owner ELSE last_error END
+			last_error = CASE WHEN lease_owner != '' THEN '`+abandonedBy+`' || lease_owner ELSE last_error END,
+			maybe_sent = CASE WHEN lease_owner != '' AND sending = 1 THEN 1 ELSE maybe_sent END, sending = 0
 		WHERE id = (SELECT id FROM tasks WHERE status = 'queued' AND kind IN `+list+` AND run_at <= ? AND lease_until <= ?
 			ORDER BY run_at, id LIMIT 1`+lock+`)
 		AND status = 'queued' AND lease_until <= ?
@@ -126,6 +129,26 @@ func (s *Store) Complete(ctx context.Context, id int64, owner string) error {
 	return nil
 }
 
+// BeginSend records that owner is about to send what cannot be taken back
+// (a chat message) and renews its lease until until, so that the send has a
+// whole lease. Should owner stop before recording the outcome, the next claim
+// has MaybeSent set. It fails with errLeaseLost when owner no longer holds the
+// task: another process has it, and sending now would send twice.
+func (s *Store) BeginSend(ctx context.Context, id int64, owner string, until time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE tasks SET sending = 1, lease_until = ? WHERE id = ? AND lease_owner = ? AND status = 'queued'`,
+		ms(until), id, owner)
+	if err != nil {
+		return fmt.Errorf("store: begin send of task %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err == nil {
+			err = errLeaseLost
+		}
+		return fmt.Errorf("store: begin send of task %d for %s: %w", id, owner, err)
+	}
+	return nil
+}
+
 // backoff is 5s·2^(attempts-1) capped at an hour, jittered down by up to half so that
 // tasks failing together do not retry together.
 func backoff(attempts int) time.Duration {
@@ -141,7 +164,9 @@ func backoff(attempts int) time.Duration {
 }
 
 // Retry releases a leased task to run again after a backoff that grows with its attempts.
-func (s *Store) Retry(ctx context.Context, id int64, owner string, cause string, now time.Time) (next time.Time, err error) {
+// unanswered says the attempt's send got no answer (a timeout): if it had begun
+// sending, what it sent may have arrived, and MaybeSent is set.
+func (s *Store) Retry(ctx context.Context, id int64, owner string, cause string, unanswered bool, now time.Time) (next time.Time, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		var attempts int
 		err := tx.QueryRowContext(ctx, `SELECT attempts FROM tasks WHERE id = ? AND lease_owner = ? AND status = 'queued'`, id, owner).
@@ -153,8 +178,9 @@ func (s *Store) Retry(ctx context.Context, id int64, owner string, cause string,
 			return err
 		}
 		next = fromMS(ms(now.Add(backoff(attempts))))
-		_, err = tx.ExecContext(ctx, `UPDATE tasks SET run_at = ?, lease_owner = '', lease_until = 0, last_error = ? WHERE id = ?`,
-			ms(next), cause, id)
+		_, err = tx.ExecContext(ctx, `UPDATE tasks SET run_at = ?, lease_owner = '', lease_until = 0, last_error = ?,
+			maybe_sent = CASE WHEN sending = 1 AND ? THEN 1 ELSE maybe_sent END, sending = 0 WHERE id = ?`,
+			ms(next), cause, unanswered, id)
 		return err
 	})
 	if err != nil {
@@ -190,7 +216,9 @@ func (s *Store) Fail(ctx context.Context, id int64, owner, cause string) error {
 // ReleaseLeases gives back every task owner holds, at shutdown. The interrupted attempt
 // is not counted, so a restart does not lengthen backoffs.
 func (s *Store) ReleaseLeases(ctx context.Context, owner string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE tasks SET lease_owner = '', lease_until = 0, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+	// A send cut short by the shutdown may have gone out: that is kept.
+	_, err := s.w.ExecContext(ctx, `UPDATE tasks SET lease_owner = '', lease_until = 0, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+			maybe_sent = CASE WHEN sending = 1 THEN 1 ELSE maybe_sent END, sending = 0
 		WHERE lease_owner = ? AND status = 'queued'`, owner)
 	if err != nil {
 		return fmt.Errorf("store: release leases of %s: %w", owner, err)

@@ -52,7 +52,7 @@ func TestClaimLeases(t *testing.T) {
 		t.Fatalf("claimed a task before it was due: %+v %v", task, err)
 	}
 	a, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
-	if err != nil || a == nil || a.ID != id || a.Attempts != 1 || a.LeaseOwner != "a" || !a.LeaseUntil.Equal(t0.Add(time.Minute)) || a.Abandoned() {
+	if err != nil || a == nil || a.ID != id || a.Attempts != 1 || a.LeaseOwner != "a" || !a.LeaseUntil.Equal(t0.Add(time.Minute)) || a.LastError != "" || a.MaybeSent {
 		t.Fatalf("Claim by a: %+v %v", a, err)
 	}
 	if b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(30*time.Second)); err != nil || b != nil {
@@ -69,8 +69,8 @@ func TestClaimLeases(t *testing.T) {
 	if err != nil || b == nil || b.ID != id || b.Attempts != 2 {
 		t.Fatalf("Claim after lease expiry: %+v %v", b, err)
 	}
-	if !b.Abandoned() || !strings.HasSuffix(b.LastError, "abandoned by a") {
-		t.Errorf("claim after a's lease ran out: Abandoned() = %v, last error %q; want a named as its abandoner", b.Abandoned(), b.LastError)
+	if b.LastError != abandonedBy+"a" || b.MaybeSent {
+		t.Errorf("claim after a's lease ran out: last error %q, MaybeSent %v; want a named as its abandoner, and nothing sent", b.LastError, b.MaybeSent)
 	}
 	if err := s.Complete(ctx, id, "a"); !errors.Is(err, errLeaseLost) {
 		t.Fatalf("Complete by the expired owner: %v, want errLeaseLost", err)
@@ -169,7 +169,7 @@ func TestRetryAndFail(t *testing.T) {
 		if err != nil || task == nil || task.Attempts != attempt {
 			t.Fatalf("attempt %d: Claim %+v %v", attempt, task, err)
 		}
-		next, err := s.Retry(ctx, id, "w", fmt.Sprint("chat down ", attempt), now)
+		next, err := s.Retry(ctx, id, "w", fmt.Sprint("chat down ", attempt), false, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestRetryAndFail(t *testing.T) {
 		if task, err := s.Claim(ctx, "w", kinds, time.Minute, next.Add(-time.Millisecond)); err != nil || task != nil {
 			t.Fatalf("attempt %d: claimed before the backoff ended: %+v %v", attempt, task, err)
 		}
-		if _, err := s.Retry(ctx, id, "w", "again", now); !errors.Is(err, errLeaseLost) {
+		if _, err := s.Retry(ctx, id, "w", "again", false, now); !errors.Is(err, errLeaseLost) {
 			t.Fatalf("Retry without a lease: %v, want errLeaseLost", err)
 		}
 		now = next
@@ -298,7 +298,7 @@ func TestClaimNotAbandoned(t *testing.T) {
 	if err != nil || first == nil {
 		t.Fatalf("Claim: %+v %v", first, err)
 	}
-	if _, err := s.Retry(ctx, first.ID, "a", "503 from the chat service", t0); err != nil {
+	if _, err := s.Retry(ctx, first.ID, "a", "503 from the chat service", false, t0); err != nil {
 		t.Fatal(err)
 	}
 	second, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
@@ -313,8 +313,108 @@ func TestClaimNotAbandoned(t *testing.T) {
 		if err != nil || task == nil {
 			t.Fatalf("Claim by b: %+v %v", task, err)
 		}
-		if task.Abandoned() {
-			t.Errorf("task %s taken for abandoned (last error %q)", task.Key, task.LastError)
+		if strings.HasPrefix(task.LastError, abandonedBy) || task.MaybeSent {
+			t.Errorf("task %s taken for abandoned (last error %q, MaybeSent %v)", task.Key, task.LastError, task.MaybeSent)
 		}
+	}
+}
+
+// TestClaimMaybeSent walks the ways an attempt can end and checks whether
+// the next claim says an earlier attempt may have sent the message: only a
+// holder that had begun sending and recorded no answer leaves that doubt,
+// and the doubt survives later attempts.
+func TestClaimMaybeSent(t *testing.T) {
+	kinds := []string{"notify"}
+	for _, tc := range []struct {
+		name string
+		// end finishes the first holder's attempt; began says whether it
+		// had called BeginSend.
+		began bool
+		end   func(s *Store, id int64) error
+		want  bool
+	}{
+		{"killed before sending", false, func(*Store, int64) error { return nil }, false},
+		{"killed while sending", true, func(*Store, int64) error { return nil }, true},
+		{"answered 503", true, func(s *Store, id int64) error {
+			_, err := s.Retry(context.Background(), id, "a", "503", false, t0)
+			return err
+		}, false},
+		{"no answer", true, func(s *Store, id int64) error {
+			_, err := s.Retry(context.Background(), id, "a", "timeout", true, t0)
+			return err
+		}, true},
+		{"timed out before sending", false, func(s *Store, id int64) error {
+			_, err := s.Retry(context.Background(), id, "a", "timeout", true, t0)
+			return err
+		}, false},
+		{"shut down while sending", true, func(s *Store, _ int64) error { return s.ReleaseLeases(context.Background(), "a") }, true},
+		{"shut down before sending", false, func(s *Store, _ int64) error { return s.ReleaseLeases(context.Background(), "a") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openTest(t)
+			ctx := context.Background()
+			id, _, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: "notify:1", RunAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.Claim(ctx, "a", kinds, time.Minute, t0)
+			if err != nil || a == nil || a.MaybeSent {
+				t.Fatalf("first claim: %+v %v", a, err)
+			}
+			if tc.began {
+				if err := s.BeginSend(ctx, id, "a", t0.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tc.end(s, id); err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(2*time.Hour))
+			if err != nil || b == nil {
+				t.Fatalf("second claim: %+v %v", b, err)
+			}
+			if b.MaybeSent != tc.want {
+				t.Errorf("MaybeSent = %v, want %v (last error %q)", b.MaybeSent, tc.want, b.LastError)
+			}
+			// b's attempt is answered 503: what a may have sent stays in doubt.
+			if err := s.BeginSend(ctx, id, "b", t0.Add(2*time.Hour+time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Retry(ctx, id, "b", "503", false, t0.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Claim(ctx, "c", kinds, time.Minute, t0.Add(4*time.Hour))
+			if err != nil || c == nil || c.MaybeSent != tc.want {
+				t.Errorf("third claim: %+v %v, want MaybeSent %v kept", c, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBeginSendHoldsTheLease: BeginSend renews the lease, so the send has a
+// whole one, and refuses a holder whose lease another has taken over.
+func TestBeginSendHoldsTheLease(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	kinds := []string{"notify"}
+	id, _, err := s.Enqueue(ctx, NewTask{Kind: "notify", Key: "notify:1", RunAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, "a", kinds, time.Minute, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BeginSend(ctx, id, "a", t0.Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(time.Minute)); err != nil || b != nil {
+		t.Fatalf("b took the task over while a was sending under its renewed lease: %+v %v", b, err)
+	}
+	b, err := s.Claim(ctx, "b", kinds, time.Minute, t0.Add(90*time.Second))
+	if err != nil || b == nil {
+		t.Fatalf("claim after the renewed lease: %+v %v", b, err)
+	}
+	if err := s.BeginSend(ctx, id, "a", t0.Add(3*time.Minute)); !errors.Is(err, errLeaseLost) {
+		t.Errorf("BeginSend by the holder that lost the lease: %v, want errLeaseLost", err)
 	}
 }
