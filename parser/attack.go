@@ -39,23 +39,10 @@ func attackFromLabel(label string) (a Attack, ok bool) {
 // attackFromEvents names the attack in a provider's log: its own label
 // first, then for UDP the reflector port the traffic came from, else the
 // protocol. It returns AttackUnknown for an empty log.
-func attackFromEvents(events []Event) Attack {
-	counts := map[Attack]int{}
-	for _, e := range events {
-		counts[attackOfEvent(e)]++
-	}
-	best, n := AttackUnknown, 0
-	for a, c := range counts {
-		// Ties go to the more specific name so that the answer is stable.
-		if c > n || c == n && a < best {
-			best, n = a, c
-		}
-	}
-	return best
-}
+func attackFromEvents(events []Event) Attack { return mostCommonAttack(events, attackOfEvent) }
 
 func attackOfEvent(e Event) Attack {
-	if a, ok := attackFromLabel(e.Reason); ok {
+	if a := attackOfReason(e.Reason); a != AttackUnknown {
 		return a
 	}
 	switch strings.ToLower(e.Proto) {
@@ -71,6 +58,44 @@ func attackOfEvent(e Event) Attack {
 		return AttackICMPFlood
 	}
 	return AttackUnknown
+}
+
+// attackOfReason names the attack of a log row's reason: a provider's
+// label, else the words of a third party's column ("SSH Brute Force").
+func attackOfReason(reason string) Attack {
+	if a, ok := attackFromLabel(reason); ok {
+		return a
+	}
+	if reason == "" {
+		return AttackUnknown
+	}
+	return attackFromWords(reason)
+}
+
+// attackFromReasons names the attack that the reasons of a log's rows
+// give most often. Unlike attackFromEvents it does not fall back to the
+// protocol: in a third party's table TCP rows are connections, not a flood.
+func attackFromReasons(events []Event) Attack {
+	return mostCommonAttack(events, func(e Event) Attack { return attackOfReason(e.Reason) })
+}
+
+// mostCommonAttack returns the attack that of names for most events,
+// AttackUnknown when it names none.
+func mostCommonAttack(events []Event, of func(Event) Attack) Attack {
+	counts := map[Attack]int{}
+	for _, e := range events {
+		if a := of(e); a != AttackUnknown {
+			counts[a]++
+		}
+	}
+	best, n := AttackUnknown, 0
+	for a, c := range counts {
+		// Ties go to the more specific name so that the answer is stable.
+		if c > n || c == n && a < best {
+			best, n = a, c
+		}
+	}
+	return best
 }
 
 // atoiOr returns the integer in s, or def.

@@ -11,7 +11,7 @@ var deadlineLeads = []string{
 	// French
 	"avant le ", "au plus tard le ", "d'ici le ", "jusqu'au ",
 	// German
-	"jederzeit nach dem ", "spätestens am ", "spätestens bis ", "bis zum ", "bis ", "frist: ",
+	"jederzeit nach dem ", "spätestens am ", "spätestens bis ", "bis spätestens ", "spätestens ", "bis zum ", "bis ", "frist: ",
 	// Spanish, Italian, Polish, Portuguese
 	"antes del ", "a más tardar el ", "entro il ", "entro e non oltre il ", "do dnia ", "najpóźniej do ", "até ao ", "até ",
 }

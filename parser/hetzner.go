@@ -49,6 +49,55 @@ func parseHetznerSubject(s string) (hetznerSubject, bool) {
 	return subj, true
 }
 
+// quotedHetznerSubject finds, in the first 8 KiB of text, the line of a
+// forwarded Hetzner subject: "Subject: Abuse Message [AbuseID:…]: …" in the
+// header block a client writes above a forward, or the subject alone on its
+// line. What stands before the tag may be quote marks, one header label, reply
+// or forward prefixes and at most three words ("Abuse Message"), never a
+// quotation mark: a sentence that mentions a Hetzner subject ("We had "Abuse
+// Message [AbuseID:…]" twice") is talk about a notice, not a notice.
+func quotedHetznerSubject(text string) (line string, ok bool) {
+	text = text[:min(len(text), 8<<10)]
+	for off := 0; ; {
+		i := strings.Index(text[off:], hetznerSubjectPrefix)
+		if i < 0 {
+			return "", false
+		}
+		i += off
+		start := strings.LastIndexByte(text[:i], '\n') + 1
+		end := strings.IndexByte(text[i:], '\n')
+		if end < 0 {
+			end = len(text) - i
+		}
+		if subjectLead(text[start:i]) {
+			return text[i : i+end], true
+		}
+		off = i + len(hetznerSubjectPrefix)
+	}
+}
+
+// subjectLead reports whether before can stand before a subject's tag on
+// its line (see quotedHetznerSubject).
+func subjectLead(before string) bool {
+	before = strings.TrimSpace(unquote(before))
+	if strings.ContainsAny(before, "\"“”„«»'") {
+		return false
+	}
+	words := strings.Fields(before)
+	// "Subject:", "Betreff:", "Objet :", and "Re:", "AW:", "Fwd:" prefixes.
+	for len(words) > 0 {
+		switch {
+		case strings.HasSuffix(words[0], ":"):
+			words = words[1:]
+		case len(words) > 1 && words[1] == ":":
+			words = words[2:]
+		default:
+			return len(words) <= 3
+		}
+	}
+	return true
+}
+
 // isAbuseID reports whether s is "<hex>:<2 hex>", as "518908:22".
 func isAbuseID(s string) bool {
 	first, second, _ := strings.Cut(s, ":")
@@ -102,8 +151,10 @@ func matchHetzner(m *mail) bool {
 	if matchOVH(m) {
 		return false // OVH's own mail, whatever it quotes
 	}
-	if !strings.Contains(m.subject, "[AbuseID:") && !strings.Contains(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix) {
-		return false
+	if !strings.Contains(m.subject, hetznerSubjectPrefix) {
+		if _, quoted := quotedHetznerSubject(m.text); !quoted {
+			return false
+		}
 	}
 	_, attached := m.partOfType("message/rfc822")
 	return !attached
@@ -115,8 +166,7 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	subj, ok := parseHetznerSubject(m.subject)
 	if !ok {
 		// A forward whose subject lost the id may quote Hetzner's subject line.
-		if i := strings.Index(m.text[:min(len(m.text), 8<<10)], hetznerSubjectPrefix); i >= 0 {
-			line, _, _ := strings.Cut(m.text[i:], "\n")
+		if line, quoted := quotedHetznerSubject(m.text); quoted {
 			subj, _ = parseHetznerSubject(line)
 		}
 	}
@@ -129,6 +179,10 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
 	said, _ := hetznerPhrases.scan(flat[:min(len(flat), maxHetznerPhraseScan)])
 	locked, status := said.has(sigHzLock), said.has(sigHzStatus)
+	// A "Re:"/"AW:" from Hetzner is its staff answering on a case: news on
+	// it, unless it forwards a complaint with the notice's own opening
+	// ("information regarding … from …").
+	status = status || isReplySubject(m.subject) && domainIn(m.fromDomain, hetznerDomains) && !said.has(sigHzLead)
 	if id == "" && !locked {
 		reason, known := notAbuseReason(m, flat)
 		if known {
@@ -149,8 +203,9 @@ func parseHetzner(m *mail) ([]Notice, string) {
 		events = body.events
 	}
 	if len(events) == 0 {
-		// A third party's report forwarded as it came lays out its own table.
-		events = headedTable(m.text)
+		// A third party's report forwarded as it came lays out its own
+		// table, or pastes its auth log.
+		events = pastedEvents(m.text)
 	}
 
 	n := Notice{Case: id, Events: events}
@@ -201,8 +256,8 @@ func parseHetzner(m *mail) ([]Notice, string) {
 // hetznerIPAndAttack finds the notice's IP, and its attack when the
 // words so far did not name it, in the order the sources are trusted: the
 // subject, the log's banner and rows, the report Hetzner forwards, a CSV
-// attachment, then the third party's own text. It returns the source of
-// the IP for --explain.
+// attachment, the reasons in a third party's table, then its own text. It
+// returns the source of the IP for --explain.
 func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog, cat hetznerCategory) (ipFrom string) {
 	n.IP, ipFrom = firstIP(subj.text), "subject"
 	if n.IP == "" {
@@ -237,6 +292,11 @@ func hetznerIPAndAttack(m *mail, n *Notice, subj hetznerSubject, body hetznerLog
 		if ip := firstHostIP(forwarded); ip != "" {
 			n.IP, ipFrom = ip, "forwarded text"
 		}
+	}
+	if n.Attack == AttackUnknown {
+		// A third party's table names its attack row by row, more exactly
+		// than its prose (and, when nothing is quoted, Hetzner's template).
+		n.Attack = attackFromReasons(n.Events)
 	}
 	if n.Attack == AttackUnknown {
 		n.Attack = attackFromWords(forwarded[:min(len(forwarded), 2<<10)])
@@ -374,6 +434,9 @@ func notAbuseReason(m *mail, flat string) (reason string, known bool) {
 		return "newsletter, not an abuse notice", true
 	case abuseSender:
 		return "mail from Hetzner's abuse senders without an AbuseID that no rule reads", false
+	case attackFromWords(flat) == AttackUnknown:
+		// Maintenance, status and account mail name servers and IPs too.
+		return "service mail from " + m.from + " (not an abuse sender; no AbuseID, lock or attack named), not an abuse notice", true
 	}
 	return "no AbuseID in the header or the subject, and not known as Robot automation, a support ticket, an invoice or a newsletter", false
 }
@@ -640,25 +703,33 @@ func forwardedComplaint(text string) (topic, reporter string) {
 	head := text[:min(len(text), 3<<10)]
 	plain := collapseSpace(head)
 	lower := asciiLower(plain)
-	for _, lead := range hetznerReporterLeads {
-		i := strings.Index(lower, lead)
+	for _, l := range hetznerReporterLeads {
+		i := strings.Index(lower, l.lead)
 		if i < 0 {
 			continue
 		}
-		at := i + len(lead)
+		at := i + len(l.lead)
 		rest, restLower := plain[at:], lower[at:]
 		j := 0
-		if strings.HasSuffix(lead, "regarding ") {
-			if j = strings.Index(restLower, " from "); j < 0 || j > 200 {
+		if l.from != "" {
+			if j = strings.Index(restLower, l.from); j < 0 || j > 200 {
 				return restLower[:min(len(restLower), 200)], ""
 			}
 			topic = restLower[:j]
-			j += len(" from ")
+			j += len(l.from)
 		}
 		return topic, reporterOf(rest[j:])
 	}
 	return "", ""
 }
+
+// reporterStops end the clause that names a reporter organisation. "für"
+// and "for" end it only before an article or a bracket: "Bundesamt für
+// Sicherheit", "Office for Information Security" are names.
+var reporterStops = []string{". ", ", ", " for a ", " for the ", " for your ", " for (", " about ", " regarding ",
+	" concerning ", " which ", " that ", ": ",
+	" für (", " für die ", " für den ", " für das ", " für einen ", " für eine ", " für ihre ", " für ihren ",
+	" bezüglich ", " zu ", " erhalten", " über "}
 
 // reporterOf reads the reporter at the start of s: an address, else the
 // words of an organisation up to the end of its clause.
@@ -668,7 +739,7 @@ func reporterOf(s string) string {
 		return cleanText(addr, maxReporterLen)
 	}
 	end := len(s)
-	for _, stop := range []string{". ", ", ", " for a ", " for the ", " for your ", " for (", " about ", " regarding ", " concerning ", " which ", " that ", ": "} {
+	for _, stop := range reporterStops {
 		if k := strings.Index(s, stop); k >= 0 && k < end {
 			end = k
 		}
@@ -676,7 +747,8 @@ func reporterOf(s string) string {
 	org := strings.TrimSpace(strings.TrimSuffix(s[:min(end, 120)], "."))
 	org = strings.TrimPrefix(org, "the ")
 	switch low := asciiLower(org); {
-	case org == "", strings.HasPrefix(low, "you"), strings.HasPrefix(low, "our "), strings.HasPrefix(low, "a "), strings.HasPrefix(low, "an "):
+	case org == "", strings.HasPrefix(low, "you"), strings.HasPrefix(low, "our "), strings.HasPrefix(low, "a "), strings.HasPrefix(low, "an "),
+		strings.HasPrefix(low, "ihnen"), strings.HasPrefix(low, "uns"), strings.HasPrefix(low, "einem "), strings.HasPrefix(low, "einer "):
 		return ""
 	}
 	return cleanText(org, maxReporterLen)

@@ -25,26 +25,41 @@ var hetznerStatusPhrases = []string{
 	"a statement has been successfully entered",
 	"not received requested information from you within the deadline",
 	"not successfully resolved by",
-	"stellungnahme wurde erfolgreich",
+	"stellungnahme wurde erfolgreich", "erfolgreich eine stellungnahme", "stellungnahme eingetragen",
 	"innerhalb der frist keine", "gesetzten frist keine", "frist keine stellungnahme",
 	"no statement within the deadline", "not received a statement",
 	// An unlock ends the lock: news on the case, not a new block.
 	"have unlocked the ip", "has been unlocked", "removed the lock", "lifted the lock", "lock has been removed", "lock was removed", "lock was lifted",
 	"sperre entfernt", "sperre wurde entfernt", "have been unlocked", "lock has been lifted", "block has been lifted",
 	"wieder entsperrt", "wurde entsperrt", "wurden entsperrt", "sperre wurde aufgehoben", "sperre aufgehoben",
+	"sperrung aufgehoben", "sperrung wurde aufgehoben", "wieder freigeschaltet", "wurde freigeschaltet",
+	"ist ab sofort wieder erreichbar", "ist wieder erreichbar", "is reachable again", "is accessible again",
 }
 
 // hetznerGenericTopics are topics of Hetzner's own template, the same for
-// every kind of report: "information regarding spam and/or abuse from …".
-var hetznerGenericTopics = []string{"spam and/or abuse", "abuse", "spam or abuse", "abuse and/or spam"}
+// every kind of report: "information regarding spam and/or abuse from …",
+// "Informationen bezüglich Spam und/oder Abuse von …".
+var hetznerGenericTopics = []string{"spam and/or abuse", "abuse", "spam or abuse", "abuse and/or spam",
+	"spam und/oder abuse", "spam oder abuse", "abuse und/oder spam"}
 
-// hetznerReporterLeads open the sentence that names who complained: "We
-// have received a notification regarding phishing from soc@…", "…
-// information regarding spam and/or abuse from abuse-out@…", "… a
-// notification from the German Federal Office for Information Security
-// (BSI) for …". A lead that ends in "regarding " has a topic and " from ".
-var hetznerReporterLeads = []string{
-	"notification regarding ", "information regarding ", "notification from ", "a report from ", "complaint from ",
+// reporterLead opens the sentence that names who complained. A lead with
+// a from word has the topic between the two: "information regarding
+// phishing from soc@…"; one without is followed by the reporter at once.
+type reporterLead struct {
+	lead, from string
+}
+
+// hetznerReporterLeads: "We have received a notification regarding
+// phishing from soc@…", "… information regarding spam and/or abuse from
+// abuse-out@…", "… a notification from the German Federal Office for
+// Information Security (BSI) for …", and Hetzner's German template "wir haben
+// Informationen bezüglich Spam und/oder Abuse von … erhalten", "eine
+// Benachrichtigung vom Bundesamt für Sicherheit … (BSI) für …".
+var hetznerReporterLeads = []reporterLead{
+	{"notification regarding ", " from "}, {"information regarding ", " from "},
+	{"notification from ", ""}, {"a report from ", ""}, {"complaint from ", ""},
+	{"informationen bezüglich ", " von "}, {"benachrichtigung bezüglich ", " von "}, {"hinweis bezüglich ", " von "},
+	{"benachrichtigung vom ", ""}, {"benachrichtigung von ", ""}, {"beschwerde von ", ""}, {"beschwerde vom ", ""},
 }
 
 // Signals of hetznerPhrases.
@@ -60,10 +75,13 @@ var hetznerPhrases = func() *phraseSet {
 	for _, g := range []struct {
 		list []string
 		sig  signal
-	}{{hetznerLockPhrases, sigHzLock}, {hetznerStatusPhrases, sigHzStatus}, {hetznerReporterLeads, sigHzLead}} {
+	}{{hetznerLockPhrases, sigHzLock}, {hetznerStatusPhrases, sigHzStatus}} {
 		for _, p := range g.list {
 			phrases = append(phrases, phrase{p, g.sig, -1})
 		}
+	}
+	for _, l := range hetznerReporterLeads {
+		phrases = append(phrases, phrase{l.lead, sigHzLead, -1})
 	}
 	return newPhraseSet(phrases)
 }()

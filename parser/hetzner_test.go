@@ -232,3 +232,45 @@ func FuzzHetznerTime(f *testing.F) {
 		}
 	})
 }
+
+// TestQuotedHetznerSubject: a Hetzner subject in a forward's header block or
+// alone on its line is one; a sentence that mentions one is talk.
+func TestQuotedHetznerSubject(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       bool
+	}{
+		{"forward header", "---------- Forwarded message ---------\nFrom: Hetzner <abuse@hetzner.com>\nSubject: Abuse Message [AbuseID:1A2B3C4:01]: NetscanOutLevel: x\n", true},
+		{"German client, quoted", "> Betreff: AW: Abuse Message [AbuseID:1A2B3C4:01]: x\n", true},
+		{"French label", "Objet : Abuse Message [AbuseID:1A2B3C4:01]\n", true},
+		{"bare subject line", "Abuse Message [AbuseID:1A2B3C4:01]: AbuseNormal: y\n", true},
+		{"in quotation marks", "We had \"Abuse Message [AbuseID:1A2B3C4:01]: NetscanOutLevel\" twice.\n", false},
+		{"in a sentence", "Last month we got an Abuse Message [AbuseID:1A2B3C4:01] about it.\n", false},
+		{"second one counts", "We had 'Abuse Message [AbuseID:1A2B3C4:01]' before.\nSubject: Abuse Message [AbuseID:5E6F7A8:02]: x\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line, ok := quotedHetznerSubject(tc.text)
+			if ok != tc.want {
+				t.Errorf("quotedHetznerSubject = %q, %v; want %v", line, ok, tc.want)
+			}
+			if ok {
+				if _, parsed := parseHetznerSubject(line); !parsed {
+					t.Errorf("the line found, %q, is not a Hetzner subject", line)
+				}
+			}
+		})
+	}
+}
+
+func TestIsReplySubject(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Re: Abuse Message": true, "AW: Abuse Message": true, "RE : [Abuse #X]": true, "Re[3]: x": true,
+		"SV: x": true, "Odp: x": true, "R: x": true,
+		"Fwd: Abuse Message": false, "WG: x": false, "TR: x": false, "Abuse Message [AbuseID:1A2B3C4:01]: x": false,
+		"Reminder: x": false, "": false,
+	} {
+		if got := isReplySubject(s); got != want {
+			t.Errorf("isReplySubject(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

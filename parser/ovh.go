@@ -96,8 +96,9 @@ func parseOVH(m *mail) ([]Notice, string) {
 		v.kind, unrecognised = KindComplaint, "OVH mail that no rule classifies: "+reason
 	}
 	if len(log.events) == 0 && v.kind == KindComplaint {
-		// A complaint without OVH's log may paste the complainant's table.
-		log.events = headedTable(m.text)
+		// A complaint without OVH's log may paste the complainant's table
+		// or auth log.
+		log.events = pastedEvents(m.text)
 	}
 	m.note("ovh: kind ", string(v.kind), ": ", orNothing(v.why))
 	if log.wrapper != "" {
@@ -148,11 +149,14 @@ func parseOVH(m *mail) ([]Notice, string) {
 			if n.Attack == AttackUnknown && report.a != "" {
 				n.Attack = report.a
 			}
-			if n.IP == "" && !report.complaint.read {
+			if !report.complaint.read {
 				report.complaint = attachedComplaint(m)
 			}
 			if n.IP == "" {
 				n.IP = report.complaint.ip
+			}
+			if n.Attack == AttackUnknown {
+				n.Attack = report.complaint.attack
 			}
 			if n.Reporter == "" {
 				n.Reporter = report.complaint.reporter
@@ -164,18 +168,19 @@ func parseOVH(m *mail) ([]Notice, string) {
 }
 
 // complaintMail is what the complainant's own mail, attached to an OVH
-// ticket, says: who wrote and the IP it is about.
+// ticket, says: who wrote, the IP it is about and the attack it names.
 type complaintMail struct {
 	read         bool
 	ip, reporter string
+	attack       Attack // what its words name; AttackUnknown when none
 }
 
 // attachedComplaint reads the first attached mail that is not OVH's own
 // (message/rfc822): the IP of its subject, else the first of its text, and
-// its author. OVH forwards a complaint this way when its ticket text names
-// no IP.
+// its author and the attack of its words. OVH forwards a complaint this way
+// when its ticket text names no IP, or a generic "abusive use".
 func attachedComplaint(m *mail) complaintMail {
-	c := complaintMail{read: true}
+	c := complaintMail{read: true, attack: AttackUnknown}
 	for _, p := range m.parts {
 		if p.contentType != "message/rfc822" {
 			continue
@@ -184,12 +189,14 @@ func attachedComplaint(m *mail) complaintMail {
 		if err != nil || ovhSenderDomain(inner.fromDomain) {
 			continue
 		}
+		flat := flatten(inner.text[:min(len(inner.text), maxOVHProse)])
 		c.ip = firstIP(inner.subject)
 		if c.ip == "" {
-			c.ip = fallbackIP(flatten(inner.text[:min(len(inner.text), maxOVHProse)]), nil)
+			c.ip = fallbackIP(flat, nil)
 		}
 		if c.ip != "" {
 			c.reporter = inner.from
+			c.attack = complaintAttack(flatten(inner.subject) + " " + flat)
 			return c
 		}
 	}
@@ -1001,16 +1008,24 @@ func valueAfter(line, label string, needColon bool) string {
 // matchOVHInline accepts a mail from elsewhere that carries an OVH notice in
 // its text (a colleague's inline forward, a copy through a ticket system):
 // an "[Abuse #ABCDFGHJKL]" id in the subject, or OVH's attack log. A forward
-// that attaches the mail is left to Parse, which opens the attachment.
+// that attaches the mail is left to Parse, which opens the attachment. Mail
+// to a list (a digest, a discussion) that quotes an OVH log is talk about a
+// notice: it counts only with the forward's OVH sender line.
 func matchOVHInline(m *mail) bool {
 	if _, attached := m.partOfType("message/rfc822"); attached {
 		return false
 	}
 	head := m.text[:min(len(m.text), 4<<10)]
+	if forwardedFrom(head, ovhSenderDomain) {
+		return true
+	}
+	if isListMail(m.header) {
+		return false
+	}
 	if idAfterHash(m.subject, "abuse", readAbuseID) != "" || idAfterHash(head, "abuse", readAbuseID) != "" {
 		return true
 	}
-	if strings.Contains(head, "Attack detail") || forwardedFrom(head, ovhSenderDomain) {
+	if strings.Contains(head, "Attack detail") {
 		return true
 	}
 	i := strings.Index(m.text, "ATTACK:")

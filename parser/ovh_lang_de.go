@@ -19,7 +19,7 @@ var ovhGerman = ovhLang{
 		"beginn der zusaetzlichen informationen", "ende der zusaetzlichen informationen",
 	},
 	messageID:      []string{"Message-ID", "Nachrichten-ID"},
-	reporterLabels: []string{"beschwerdeführer", "beschwerdefuehrer", "gemeldet von", "melder"},
+	reporterLabels: []string{"beschwerdeführer", "beschwerdefuehrer", "gemeldet von", "melder", "quelle der meldung", "quelle der beschwerde", "hinweisgeber"},
 	attackWords: []attackWord{
 		{"unerwünschte e-mail", AttackSpam}, {"unverlangt", AttackSpam},
 		{"schadsoftware", AttackMalware},

@@ -20,7 +20,7 @@ var ovhFrench = ovhLang{
 		"debut des informations complementaires", "fin des informations complementaires",
 	},
 	messageID:      []string{"Message-ID"},
-	reporterLabels: []string{"plaignant", "signalé par", "signale par", "plainte de"},
+	reporterLabels: []string{"plaignant", "signalé par", "signale par", "plainte de", "source du signalement", "origine du signalement", "auteur du signalement"},
 	attackWords: []attackWord{
 		{"non sollicit", AttackSpam},
 		{"hameçonnage", AttackPhishing}, {"hameconnage", AttackPhishing},

@@ -20,7 +20,7 @@ var ovhItalian = ovhLang{
 		"inizio informazioni aggiuntive", "fine informazioni aggiuntive",
 	},
 	messageID:      []string{"Message-ID", "ID messaggio"},
-	reporterLabels: []string{"segnalante", "reclamante", "segnalato da"},
+	reporterLabels: []string{"segnalante", "reclamante", "segnalato da", "fonte della segnalazione", "origine della segnalazione"},
 	attackWords: []attackWord{
 		{"non richiest", AttackSpam}, {"non sollecitat", AttackSpam},
 		{"diritto d'autore", AttackCopyright},

@@ -24,7 +24,7 @@ var ovhPolish = ovhLang{
 		"poczatek dodatkowych informacji",
 	},
 	messageID:      []string{"Wiadomość-ID", "Wiadomosc-ID", "Message-ID"},
-	reporterLabels: []string{"zgłaszający", "zglaszajacy", "zgłoszone przez"},
+	reporterLabels: []string{"zgłaszający", "zglaszajacy", "zgłoszone przez", "źródło zgłoszenia", "zrodlo zgloszenia"},
 	attackWords: []attackWord{
 		{"niechcian", AttackSpam},
 		{"złośliwe oprogramowanie", AttackMalware},

@@ -19,7 +19,7 @@ var ovhPortuguese = ovhLang{
 		"inicio das informacoes adicionais", "fim das informacoes adicionais",
 	},
 	messageID:      []string{"Mensagem-ID", "Message-ID"},
-	reporterLabels: []string{"reclamante", "denunciante", "reportado por"},
+	reporterLabels: []string{"reclamante", "denunciante", "reportado por", "fonte da denúncia", "fonte da denuncia", "origem da denúncia"},
 	attackWords: []attackWord{
 		{"não solicitad", AttackSpam}, {"nao solicitad", AttackSpam},
 		{"direitos de autor", AttackCopyright},

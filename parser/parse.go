@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/abusewatch/abusewatch/internal/notice"
+	gomail "github.com/emersion/go-message/mail"
 )
 
 // DefaultMaxBytes is the largest mail parsed when Options.MaxBytes is zero.
@@ -65,6 +66,7 @@ type format struct {
 var formats = [...]format{
 	{name: "hetzner", provider: ProviderHetzner, match: matchHetzner, parse: parseHetzner, signers: hetznerDomains},
 	{name: "ovh", provider: ProviderOVH, match: matchOVH, parse: parseOVH, signers: ovhDomains},
+	{name: "spamcop", provider: ProviderGeneric, match: matchSpamCop, parse: parseSpamCop, signers: spamcopDomains},
 	{name: "arf", provider: ProviderGeneric, match: matchARF, parse: parseARF},
 	{name: "xarf", provider: ProviderGeneric, match: matchXARF, parse: parseXARF},
 	{name: "ovh forwarded inline", provider: ProviderOVH, match: matchOVHInline, parse: parseOVH, signers: ovhDomains},
@@ -106,6 +108,11 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 		m.note("none: ", res.Reason)
 		return res, nil
 	}
+	if depth == 0 && replyToProvider(m) {
+		res.Reason = "a reply sent to the provider (a statement, as a copy), not a notice from it"
+		m.note("none: ", res.Reason)
+		return res, nil
+	}
 	for i := range formats {
 		f := &formats[i]
 		if !f.match(m) {
@@ -144,6 +151,33 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 	res.Reason = "not an abuse notice: no provider or report format recognised"
 	m.note("none: ", res.Reason)
 	return res, nil
+}
+
+// replyToProvider reports a reply that goes to a provider's addresses only,
+// from someone else: a customer's statement on a case (ours, copied to the
+// watched mailbox, or a colleague's), which quotes the notice it answers.
+// A provider writes from its own domains, and a third party's new
+// complaint to a provider is no reply.
+func replyToProvider(m *mail) bool {
+	if !isReplySubject(m.subject) || providerDomain(m.fromDomain) {
+		return false
+	}
+	to, err := gomail.ParseAddressList(m.header.get("To"))
+	if err != nil || len(to) == 0 {
+		return false
+	}
+	for _, a := range to {
+		_, domain, _ := strings.Cut(a.Address, "@")
+		if !providerDomain(domain) {
+			return false
+		}
+	}
+	return true
+}
+
+// providerDomain reports a domain OVH or Hetzner writes from.
+func providerDomain(domain string) bool {
+	return ovhSenderDomain(domain) || domainIn(domain, hetznerDomains)
 }
 
 // ownAddress reports whether from is one of own, case aside.

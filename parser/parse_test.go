@@ -161,20 +161,57 @@ func TestWriteNormalized(t *testing.T) {
 	}
 }
 
-// TestOwnMail: a copy of our own statement quotes the provider's notice; it
-// holds a notice unless its From is one of Options.OwnAddresses.
+// TestOwnMail: a copy of our own statement quotes the provider's notice.
+// As a reply to the provider it is none by its address (replyToProvider);
+// one that is no reply (a statement sent fresh) is none only when its From
+// is one of Options.OwnAddresses.
 func TestOwnMail(t *testing.T) {
-	raw, err := os.ReadFile("testdata/own/statement-copy.eml")
+	reply, err := os.ReadFile("testdata/own/statement-copy.eml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := Parse(raw, Options{}); err != nil || len(res.Notices) == 0 {
+	if res, err := Parse(reply, Options{}); err != nil || len(res.Notices) != 0 || !strings.Contains(res.Reason, "reply sent to the provider") {
+		t.Errorf("our reply to Hetzner: %d notices, reason %q, %v; want none", len(res.Notices), res.Reason, err)
+	}
+	fresh := bytes.Replace(reply, []byte("Subject: Re: "), []byte("Subject: "), 1)
+	if res, err := Parse(fresh, Options{}); err != nil || len(res.Notices) == 0 {
 		t.Fatalf("without OwnAddresses: %d notices, %v; the fixture should look like a notice", len(res.Notices), err)
 	}
 	for _, own := range []string{"abuse@example-hosting.net", "Abuse@Example-Hosting.NET"} {
-		res, err := Parse(raw, Options{OwnAddresses: []string{"ops@elsewhere.example", own}})
+		res, err := Parse(fresh, Options{OwnAddresses: []string{"ops@elsewhere.example", own}})
 		if err != nil || len(res.Notices) != 0 || !strings.Contains(res.Reason, "our own mail") {
 			t.Errorf("From %s among OwnAddresses: %d notices, reason %q, %v; want none", own, len(res.Notices), res.Reason, err)
 		}
+	}
+}
+
+// TestReplyToProvider: only a reply from someone else to the provider's
+// addresses alone is taken for a statement.
+func TestReplyToProvider(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to, subject string
+		want                    bool
+	}{
+		{"our reply to Hetzner", "abuse@example.net", "network-abuse@hetzner.com", "Re: Abuse Message [AbuseID:1F3A9C2:0B]", true},
+		{"our reply to an OVH ticket", "abuse@example.net", "ticket+PQTWXZRMND.defendant@abuse.ovh.net", "RE: [Abuse #PQTWXZRMND] x", true},
+		{"German client", "abuse@example.net", "abuse@hetzner.de", "AW: Abuse Message [AbuseID:1F3A9C2:0B]", true},
+		{"counted prefix", "abuse@example.net", "abuse@hetzner.com", "Re[2]: Abuse Message", true},
+		{"Hetzner's answer to us", "abuse@hetzner.com", "abuse@example.net", "Re: Abuse Message [AbuseID:1F3A9C2:0B]", false},
+		{"OVH writes to OVH", "support@ovh.com", "ticket+X@abuse.ovh.net", "Re: [Abuse #X]", false},
+		{"a forward to the provider", "abuse@example.net", "abuse@hetzner.com", "Fwd: Abuse Message [AbuseID:1F3A9C2:0B]", false},
+		{"a complaint to the provider", "soc@intel.example.com", "abuse@hetzner.com", "Abuse report: PortScan", false},
+		{"also to the team", "abuse@example.net", "abuse@hetzner.com, team@example.net", "Re: Abuse Message", false},
+		{"no To", "abuse@example.net", "", "Re: Abuse Message", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "From: " + tc.from + "\r\nTo: " + tc.to + "\r\nSubject: " + tc.subject + "\r\n\r\nText.\r\n"
+			m, err := readMail([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := replyToProvider(m); got != tc.want {
+				t.Errorf("replyToProvider = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

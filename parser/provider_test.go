@@ -9,7 +9,7 @@ import (
 
 // knownNotAbuse are the kinds of provider mail that may be none: each
 // reason must name one of them.
-var knownNotAbuse = []string{"invoice", "newsletter", "monitoring", "Robot automation", "support ticket"}
+var knownNotAbuse = []string{"invoice", "newsletter", "monitoring", "Robot automation", "support ticket", "service mail"}
 
 // TestProviderMailNeverSilentlyNone parses every fixture from an OVH or
 // Hetzner domain: each gives a notice, or none for a known kind of mail that

@@ -194,6 +194,27 @@ func lowerPlain8(w uint64) (_ uint64, ok bool) {
 	return w | upper>>2, true // 0x80>>2 is the case bit
 }
 
+// replyPrefixes start the subject of a reply in the mail clients of our
+// providers' staff and customers ("Re:", German "AW:", Nordic "SV:"/"VS:",
+// Dutch "Antw:", Polish "Odp:", Italian "R:"/"Rif:"), lower case. Forward
+// prefixes ("Fwd:", "WG:", "TR:", "I:") are not among them: a forward is
+// the same mail passed on, a reply is a new one.
+var replyPrefixes = []string{"re", "aw", "sv", "vs", "antw", "antwort", "odp", "r", "rif", "res", "ynt"}
+
+// isReplySubject reports whether subject starts with a reply prefix,
+// counted or not ("Re[2]:"), with or without a space before the colon.
+func isReplySubject(subject string) bool {
+	word, _, ok := strings.Cut(strings.TrimSpace(subject), ":")
+	if !ok || len(word) > 12 {
+		return false
+	}
+	word = strings.TrimSpace(word)
+	if i := strings.IndexByte(word, '['); i > 0 && strings.HasSuffix(word, "]") {
+		word = word[:i]
+	}
+	return hasName(replyPrefixes, word)
+}
+
 // forwardFromLabels are the labels of the sender line that a mail client
 // writes above a mail it forwards inline, in the languages of our
 // providers' customers ("From:", "Von:", "De :", "Da:", "Od:", …), lower case.

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,24 @@ type xarf2 struct {
 	Port         string `yaml:"Port"`
 	Destination  string `yaml:"Destination"`
 	Date         string `yaml:"Date"`
+}
+
+// xarf40 is the JSON report of XARF 4.0.0 as xarf-spec publishes it now:
+// snake_case names at the top level, the version as "4.0.0".
+type xarf40 struct {
+	XARFVersion string `json:"xarf_version"`
+	ReportID    string `json:"report_id"`
+	Timestamp   string `json:"timestamp"`
+	Reporter    struct {
+		Org     string `json:"org"`
+		Contact string `json:"contact"`
+	} `json:"reporter"`
+	SourceIdentifier string          `json:"source_identifier"`
+	SourcePort       json.RawMessage `json:"source_port"`
+	Category         string          `json:"category"`
+	Type             string          `json:"type"`
+	DestinationIP    string          `json:"destination_ip"`
+	DestinationPort  json.RawMessage `json:"destination_port"`
 }
 
 // errNotXARF4 marks a JSON report whose Version is not 4.
@@ -70,8 +89,20 @@ func matchXARF(m *mail) bool {
 	return false
 }
 
-// parseXARF returns the one notice of an X-ARF v0.2 or XARF v4 report.
+// parseXARF returns the one notice of an X-ARF v0.2 or XARF v4 report,
+// with the lines of an auth log that comes with it as events after the
+// report's own.
 func parseXARF(m *mail) ([]Notice, string) {
+	notices, reason := readXARF(m)
+	for i := range notices {
+		if n := &notices[i]; n.IP != "" {
+			n.Events = append(n.Events, attachedAuthLog(m, n.IP)...)
+		}
+	}
+	return notices, reason
+}
+
+func readXARF(m *mail) ([]Notice, string) {
 	if body, ok := xarfJSONPart(m); ok {
 		notices, err := parseXARF4(body)
 		if errors.Is(err, errNotXARF4) {
@@ -260,7 +291,8 @@ func xarfJSONPart(m *mail) ([]byte, bool) {
 		case strings.EqualFold(p.filename, "xarf.json") || p.contentType == "application/json":
 			return p.body, true
 		case p.contentType == "text/plain" && bytes.HasPrefix(bytes.TrimLeft(p.body, " \t\r\n"), []byte("{")) &&
-			bytes.Contains(p.body, []byte(`"Report"`)) && bytes.Contains(p.body, []byte(`"Version"`)):
+			(bytes.Contains(p.body, []byte(`"Report"`)) && bytes.Contains(p.body, []byte(`"Version"`)) ||
+				bytes.Contains(p.body, []byte(`"xarf_version"`))):
 			return p.body, true
 		}
 	}
@@ -276,26 +308,52 @@ func parseXARF4(body []byte) ([]Notice, error) {
 		return nil, fmt.Errorf("XARF v4 document is not valid JSON: %v", err)
 	}
 	if v := strings.Trim(string(r.Version), `"`); v != "4" {
+		var r40 xarf40
+		if json.Unmarshal(body, &r40) == nil && strings.HasPrefix(r40.XARFVersion, "4.") {
+			return xarf40Notices(r40), nil
+		}
 		return nil, fmt.Errorf("XARF document of version %q: %w", v, errNotXARF4)
 	}
 	rep, who := r.Report, r.ReporterInfo
-	n := Notice{Kind: KindComplaint, Attack: attackFromWords(rep.ReportType)}
+	return []Notice{xarf4Notice(xarf4Fields{
+		typ: rep.ReportType, class: rep.ReportClass, date: rep.Date,
+		// The organisation's address names the complainant across its
+		// staff; the contact is the person who filed this report.
+		reporter: cmp.Or(who.ReporterOrgEmail, who.ReporterContactEmail, who.ReporterOrg),
+		src:      rep.SourceIP, srcPort: rep.SourcePort, dst: rep.DestinationIP, dstPort: rep.DestinationPort,
+	})}, nil
+}
+
+// xarf40Notices returns the one notice of an XARF 4.0.0 report.
+func xarf40Notices(r xarf40) []Notice {
+	return []Notice{xarf4Notice(xarf4Fields{
+		typ: r.Type, class: r.Category, reporter: cmp.Or(r.Reporter.Contact, r.Reporter.Org), id: r.ReportID, date: r.Timestamp,
+		src: r.SourceIdentifier, srcPort: r.SourcePort, dst: r.DestinationIP, dstPort: r.DestinationPort,
+	})}
+}
+
+// xarf4Fields are what a notice takes from an XARF v4 report, whichever
+// names the report uses.
+type xarf4Fields struct {
+	typ, class, reporter, id, date string
+	src, dst                       string
+	srcPort, dstPort               json.RawMessage
+}
+
+// xarf4Notice builds the notice of an XARF v4 report: the attack by its
+// type, else its class or category.
+func xarf4Notice(f xarf4Fields) Notice {
+	n := Notice{Kind: KindComplaint, Attack: attackFromWords(f.typ), Reporter: f.reporter, Case: f.id}
 	if n.Attack == AttackUnknown {
-		n.Attack = attackFromWords(rep.ReportClass)
+		n.Attack = attackFromWords(f.class)
 	}
-	for _, s := range []string{who.ReporterContactEmail, who.ReporterOrgEmail, who.ReporterOrg} {
-		if s != "" {
-			n.Reporter = s
-			break
-		}
-	}
-	n.IP = firstIP(rep.SourceIP)
-	e := Event{Time: reportTime(rep.Date), Src: withPort(n.IP, rep.SourcePort), Reason: rep.ReportType}
-	if ip := firstIP(rep.DestinationIP); ip != "" {
-		e.Dst = withPort(ip, rep.DestinationPort)
+	n.IP = firstIP(f.src)
+	e := Event{Time: reportTime(f.date), Src: withPort(n.IP, f.srcPort), Reason: f.typ}
+	if ip := firstIP(f.dst); ip != "" {
+		e.Dst = withPort(ip, f.dstPort)
 	}
 	n.Events = []Event{e}
-	return []Notice{n}, nil
+	return n
 }
 
 // withPort joins ip with a JSON port (a number or a string) when both are

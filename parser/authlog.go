@@ -1,0 +1,67 @@
+package parser
+
+import (
+	"bytes"
+	"strings"
+)
+
+// A complaint about login attempts often pastes the victim's auth log, as
+// OpenSSH writes it ("Failed password for root from A.B.C.D port 40122
+// ssh2", "Invalid user oracle from A.B.C.D port 53422"): fail2ban's X-ARF
+// reports attach it, blocklist.de's reports quote it, and providers forward
+// them. Each line that names an address and its source port is an event.
+// The syslog time has no year and no zone, so it is not read: a time is
+// never guessed.
+
+// authLogEvents returns the events of the auth log lines in text whose
+// address is ip ("" for any), up to maxEvents.
+func authLogEvents(text, ip string) []Event {
+	var events []Event
+	for rest := text; rest != "" && len(events) < maxEvents; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if e, ok := authLogEvent(unquote(strings.TrimRight(line, "\r"))); ok {
+			if host, _ := splitHostPort(e.Src); ip == "" || host == ip {
+				events = append(events, e)
+			}
+		}
+	}
+	return events
+}
+
+// authLogEvent reads "… <address> port <n> …" from an sshd line: the
+// address must be the word right before "port".
+func authLogEvent(line string) (Event, bool) {
+	i := strings.Index(line, " port ")
+	if i < 0 || !strings.Contains(line[:i], "sshd") {
+		return Event{}, false
+	}
+	host := line[strings.LastIndexByte(line[:i], ' ')+1 : i]
+	port, _, _ := strings.Cut(line[i+len(" port "):], " ")
+	if !validIP(host) || !isPort(port) {
+		return Event{}, false
+	}
+	return Event{Src: joinHostPort(host, port), Proto: "tcp", Reason: "ssh login"}, true
+}
+
+// pastedEvents are the events of a third party's log pasted into a
+// complaint: a table with a header, else auth log lines.
+func pastedEvents(text string) []Event {
+	if events := headedTable(text); len(events) > 0 {
+		return events
+	}
+	return authLogEvents(text, "")
+}
+
+// attachedAuthLog returns the auth log events for ip in the text parts of
+// m (fail2ban attaches its log as logfile.log).
+func attachedAuthLog(m *mail, ip string) []Event {
+	for _, p := range m.parts {
+		if strings.HasPrefix(p.contentType, "text/") && bytes.Contains(p.body, []byte("sshd")) {
+			if events := authLogEvents(string(p.body), ip); len(events) > 0 {
+				return events
+			}
+		}
+	}
+	return nil
+}
