@@ -253,10 +253,13 @@ func TestFailoverCrash(t *testing.T) {
 	c.holder(30 * time.Second)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 21))
 	kills := 0
-	const batch = 50
+	// A kill after one batch in five, at random, and at least minKills:
+	// left to chance alone, one run in a hundred would kill fewer than 3
+	// times and prove little.
+	const batch, minKills = 50, 4
 	for i := 0; i < total; i += batch {
 		c.dovecot.Append(t, "INBOX", mails[i:i+batch]...)
-		if rng.IntN(5) != 0 {
+		if left := (total - i) / batch; rng.IntN(5) != 0 && left > minKills-kills {
 			continue
 		}
 		// Most kills hit the holder mid-ingest; some the one standing by.
@@ -270,7 +273,7 @@ func TestFailoverCrash(t *testing.T) {
 		c.start(victim)
 	}
 	t.Logf("killed a daemon %d times", kills)
-	if kills < 3 {
+	if kills < minKills {
 		t.Fatalf("only %d kills: the test proved little", kills)
 	}
 	// The workers' lease is 3 s: a task a killed daemon held runs again
