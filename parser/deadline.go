@@ -48,14 +48,26 @@ func afterLead[T any](flat string, leads []string, found signalMask, read func(s
 	return zero, false
 }
 
-// readHours reads "24 hours" from the start of s: up to two weeks.
+// readHours reads "24 hours", "5 days", "une heure", "un'ora" from the
+// start of s, in hours: up to two weeks.
 func readHours(s string) (int, bool) {
-	f := strings.Fields(s[:min(len(s), 24)])
-	if len(f) < 2 || !hasAnyPrefix(f[1], deadlineHourWords) {
+	s = strings.NewReplacer("'", " ", "’", " ").Replace(s[:min(len(s), 24)])
+	f := strings.Fields(s)
+	if len(f) < 2 {
 		return 0, false
 	}
-	h := atoiOr(f[0], 0)
-	return h, h > 0 && h <= 24*14
+	n := atoiOr(f[0], 0)
+	if hasName(deadlineOne, f[0]) {
+		n = 1
+	}
+	switch {
+	case hasAnyPrefix(f[1], deadlineHourWords):
+	case hasAnyPrefix(f[1], deadlineDayWords):
+		n *= 24
+	default:
+		return 0, false
+	}
+	return n, n > 0 && n <= 24*14
 }
 
 // deadlineLeadSet finds the leads of both tables in one pass: a lead's
@@ -155,8 +167,11 @@ func readDate(w string) (y, mo, d int, ok bool) {
 	return 0, 0, 0, false
 }
 
-// readClock reads 18:00 or 18:00:05.
+// readClock reads 18:00 or 18:00:05, and the French 18h00.
 func readClock(w string) (h, mi, s int, ok bool) {
+	if len(w) == 5 && w[2] == 'h' {
+		w = w[:2] + ":" + w[3:]
+	}
 	if len(w) != 5 && len(w) != 8 || w[2] != ':' || !allDigits(w[:2]) || !allDigits(w[3:5]) {
 		return 0, 0, 0, false
 	}

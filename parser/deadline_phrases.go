@@ -18,10 +18,18 @@ var deadlineLeads = []string{
 
 // deadlineWithin opens a relative deadline, "within 24 hours": the mail's
 // date plus the hours. The unit words follow the number.
-var deadlineWithin = []string{"within ", "sous ", "dans un délai de ", "innerhalb von ", "innerhalb ", "entro ", "en un plazo de ", "w ciągu ", "no prazo de "}
+var deadlineWithin = []string{"within ", "sous ", "dans un délai de ", "dans un délai d'", "dans un délai d’", "innerhalb von ",
+	"innerhalb ", "entro ", "en un plazo de ", "w ciągu ", "no prazo de "}
 
-// deadlineHourWords are the units of deadlineWithin.
-var deadlineHourWords = []string{"hour", "heure", "stunde", "ore", "horas", "godzin"}
+// deadlineHourWords and deadlineDayWords are the units of deadlineWithin.
+var (
+	deadlineHourWords = []string{"hour", "heure", "stunde", "ora", "ore", "hora", "godzin"}
+	deadlineDayWords  = []string{"day", "jour", "tag", "día", "dia", "giorn", "dni", "dzień"}
+)
+
+// deadlineOne is the number one in words, as a deadline writes it: "within
+// one hour", "d'une heure", "innerhalb einer Stunde", "un'ora".
+var deadlineOne = []string{"one", "an", "a", "une", "un", "einer", "eines", "una", "uno", "um", "uma", "jednej", "jednego"}
 
 // deadlineConnectors stand between a date and its time: "14/03/2025 à 18:00".
 var deadlineConnectors = []string{"à", "a", "at", "um", "alle", "ore", "o", "godz.", "às", "a las", "-", ","}

@@ -49,6 +49,41 @@ func parseHetznerSubject(s string) (hetznerSubject, bool) {
 	return subj, true
 }
 
+// statedAsFact reports whether a phrase of sig occurs in flat outside a
+// condition: "we have not received a statement within the deadline" is
+// news, "Sollten wir innerhalb dieser Frist keine Stellungnahme erhalten,
+// kann die IP gesperrt werden" ("should we receive none …") a warning.
+func statedAsFact(flat string, sig signal) bool {
+	fact := false
+	hetznerPhrases.each(flat, func(end int, found signalMask) bool {
+		fact = found.has(sig) && !conditional(flat[sentenceStart(flat, end):end])
+		return !fact
+	})
+	return fact
+}
+
+// sentenceStart is where the sentence that holds flat[:end] starts.
+func sentenceStart(flat string, end int) int {
+	start := 0
+	for _, stop := range []string{". ", "! ", "? ", ": ", "; "} {
+		if i := strings.LastIndex(flat[:end], stop); i >= 0 && i+len(stop) > start {
+			start = i + len(stop)
+		}
+	}
+	return start
+}
+
+// conditional reports whether a sentence (flattened) has one of
+// conditionWords as a word.
+func conditional(sentence string) bool {
+	for _, w := range strings.Fields(strings.NewReplacer(",", " ", "(", " ").Replace(sentence)) {
+		if hasName(conditionWords, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // quotedHetznerSubject finds, in the first 8 KiB of text, the line of a
 // forwarded Hetzner subject: "Subject: Abuse Message [AbuseID:…]: …" in the
 // header block a client writes above a forward, or the subject alone on its
@@ -178,7 +213,8 @@ func parseHetzner(m *mail) ([]Notice, string) {
 	// the mail; the logs and reports after it are read line by line.
 	flat := flatten(m.text[:min(len(m.text), maxHetznerProse)])
 	said, _ := hetznerPhrases.scan(flat[:min(len(flat), maxHetznerPhraseScan)])
-	locked, status := said.has(sigHzLock), said.has(sigHzStatus)
+	locked := said.has(sigHzLock)
+	status := said.has(sigHzStatus) && statedAsFact(flat[:min(len(flat), maxHetznerPhraseScan)], sigHzStatus)
 	// A "Re:"/"AW:" from Hetzner is its staff answering on a case: news on
 	// it, unless it forwards a complaint with the notice's own opening
 	// ("information regarding … from …").

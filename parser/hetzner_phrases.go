@@ -36,11 +36,16 @@ var hetznerStatusPhrases = []string{
 	"ist ab sofort wieder erreichbar", "ist wieder erreichbar", "is reachable again", "is accessible again",
 }
 
+// conditionWords open a condition in Hetzner's two languages: a status
+// phrase in a conditional sentence is a warning, not news.
+var conditionWords = []string{"if", "should", "unless", "otherwise", "sollten", "sollte", "falls", "wenn", "sofern",
+	"andernfalls", "ansonsten"}
+
 // hetznerGenericTopics are topics of Hetzner's own template, the same for
 // every kind of report: "information regarding spam and/or abuse from …",
 // "Informationen bezüglich Spam und/oder Abuse von …".
 var hetznerGenericTopics = []string{"spam and/or abuse", "abuse", "spam or abuse", "abuse and/or spam",
-	"spam und/oder abuse", "spam oder abuse", "abuse und/oder spam"}
+	"spam und/oder abuse", "spam oder abuse", "abuse und/oder spam", "spam und/oder missbrauch"}
 
 // reporterLead opens the sentence that names who complained. A lead with
 // a from word has the topic between the two: "information regarding
@@ -59,6 +64,7 @@ var hetznerReporterLeads = []reporterLead{
 	{"notification regarding ", " from "}, {"information regarding ", " from "},
 	{"notification from ", ""}, {"a report from ", ""}, {"complaint from ", ""},
 	{"informationen bezüglich ", " von "}, {"benachrichtigung bezüglich ", " von "}, {"hinweis bezüglich ", " von "},
+	{"meldung bezüglich ", " von "}, {"sent to us by ", ""}, {"reported to us by ", ""},
 	{"benachrichtigung vom ", ""}, {"benachrichtigung von ", ""}, {"beschwerde von ", ""}, {"beschwerde vom ", ""},
 }
 

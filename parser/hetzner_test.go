@@ -274,3 +274,21 @@ func TestIsReplySubject(t *testing.T) {
 		}
 	}
 }
+
+// TestStatedAsFact: a status phrase counts as news only outside a
+// condition.
+func TestStatedAsFact(t *testing.T) {
+	for text, want := range map[string]bool{
+		"leider haben wir innerhalb der gesetzten frist keine stellungnahme von ihnen erhalten.":                true,
+		"sollten wir innerhalb dieser frist keine stellungnahme erhalten, kann die ip-adresse gesperrt werden.": false,
+		"bitte antworten sie. falls wir innerhalb der frist keine stellungnahme erhalten, sperren wir die ip.":  false,
+		"a statement has been successfully entered for this issue.":                                             true,
+		"if no statement within the deadline is received, the ip may be locked.":                                false,
+		"if you have questions: a statement has been successfully entered.":                                     true,
+		"sollten sie fragen haben, melden sie sich. die sperre wurde aufgehoben.":                               true,
+	} {
+		if got := statedAsFact(text, sigHzStatus); got != want {
+			t.Errorf("statedAsFact(%q) = %v, want %v", text, got, want)
+		}
+	}
+}

@@ -532,8 +532,9 @@ func endPartHeaders(raw []byte) (_ []byte, changed bool) {
 	return out.Bytes(), changed
 }
 
-// isFieldLine reports "Name: value" with a valid field name.
+// isFieldLine reports "Name: value" with a valid field name, which a log
+// line's time is not (logLineName).
 func isFieldLine(line []byte) bool {
 	i := bytes.IndexByte(line, ':')
-	return i > 0 && validFieldName(string(line[:i]))
+	return i > 0 && validFieldName(string(line[:i])) && !logLineName(string(line[:i]))
 }

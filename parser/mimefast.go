@@ -115,7 +115,7 @@ func readFields(block string, h header) (_ header, ok bool) {
 			return h, false
 		}
 		name := trimWSP(line[:colon])
-		if !validFieldName(name) {
+		if !validFieldName(name) || logLineName(name) {
 			return h, false
 		}
 		value := trimWSP(line[colon+1:])
@@ -172,6 +172,12 @@ func validFieldName(name string) bool {
 	}
 	return name != ""
 }
+
+// logLineName reports a field name that starts with a digit. RFC 5322
+// allows one and no mail uses it, but a log line does ("2027-01-26T19:04:58
+// host sshd[1]: …"): fail2ban's X-ARF puts its log lines right under the
+// log part's header. Such a block is left to the repair in readMail.
+func logLineName(name string) bool { return name[0] >= '0' && name[0] <= '9' }
 
 // entity reads the entity whose header is h and body raw[start:end]: a
 // multipart container or a leaf, counted as go-message's Walk visits them.

@@ -76,6 +76,9 @@ func parseOVH(m *mail) ([]Notice, string) {
 	}
 	v := classifyOVH(m, flat, abuseCase, log)
 	service := ovhService(flat)
+	if service == "" {
+		service = ovhService(flatten(m.subject)) // "vps612345.ovh.net - VPS blocked"
+	}
 	unrecognised := ""
 	if v.kind == "" {
 		// An invoice or a newsletter names the services it bills or
@@ -94,6 +97,11 @@ func parseOVH(m *mail) ([]Notice, string) {
 			return nil, reason
 		}
 		v.kind, unrecognised = KindComplaint, "OVH mail that no rule classifies: "+reason
+	}
+	if v.kind == KindComplaint && isReplySubject(m.subject) && ovhSenderDomain(m.fromDomain) {
+		// OVH answering in a case's thread (a reminder, a question) is news
+		// on the case; its notices never start with "Re:".
+		v.kind, v.why = KindStatus, "OVH's reply in the thread of a case"
 	}
 	if len(log.events) == 0 && v.kind == KindComplaint {
 		// A complaint without OVH's log may paste the complainant's table
@@ -149,17 +157,25 @@ func parseOVH(m *mail) ([]Notice, string) {
 			if n.Attack == AttackUnknown && report.a != "" {
 				n.Attack = report.a
 			}
+		}
+		if n.Kind == KindComplaint && (n.IP == "" || n.Attack == AttackUnknown || n.Reporter == "" || len(n.Events) == 0) {
+			// The complainant's own mail, attached, says who wrote and may
+			// paste its log: read once.
 			if !report.complaint.read {
 				report.complaint = attachedComplaint(m)
 			}
+			c := report.complaint
 			if n.IP == "" {
-				n.IP = report.complaint.ip
+				n.IP = c.ip
 			}
 			if n.Attack == AttackUnknown {
-				n.Attack = report.complaint.attack
+				n.Attack = c.attack
 			}
 			if n.Reporter == "" {
-				n.Reporter = report.complaint.reporter
+				n.Reporter = c.reporter
+			}
+			if len(n.Events) == 0 && n.IP == c.ip {
+				n.Events = c.events
 			}
 		}
 		notices = append(notices, n)
@@ -172,7 +188,8 @@ func parseOVH(m *mail) ([]Notice, string) {
 type complaintMail struct {
 	read         bool
 	ip, reporter string
-	attack       Attack // what its words name; AttackUnknown when none
+	attack       Attack  // what its words name; AttackUnknown when none
+	events       []Event // of the log it pastes, for ip
 }
 
 // attachedComplaint reads the first attached mail that is not OVH's own
@@ -197,6 +214,7 @@ func attachedComplaint(m *mail) complaintMail {
 		if c.ip != "" {
 			c.reporter = inner.from
 			c.attack = complaintAttack(flatten(inner.subject) + " " + flat)
+			c.events = eventsOf(pastedEvents(inner.text), c.ip)
 			return c
 		}
 	}
@@ -207,6 +225,19 @@ func attachedComplaint(m *mail) complaintMail {
 // national site's: for reading, not for trust).
 func ovhSenderDomain(domain string) bool {
 	return domainIn(domain, ovhDomains) || domainIn(domain, ovhCountryDomains)
+}
+
+// relayedSenderDomain is the domain of the original sender of a mail a
+// list relayed under its own From (X-Original-Sender, X-Original-From,
+// Reply-To), "" when it names none. It serves to read the mail, never to
+// trust it.
+func relayedSenderDomain(h header) string {
+	for _, name := range []string{"X-Original-Sender", "X-Original-From", "Reply-To"} {
+		if addr := fromAddress(h.get(name)); strings.Contains(addr, "@") {
+			return addr[strings.LastIndexByte(addr, '@')+1:]
+		}
+	}
+	return ""
 }
 
 // isListMail reports a mail sent to a list: it can be unsubscribed from
@@ -504,9 +535,10 @@ func (v ovhVerdict) attackOf(events []Event, flat string) Attack {
 	switch {
 	case v.spam:
 		return AttackSpam
-	case v.kind == KindComplaint:
-		// A complaint's words name its attack; a table it pastes only
-		// says which protocol the traffic used.
+	case v.kind == KindComplaint || v.kind == KindStatus:
+		// A complaint's words name its attack, and a follow-up's the
+		// case's; a table it pastes only says which protocol the traffic
+		// used.
 		if a := complaintAttack(flat); a != AttackUnknown || len(events) == 0 {
 			return a
 		}
@@ -1020,7 +1052,9 @@ func matchOVHInline(m *mail) bool {
 		return true
 	}
 	if isListMail(m.header) {
-		return false
+		// A list that relays OVH's mail (a Google Group as abuse@) keeps
+		// its sender in X-Original-Sender or Reply-To.
+		return ovhSenderDomain(relayedSenderDomain(m.header))
 	}
 	if idAfterHash(m.subject, "abuse", readAbuseID) != "" || idAfterHash(head, "abuse", readAbuseID) != "" {
 		return true

@@ -18,7 +18,7 @@ var ovhSpanish = ovhLang{
 		"inicio de la informacion adicional", "fin de la informacion adicional",
 	},
 	messageID:      []string{"Message-ID", "ID del mensaje"},
-	reporterLabels: []string{"denunciante", "reclamante", "reportado por", "fuente de la denuncia", "fuente del reporte", "origen de la denuncia"},
+	reporterLabels: []string{"denunciante", "reclamante", "reportado por", "notificante", "fuente de la denuncia", "fuente del reporte", "origen de la denuncia"},
 	attackWords: []attackWord{
 		{"no solicitad", AttackSpam},
 		{"suplantación de identidad", AttackPhishing},

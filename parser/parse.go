@@ -108,8 +108,10 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 		m.note("none: ", res.Reason)
 		return res, nil
 	}
-	if depth == 0 && replyToProvider(m) {
-		res.Reason = "a reply sent to the provider (a statement, as a copy), not a notice from it"
+	// At any depth: a bounce returns our own statement, which quotes the
+	// notice it answers.
+	if reason := notANotice(m); reason != "" {
+		res.Reason = reason
 		m.note("none: ", res.Reason)
 		return res, nil
 	}
@@ -151,6 +153,19 @@ func parseDepth(raw []byte, opts Options, depth int, budget *int) (res Result, _
 	res.Reason = "not an abuse notice: no provider or report format recognised"
 	m.note("none: ", res.Reason)
 	return res, nil
+}
+
+// notANotice says why m is no notice whatever it quotes, "" when it may be
+// one: a delivery status report (a bounce: providers never write one), or a
+// reply to the provider.
+func notANotice(m *mail) string {
+	switch {
+	case m.contentType == "multipart/report" && strings.EqualFold(m.reportType, "delivery-status"):
+		return "a delivery status notification (a bounce), not a notice"
+	case replyToProvider(m):
+		return "a reply sent to the provider (a statement, as a copy), not a notice from it"
+	}
+	return ""
 }
 
 // replyToProvider reports a reply that goes to a provider's addresses only,

@@ -164,6 +164,18 @@ func (ps *phraseSet) scan(text string) (signals signalMask, langs uint64) {
 	return signalMask(out), lang
 }
 
+// each calls fn with the end of each phrase found in text and its
+// signals, in text order, until fn returns false.
+func (ps *phraseSet) each(text string, fn func(end int, found signalMask) bool) {
+	v, k := uint16(0), ps.classes
+	for i := 0; i < len(text); i++ {
+		v = ps.next[int(v>>1)*k+int(ps.class[text[i]])]
+		if v&1 != 0 && !fn(i+1, signalMask(ps.out[v>>1])) {
+			return
+		}
+	}
+}
+
 // first returns the lowest signal found in text, or ok false: with signals
 // numbered in order of preference, the preferred phrase that occurs.
 func (ps *phraseSet) first(text string) (s signal, ok bool) {

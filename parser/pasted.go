@@ -45,12 +45,58 @@ func authLogEvent(line string) (Event, bool) {
 }
 
 // pastedEvents are the events of a third party's log pasted into a
-// complaint: a table with a header, else auth log lines.
+// complaint: a table with a header, else auth log lines, else flow lines.
 func pastedEvents(text string) []Event {
 	if events := headedTable(text); len(events) > 0 {
 		return events
 	}
-	return authLogEvents(text, "")
+	if events := authLogEvents(text, ""); len(events) > 0 {
+		return events
+	}
+	return flowEvents(text)
+}
+
+// flowArrows stand between the two ends of a flow line.
+var flowArrows = []string{" -> ", " => ", " > ", " → "}
+
+// flowEvents reads the lines of a pasted capture or flow log that name a
+// flow as "A.B.C.D:port -> E.F.G.H:port", with its protocol when a word
+// after it names one ("2026-09-14 03:11:52 95.216.77.130:123 ->
+// 192.0.2.66:28812 UDP 468 bytes"). Its time is not read: such lines give
+// their zone, if at all, in a sentence above them.
+func flowEvents(text string) []Event {
+	var events []Event
+	for rest := text; rest != "" && len(events) < maxEvents; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if e, ok := flowEvent(unquote(strings.TrimRight(line, "\r"))); ok {
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+func flowEvent(line string) (Event, bool) {
+	for _, arrow := range flowArrows {
+		i := strings.Index(line, arrow)
+		if i < 0 {
+			continue
+		}
+		src := line[strings.LastIndexByte(line[:i], ' ')+1 : i]
+		after := strings.Fields(line[i+len(arrow):])
+		if len(after) == 0 || !isEndpoint(src) || !isEndpoint(after[0]) {
+			return Event{}, false
+		}
+		e := Event{Src: src, Dst: after[0]}
+		for _, w := range after[1:min(len(after), 4)] {
+			if p := lowerProto(w); p == "tcp" || p == "udp" || p == "icmp" {
+				e.Proto = p
+				break
+			}
+		}
+		return e, true
+	}
+	return Event{}, false
 }
 
 // attachedAuthLog returns the auth log events for ip in the text parts of
