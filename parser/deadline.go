@@ -48,10 +48,15 @@ func afterLead[T any](flat string, leads []string, found signalMask, read func(s
 	return zero, false
 }
 
+// apostrophes split an elided word: "d'une", "un'ora".
+var apostrophes = strings.NewReplacer("'", " ", "’", " ")
+
 // readHours reads "24 hours", "5 days", "une heure", "un'ora" from the
 // start of s, in hours: up to two weeks.
 func readHours(s string) (int, bool) {
-	s = strings.NewReplacer("'", " ", "’", " ").Replace(s[:min(len(s), 24)])
+	if s = s[:min(len(s), 24)]; strings.ContainsAny(s, "'’") {
+		s = apostrophes.Replace(s)
+	}
 	f := strings.Fields(s)
 	if len(f) < 2 {
 		return 0, false

@@ -76,7 +76,7 @@ func sentenceStart(flat string, end int) int {
 // conditional reports whether a sentence (flattened) has one of
 // conditionWords as a word.
 func conditional(sentence string) bool {
-	for _, w := range strings.Fields(strings.NewReplacer(",", " ", "(", " ").Replace(sentence)) {
+	for _, w := range strings.FieldsFunc(sentence, func(r rune) bool { return r == ' ' || r == ',' || r == '(' }) {
 		if hasName(conditionWords, w) {
 			return true
 		}

@@ -16,24 +16,34 @@ import (
 // authLogEvents returns the events of the auth log lines in text whose
 // address is ip ("" for any), up to maxEvents.
 func authLogEvents(text, ip string) []Event {
-	var events []Event
-	for rest := text; rest != "" && len(events) < maxEvents; {
+	auth, _ := lineEvents(text, ip)
+	return auth
+}
+
+// lineEvents reads text line by line, once, for the two kinds of pasted
+// log lines: auth log lines whose address is ip ("" for any), and flow
+// lines; up to maxEvents of each.
+func lineEvents(text, ip string) (auth, flow []Event) {
+	for rest := text; rest != "" && len(auth) < maxEvents && len(flow) < maxEvents; {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
-		if e, ok := authLogEvent(unquote(strings.TrimRight(line, "\r"))); ok {
+		line = unquote(strings.TrimRight(line, "\r"))
+		if e, ok := authLogEvent(line); ok {
 			if host, _ := splitHostPort(e.Src); ip == "" || host == ip {
-				events = append(events, e)
+				auth = append(auth, e)
 			}
+		} else if e, ok := flowEvent(line); ok {
+			flow = append(flow, e)
 		}
 	}
-	return events
+	return auth, flow
 }
 
 // authLogEvent reads "… <address> port <n> …" from an sshd line: the
 // address must be the word right before "port".
 func authLogEvent(line string) (Event, bool) {
 	i := strings.Index(line, " port ")
-	if i < 0 || !strings.Contains(line[:i], "sshd") {
+	if i < 0 || !strings.Contains(line[:i], "sshd") { // " port " first: the rarer of the two
 		return Event{}, false
 	}
 	host := line[strings.LastIndexByte(line[:i], ' ')+1 : i]
@@ -50,33 +60,25 @@ func pastedEvents(text string) []Event {
 	if events := headedTable(text); len(events) > 0 {
 		return events
 	}
-	if events := authLogEvents(text, ""); len(events) > 0 {
-		return events
+	auth, flow := lineEvents(text, "")
+	if len(auth) > 0 {
+		return auth
 	}
-	return flowEvents(text)
+	return flow
 }
 
 // flowArrows stand between the two ends of a flow line.
 var flowArrows = []string{" -> ", " => ", " > ", " → "}
 
-// flowEvents reads the lines of a pasted capture or flow log that name a
+// flowEvent reads a line of a pasted capture or flow log that names a
 // flow as "A.B.C.D:port -> E.F.G.H:port", with its protocol when a word
 // after it names one ("2026-09-14 03:11:52 95.216.77.130:123 ->
 // 192.0.2.66:28812 UDP 468 bytes"). Its time is not read: such lines give
 // their zone, if at all, in a sentence above them.
-func flowEvents(text string) []Event {
-	var events []Event
-	for rest := text; rest != "" && len(events) < maxEvents; {
-		var line string
-		line, rest, _ = strings.Cut(rest, "\n")
-		if e, ok := flowEvent(unquote(strings.TrimRight(line, "\r"))); ok {
-			events = append(events, e)
-		}
-	}
-	return events
-}
-
 func flowEvent(line string) (Event, bool) {
+	if !strings.Contains(line, ">") && !strings.Contains(line, "→") {
+		return Event{}, false // most lines: no arrow of flowArrows
+	}
 	for _, arrow := range flowArrows {
 		i := strings.Index(line, arrow)
 		if i < 0 {

@@ -53,14 +53,14 @@ func TestAttackFromReasons(t *testing.T) {
 	}
 }
 
-func TestFlowEvents(t *testing.T) {
+func TestFlowLines(t *testing.T) {
 	text := `Sample of the reflected packets (UTC):
 > 2026-09-14 03:11:52 95.216.77.130:123 -> 192.0.2.66:28812 UDP 468 bytes
 2026-09-14 03:11:53 95.216.77.130:123 => 192.0.2.66:80 udp
 95.216.77.130:123 -> 192.0.2.66 UDP
 the flow 95.216.77.130 -> 192.0.2.66:80 has no source port
 10:00 a -> b`
-	got := flowEvents(text)
+	_, got := lineEvents(text, "")
 	want := []Event{
 		{Src: "95.216.77.130:123", Dst: "192.0.2.66:28812", Proto: "udp"},
 		{Src: "95.216.77.130:123", Dst: "192.0.2.66:80", Proto: "udp"},
