@@ -121,6 +121,12 @@ func parseOVH(m *mail) ([]Notice, string) {
 		if ip == "" {
 			ip = firstIP(m.subject)
 		}
+		if ip == "" && service == "" && id == "" && len(log.events) == 0 && isListMail(m.header) {
+			// Mail to subscribers that names no IP, server, case or log talks
+			// about blocks and rescues ("no more servers placed in rescue
+			// mode"), it reports none.
+			return nil, "newsletter (sent to a list; names no IP, server, case or log), not an abuse notice"
+		}
 		ips = []string{ip}
 		m.note("ovh: ip ", orNothing(ip), " from the log, the text or the subject (no sentence names it)")
 	} else {
